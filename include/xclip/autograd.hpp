@@ -1,0 +1,51 @@
+// Reverse-mode autodiff on a tape (micrograd with tensors).
+// Each differentiable op makes its output and, when grad mode is on and an input requires grad,
+// a Node holding the inputs and a closure that maps the output gradient to input gradients.
+// backward() walks the nodes in reverse topological order, accumulates into leaves' .grad,
+// and frees every node it visited.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "xclip/core/tensor.hpp"
+
+namespace xclip {
+
+// Gradient closure: receives dL/d(output) and returns one gradient per input (undefined = none).
+// Closures must not capture the output Tensor itself (that would be a reference cycle); capture
+// `out.detach()` instead, which shares the storage but not the autograd history.
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+
+struct Node {
+  std::string op;               // op name, for error messages and graph dumps
+  std::vector<Tensor> inputs;   // the op's tensor inputs, in order
+  BackwardFn backward;
+};
+
+// Grad mode is thread-local and on by default.
+bool grad_enabled();
+void set_grad_enabled(bool on);
+
+class NoGradGuard {
+ public:
+  NoGradGuard() : prev_(grad_enabled()) { set_grad_enabled(false); }
+  ~NoGradGuard() { set_grad_enabled(prev_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// True when grad mode is on and at least one input requires grad.
+bool needs_grad(const std::vector<Tensor>& inputs);
+
+// Attaches a Node to `out` when needs_grad(inputs); returns `out` (marked requires_grad then).
+Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward);
+
+// Runs backward from `root` with the given output gradient (same shape as root).
+void run_backward(const Tensor& root, const Tensor& grad_output);
+
+}  // namespace xclip

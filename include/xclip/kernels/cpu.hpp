@@ -1,0 +1,114 @@
+// CPU reference kernels: plain functions over raw pointers and sizes, no tensors inside.
+// The CUDA twins in cuda/ have the same names and signatures in namespace xclip::cuda.
+// Templates are instantiated for float and double.
+#pragma once
+#include <cstdint>
+
+namespace xclip::cpu {
+
+// ---- GEMM (src/kernels/gemm.cpp) -------------------------------------------------------------
+// Row-major C[M,N] = alpha · op(A) · op(B) + beta · C, op(X) = X or Xᵀ.
+// A is [M,K] (row stride lda) or, with trans_a, [K,M]; B is [K,N] or, with trans_b, [N,K].
+// beta == 0 overwrites C without reading it (NaNs in C do not propagate). Multi-threaded (OpenMP).
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+// `batch` independent GEMMs; matrix i starts at A + i·stride_a etc. (stride 0 = shared operand).
+template <class T>
+void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                  int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
+                  int64_t stride_c, int64_t batch);
+
+// Number of threads the CPU kernels use (OpenMP); set_num_threads(0) restores the default.
+int num_threads();
+void set_num_threads(int n);
+
+}  // namespace xclip::cpu
+
+namespace xclip::cpu {
+
+// ---- elementwise (src/kernels/elementwise.cpp) ---------------------------------------------
+enum class BinaryOp { add, sub, mul, div };
+// out[i] = a[ia] op b[ib] over `shape` (ndim ≤ 6); a_strides/b_strides are element strides per
+// output dim, 0 where the operand is broadcast.
+template <class T>
+void binary_broadcast(BinaryOp op, const T* a, const int64_t* a_strides, const T* b, const int64_t* b_strides,
+                      T* out, const int64_t* shape, int ndim);
+// dst[id] += src[i] over `shape`, dst_strides 0 on broadcast dims: the gradient of a broadcast.
+// dst must be zeroed by the caller.
+template <class T>
+void sum_to_broadcast(const T* src, const int64_t* shape, int ndim, T* dst, const int64_t* dst_strides);
+
+enum class UnaryOp { exp, log, sqrt, tanh, sigmoid, quick_gelu, gelu, neg };
+template <class T>
+void unary_forward(UnaryOp op, const T* x, T* y, int64_t n);
+// gx = gy · f'(x); y = f(x) is passed too because some derivatives are cheapest from it.
+template <class T>
+void unary_backward(UnaryOp op, const T* x, const T* y, const T* gy, T* gx, int64_t n);
+template <class T>
+void affine(const T* x, T* y, int64_t n, T scale, T shift);  // y = x·scale + shift
+
+// ---- layer norm over the last dimension (src/kernels/layer_norm.cpp) ------------------------------
+// mean/rstd [rows] are saved for the backward. Statistics are accumulated in double for f32.
+template <class T>
+void layer_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd, int64_t rows,
+                        int64_t dim, double eps);
+// gx overwritten; gweight/gbias accumulated (+=), may be null.
+template <class T>
+void layer_norm_backward(const T* gy, const T* x, const T* weight, const T* mean, const T* rstd, T* gx, T* gweight,
+                         T* gbias, int64_t rows, int64_t dim);
+
+// ---- softmax over the middle axis of [outer, n, inner] (src/kernels/softmax.cpp) ---------------------
+// y = softmax(x·inv_temperature) (or log_softmax when `log`); max-subtracted, exp/sum in the
+// element type with the sum accumulated in double for f32.
+template <class T>
+void softmax_forward(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, double inv_temperature, bool log);
+// gx = dL/dx given y and gy (softmax: y·(gy − Σ gy·y)·invT; log_softmax: (gy − softmax·Σgy)·invT).
+template <class T>
+void softmax_backward(const T* y, const T* gy, T* gx, int64_t outer, int64_t n, int64_t inner,
+                      double inv_temperature, bool log);
+
+// ---- reductions over the middle axis of [outer, n, inner] (src/kernels/reduce.cpp) -----------------
+template <class T>
+void reduce_sum(const T* x, T* y, int64_t outer, int64_t n, int64_t inner);
+// y = max; arg = index of the first maximum (NaN counts as maximum).
+template <class T>
+void reduce_max(const T* x, T* y, int64_t* arg, int64_t outer, int64_t n, int64_t inner);
+// gx = gy broadcast along the axis (times `scale`).
+template <class T>
+void broadcast_axis(const T* gy, T* gx, int64_t outer, int64_t n, int64_t inner, T scale);
+// gx = 0 except gx[arg] = gy.
+template <class T>
+void scatter_max_grad(const T* gy, const int64_t* arg, T* gx, int64_t outer, int64_t n, int64_t inner);
+
+// ---- data movement, any element size (src/kernels/copy.cpp) ---------------------------------------
+// y = x permuted: y's dim i is x's dim order[i]. `shape` is x's shape.
+void permute_copy(const void* x, void* y, size_t elem_size, const int64_t* shape, const int* order, int ndim);
+// Copies an [outer, n_src, inner] block into columns [offset, offset+n_src) of [outer, n_dst, inner].
+void copy_axis_block(const void* src, void* dst, size_t elem_size, int64_t outer, int64_t n_src, int64_t n_dst,
+                     int64_t offset, int64_t inner);
+// The reverse: columns [offset, offset+n_dst) of src [outer, n_src, inner] into dst [outer, n_dst, inner].
+void slice_axis_block(const void* src, void* dst, size_t elem_size, int64_t outer, int64_t n_src, int64_t n_dst,
+                      int64_t offset, int64_t inner);
+
+// ---- indexing (src/kernels/index.cpp) ---------------------------------------------------------------
+// out[i, :] = table[index[i], :] for i < count; every index checked against rows (throws).
+void index_rows(const void* table, int64_t rows, int64_t row_bytes, const int64_t* index, int64_t count, void* out);
+template <class T>
+void index_rows_backward(const T* gout, const int64_t* index, int64_t count, int64_t row_len, T* gtable);  // +=
+// x [outer, n, inner], index [outer, m, inner] -> out [outer, m, inner]: out = x[o, index, i].
+template <class T>
+void gather_axis(const T* x, const int64_t* index, T* out, int64_t outer, int64_t n, int64_t m, int64_t inner);
+template <class T>
+void gather_axis_backward(const T* gout, const int64_t* index, T* gx, int64_t outer, int64_t n, int64_t m,
+                          int64_t inner);  // +=
+
+// ---- patch-embedding convolution helpers (src/kernels/conv.cpp) --------------------------------------
+// x [B, C, H, W] -> cols [B·gh·gw, C·p·p] (kernel = stride = p; rows row-major over the grid).
+template <class T>
+void im2col_patches(const T* x, T* cols, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);
+// The adjoint: gx [B, C, H, W] from gcols (pixels outside the grid, if H % p != 0, get 0).
+template <class T>
+void col2im_patches(const T* gcols, T* gx, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);
+
+}  // namespace xclip::cpu

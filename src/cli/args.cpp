@@ -1,0 +1,87 @@
+#include "args.hpp"
+
+#include <algorithm>
+
+#include "xclip/core/error.hpp"
+
+namespace xclip::cli {
+
+static std::string canonical(std::string name) {
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
+
+Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& value_flags,
+           const std::set<std::string>& bool_flags) {
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a.size() < 3 || a[0] != '-' || a[1] != '-') {
+      positional_.push_back(a);
+      continue;
+    }
+    std::string body = a.substr(2);
+    std::optional<std::string> inline_value;
+    if (auto eq = body.find('='); eq != std::string::npos) {
+      inline_value = body.substr(eq + 1);
+      body = body.substr(0, eq);
+    }
+    std::string name = canonical(body);
+    if (bool_flags.count(name)) {
+      XCLIP_CHECK(!inline_value || *inline_value == "1" || *inline_value == "true" || *inline_value == "0" ||
+                      *inline_value == "false",
+                  "flag --", body, " takes no value (got '", *inline_value, "')");
+      if (!inline_value || *inline_value == "1" || *inline_value == "true") flags_.insert(name);
+      continue;
+    }
+    XCLIP_CHECK(value_flags.count(name), "unknown flag --", body);
+    if (inline_value) {
+      values_[name] = *inline_value;
+    } else {
+      XCLIP_CHECK(i + 1 < argv.size(), "flag --", body, " needs a value");
+      values_[name] = argv[++i];
+    }
+  }
+}
+
+bool Args::has(const std::string& name) const { return values_.count(name) || flags_.count(name); }
+
+std::string Args::get(const std::string& name, const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second;
+}
+
+std::optional<std::string> Args::get(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return std::nullopt;
+  return it->second;
+}
+
+int64_t Args::get_int(const std::string& name, int64_t fallback) const {
+  auto v = get(name);
+  if (!v) return fallback;
+  try {
+    size_t used = 0;
+    int64_t x = std::stoll(*v, &used);
+    XCLIP_CHECK(used == v->size(), "");
+    return x;
+  } catch (...) {
+    throw Error(format("--", name, " expects an integer, got '", *v, "'"));
+  }
+}
+
+double Args::get_double(const std::string& name, double fallback) const {
+  auto v = get(name);
+  if (!v) return fallback;
+  try {
+    size_t used = 0;
+    double x = std::stod(*v, &used);
+    XCLIP_CHECK(used == v->size(), "");
+    return x;
+  } catch (...) {
+    throw Error(format("--", name, " expects a number, got '", *v, "'"));
+  }
+}
+
+bool Args::flag(const std::string& name) const { return flags_.count(name) > 0; }
+
+}  // namespace xclip::cli

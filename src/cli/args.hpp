@@ -1,0 +1,32 @@
+// Minimal flag parser for xclip-cli: --name value, --name=value, boolean --flag; both `_` and `-`
+// spellings are accepted (--max_words == --max-words). Unknown flags are an error naming the flag.
+#pragma once
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace xclip::cli {
+
+class Args {
+ public:
+  // `value_flags` take a value; `bool_flags` do not. Names without the leading dashes, with `_`.
+  Args(const std::vector<std::string>& argv, const std::set<std::string>& value_flags,
+       const std::set<std::string>& bool_flags);
+
+  bool has(const std::string& name) const;
+  std::string get(const std::string& name, const std::string& fallback) const;
+  std::optional<std::string> get(const std::string& name) const;
+  int64_t get_int(const std::string& name, int64_t fallback) const;
+  double get_double(const std::string& name, double fallback) const;
+  bool flag(const std::string& name) const;
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  std::map<std::string, std::string> values_;
+  std::set<std::string> flags_;
+  std::vector<std::string> positional_;
+};
+
+}  // namespace xclip::cli

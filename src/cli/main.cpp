@@ -1,0 +1,44 @@
+// xclip-cli: one binary, one subcommand per file (see command.hpp).
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "command.hpp"
+
+namespace xclip::cli {
+std::map<std::string, Command>& command_registry() {
+  static std::map<std::string, Command> registry;
+  return registry;
+}
+}  // namespace xclip::cli
+
+static void print_help() {
+  std::printf(
+      "xclip-cli — X-CLIP (multi-grained contrastive video-text retrieval) in C++/CUDA\n\n"
+      "usage: xclip-cli COMMAND [options]\n\ncommands:\n");
+  for (const auto& [name, cmd] : xclip::cli::command_registry())
+    std::printf("  %-10s %s\n", name.c_str(), cmd.summary.c_str());
+  std::printf("\n`xclip-cli COMMAND --help` describes a command's options.\n");
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+      std::string(argv[1]) == "help") {
+    print_help();
+    return argc < 2 ? 1 : 0;
+  }
+  auto& registry = xclip::cli::command_registry();
+  auto it = registry.find(argv[1]);
+  if (it == registry.end()) {
+    std::fprintf(stderr, "xclip-cli: unknown command '%s' (see xclip-cli --help)\n", argv[1]);
+    return 2;
+  }
+  std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    return it->second.run(args);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "xclip-cli %s: error: %s\n", argv[1], e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,124 @@
+// matmul / batched matmul with transpose flags, and linear. Forward and backward via cpu::gemm.
+#include "op_util.hpp"
+#include "xclip/ops.hpp"
+
+namespace xclip::ops {
+
+using namespace detail;
+
+namespace {
+
+struct MatmulDims {
+  int64_t batch, M, N, K;
+  bool b_shared;  // b is one matrix used for every batch entry
+  Shape out_shape;
+};
+
+MatmulDims matmul_dims(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  XCLIP_CHECK(a.ndim() >= 2 && b.ndim() >= 2, "matmul: operands must be at least 2-d, got ", a.str(), " and ",
+              b.str());
+  MatmulDims d{};
+  const int an = a.ndim(), bn = b.ndim();
+  d.M = ta ? a.dim(-1) : a.dim(-2);
+  const int64_t Ka = ta ? a.dim(-2) : a.dim(-1);
+  const int64_t Kb = tb ? b.dim(-1) : b.dim(-2);
+  d.N = tb ? b.dim(-2) : b.dim(-1);
+  XCLIP_CHECK(Ka == Kb, "matmul: inner dimensions differ: ", a.str(), (ta ? "ᵀ" : ""), " · ", b.str(),
+              (tb ? "ᵀ" : ""));
+  d.K = Ka;
+  d.batch = a.shape().prod(0, an - 2);
+  if (bn == 2) {
+    d.b_shared = true;
+  } else {
+    XCLIP_CHECK(an == bn, "matmul: batch shapes differ: ", a.str(), " and ", b.str());
+    for (int i = 0; i < an - 2; ++i)
+      XCLIP_CHECK(a.shape()[i] == b.shape()[i], "matmul: batch shapes differ: ", a.str(), " and ", b.str());
+    d.b_shared = false;
+  }
+  std::vector<int64_t> out = a.shape().vec();
+  out[size_t(an - 2)] = d.M;
+  out[size_t(an - 1)] = d.N;
+  d.out_shape = Shape(out);
+  return d;
+}
+
+// out (+)= op(a)·op(b) per batch, with explicit strides (0 = shared operand).
+template <class T>
+void gemm_batch(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* a, int64_t sa, const T* b, int64_t sb,
+                T* c, int64_t sc, int64_t batch, T beta) {
+  const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+  cpu::gemm_batched<T>(ta, tb, M, N, K, T(1), a, lda, sa, b, ldb, sb, beta, c, N, sc, batch);
+}
+
+Tensor matmul_forward(const Tensor& a, const Tensor& b, bool ta, bool tb, const MatmulDims& d) {
+  Tensor out = Tensor::empty(d.out_shape, a.dtype(), a.device());
+  dispatch_float("matmul", a, [&]<class T>() {
+    gemm_batch<T>(ta, tb, d.M, d.N, d.K, a.data<T>(), d.M * d.K, b.data<T>(), d.b_shared ? 0 : d.K * d.N,
+                  out.data<T>(), d.M * d.N, d.batch, T(0));
+  });
+  return out;
+}
+
+// Gradients of C = op(A)·op(B) (see the derivation in docs/ARCHITECTURE.md, "matmul").
+std::vector<Tensor> matmul_backward(const Tensor& gc, const Tensor& a, const Tensor& b, bool ta, bool tb,
+                                    const MatmulDims& d, bool need_a, bool need_b) {
+  Tensor ga, gb;
+  const int64_t M = d.M, N = d.N, K = d.K, batch = d.batch;
+  dispatch_float("matmul backward", gc, [&]<class T>() {
+    const T* g = gc.data<T>();
+    const int64_t sb = d.b_shared ? 0 : K * N;
+    if (need_a) {
+      ga = Tensor::empty(a.shape(), a.dtype());
+      if (!ta)  // dA[M,K] = dC · op(B)ᵀ
+        gemm_batch<T>(false, !tb, M, K, N, g, M * N, b.data<T>(), sb, ga.data<T>(), M * K, batch, T(0));
+      else      // dA[K,M] = op(B) · dCᵀ
+        gemm_batch<T>(tb, true, K, M, N, b.data<T>(), sb, g, M * N, ga.data<T>(), M * K, batch, T(0));
+    }
+    if (need_b) {
+      gb = Tensor::zeros(b.shape(), b.dtype());
+      // With a shared b, every batch entry adds into the same gradient: beta = 1 accumulates,
+      // run batch by batch (the batched GEMM may run entries in parallel).
+      const int64_t reps = d.b_shared ? batch : 1;
+      const int64_t per = d.b_shared ? 1 : batch;
+      for (int64_t r = 0; r < reps; ++r) {
+        const T* ar = a.data<T>() + r * M * K;
+        const T* gr = g + r * M * N;
+        if (!tb)  // dB[K,N] = op(A)ᵀ · dC
+          gemm_batch<T>(!ta, false, K, N, M, ar, M * K, gr, M * N, gb.data<T>(), K * N, per, T(1));
+        else      // dB[N,K] = dCᵀ · op(A)
+          gemm_batch<T>(true, ta, N, K, M, gr, M * N, ar, M * K, gb.data<T>(), K * N, per, T(1));
+      }
+    }
+  });
+  return {ga, gb};
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  check_cpu_all("matmul", {&a, &b});
+  check_same_dtype("matmul", a, b);
+  MatmulDims d = matmul_dims(a, b, trans_a, trans_b);
+  Tensor out = matmul_forward(a, b, trans_a, trans_b, d);
+  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  return record("matmul", out, {a, b}, [a = a.detach(), b = b.detach(), trans_a, trans_b, d, need_a, need_b](const Tensor& g) {
+    return matmul_backward(g, a, b, trans_a, trans_b, d, need_a, need_b);
+  });
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  XCLIP_CHECK(weight.ndim() == 2, "linear: weight must be [out, in], got ", weight.str());
+  XCLIP_CHECK(x.ndim() >= 1 && x.dim(-1) == weight.dim(1), "linear: input ", x.str(), " does not match weight ",
+              weight.str());
+  const int64_t rows = x.numel() / weight.dim(1);
+  Tensor x2 = reshape(x, Shape{rows, weight.dim(1)});
+  Tensor y = matmul(x2, weight, false, true);
+  if (bias.defined()) {
+    XCLIP_CHECK(bias.ndim() == 1 && bias.dim(0) == weight.dim(0), "linear: bias ", bias.str(), " for weight ",
+                weight.str());
+    y = add(y, bias);
+  }
+  return reshape(y, x.shape().with_dim(-1, weight.dim(0)));
+}
+
+}  // namespace xclip::ops
