@@ -2,6 +2,7 @@
 // The CUDA twins in cuda/ have the same names and signatures in namespace xclip::cuda.
 // Templates are instantiated for float and double.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace xclip::cpu {
