@@ -1,0 +1,34 @@
+# The README's two commands:
+#   make test   install missing Debian packages, configure, build, run ctest
+#   make demo   build and run the demo
+# Other targets: make build, make bench, make clean. BUILD_DIR and JOBS can be overridden.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps configure build test demo bench clean
+
+all: build
+
+deps:
+	@tools/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > $(BUILD_DIR).configure.log 2>&1 || \
+	  (cat $(BUILD_DIR).configure.log; exit 1)
+	@grep -E '^-- xclip:' $(BUILD_DIR).configure.log || true
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	@tools/demo.sh $(BUILD_DIR)
+
+bench: build
+	@$(BUILD_DIR)/bench_gemm
+
+clean:
+	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log
