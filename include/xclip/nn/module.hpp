@@ -1,0 +1,59 @@
+// Module: a tree of named parameters whose dotted names are exactly the PyTorch state_dict names
+// ("visual.transformer.resblocks.3.mlp.c_fc.weight"). One source of truth for names: loading,
+// saving, optimizer groups and error messages all use named_parameters().
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "xclip/core/tensor.hpp"
+
+namespace xclip::nn {
+
+using NamedTensorList = std::vector<std::pair<std::string, Tensor>>;
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  // Every parameter, depth first in registration order, names prefixed with `prefix`.
+  NamedTensorList named_parameters(const std::string& prefix = "") const;
+  std::vector<Tensor> parameters() const;
+  Tensor parameter(const std::string& dotted_name) const;  // throws naming the missing parameter
+
+  // state_dict(): the parameters (shared storage, detached) under their dotted names.
+  NamedTensorList state_dict(const std::string& prefix = "") const;
+  // Copies values in (converting dtype, e.g. fp16 checkpoints into f32 parameters). With `strict`,
+  // any missing or unexpected name is an error; mis-shaped tensors always are. The error lists
+  // every problem (name, expected shape, found shape) before anything is copied.
+  // Returns the names that were not used (unexpected) when not strict.
+  std::vector<std::string> load_state_dict(const NamedTensorList& tensors, bool strict = true,
+                                           const std::string& prefix = "");
+
+  void set_requires_grad(bool on);  // on every parameter
+  void zero_grad();
+  int64_t num_parameters() const;
+
+ protected:
+  // Registers a parameter (requires_grad on if floating) and returns a reference to the stored
+  // tensor; the reference stays valid for the module's lifetime.
+  Tensor& register_parameter(const std::string& name, Tensor value);
+  template <class M>
+  M& register_module(const std::string& name, std::shared_ptr<M> module) {
+    M& ref = *module;
+    children_.emplace_back(name, std::move(module));
+    return ref;
+  }
+
+ private:
+  void collect(const std::string& prefix, NamedTensorList& out) const;
+  std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> params_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+}  // namespace xclip::nn
