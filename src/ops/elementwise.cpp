@@ -10,7 +10,7 @@ namespace {
 
 Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
   const int n = std::max(a.ndim(), b.ndim());
-  std::vector<int64_t> out(size_t(n));
+  std::vector<int64_t> out(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     const int ia = a.ndim() - n + i, ib = b.ndim() - n + i;
     const int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
@@ -22,7 +22,7 @@ Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
 
 // Element strides of `s` seen through the broadcast output shape `out` (0 on broadcast dims).
 std::vector<int64_t> broadcast_strides(const Shape& s, const Shape& out) {
-  std::vector<int64_t> st(size_t(out.ndim()), 0);
+  std::vector<int64_t> st(static_cast<size_t>(out.ndim()), 0);
   std::vector<int64_t> own = contiguous_strides(s);
   for (int i = 0; i < s.ndim(); ++i) {
     const int o = out.ndim() - s.ndim() + i;

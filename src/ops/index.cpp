@@ -56,7 +56,7 @@ Tensor select_rows(const Tensor& x, const Tensor& idx_in) {
               x.str());
   // Flatten to a table of B·L rows and pick row b·L + idx[b].
   const int64_t B = x.dim(0), L = x.dim(1);
-  std::vector<int64_t> rows(size_t(B));
+  std::vector<int64_t> rows(static_cast<size_t>(B));
   const int64_t* p = idx.data<int64_t>();
   for (int64_t b = 0; b < B; ++b) {
     XCLIP_CHECK(p[b] >= 0 && p[b] < L, "select_rows: index ", p[b], " out of range for length ", L);

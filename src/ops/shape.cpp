@@ -33,8 +33,8 @@ Tensor permute(const Tensor& x, const std::vector<int>& order_in) {
   check_cpu_all("permute", {&x});
   const int nd = x.ndim();
   XCLIP_CHECK(int(order_in.size()) == nd, "permute: order of length ", order_in.size(), " for ", x.str());
-  std::vector<int> order(size_t(nd)), inverse(size_t(nd), -1);
-  std::vector<int64_t> out(size_t(nd));
+  std::vector<int> order(static_cast<size_t>(nd)), inverse(static_cast<size_t>(nd), -1);
+  std::vector<int64_t> out(static_cast<size_t>(nd));
   for (int i = 0; i < nd; ++i) {
     const int a = x.shape().normalize_axis(order_in[size_t(i)], "permute axis");
     XCLIP_CHECK(inverse[size_t(a)] < 0, "permute: axis ", a, " repeated in the order for ", x.str());
