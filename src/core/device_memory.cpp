@@ -14,9 +14,11 @@ namespace xclip {
 namespace {
 constexpr size_t kHostAlignment = 64;  // cache line; also what AVX-512 loads like
 
+#ifndef XCLIP_WITH_CUDA
 [[noreturn]] void no_cuda(const char* what) {
   throw Error(format(what, ": this build has no CUDA support (configure with XCLIP_CUDA=ON on a machine with nvcc)"));
 }
+#endif
 }  // namespace
 
 bool cuda_available() {
