@@ -1,0 +1,59 @@
+// GEMM micro-kernels and packing compiled for AVX-512 (selected at run time by gemm.cpp).
+// f32: 14×32 register tile (28 zmm accumulators), f64: 14×16.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "gemm_kernel.hpp"
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi,bmi2")
+
+namespace xclip::cpu::gemm_detail {
+namespace {
+
+struct F32x16 {
+  using T = float;
+  using reg = __m512;
+  static constexpr int W = 16;
+  static inline __attribute__((always_inline)) reg zero() { return _mm512_setzero_ps(); }
+  static inline __attribute__((always_inline)) reg load(const T* p) { return _mm512_loadu_ps(p); }
+  static inline __attribute__((always_inline)) void store(T* p, reg v) { _mm512_storeu_ps(p, v); }
+  static inline __attribute__((always_inline)) reg bcast(const T* p) { return _mm512_set1_ps(*p); }
+  static inline __attribute__((always_inline)) reg set1(T x) { return _mm512_set1_ps(x); }
+  static inline __attribute__((always_inline)) reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static inline __attribute__((always_inline)) reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+};
+
+struct F64x8 {
+  using T = double;
+  using reg = __m512d;
+  static constexpr int W = 8;
+  static inline __attribute__((always_inline)) reg zero() { return _mm512_setzero_pd(); }
+  static inline __attribute__((always_inline)) reg load(const T* p) { return _mm512_loadu_pd(p); }
+  static inline __attribute__((always_inline)) void store(T* p, reg v) { _mm512_storeu_pd(p, v); }
+  static inline __attribute__((always_inline)) reg bcast(const T* p) { return _mm512_set1_pd(*p); }
+  static inline __attribute__((always_inline)) reg set1(T x) { return _mm512_set1_pd(x); }
+  static inline __attribute__((always_inline)) reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
+  static inline __attribute__((always_inline)) reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
+};
+
+}  // namespace
+}  // namespace xclip::cpu::gemm_detail
+
+#include "gemm_tile.hpp"
+
+namespace xclip::cpu::gemm_detail {
+namespace {
+constexpr GemmKernel<float> kF32 = make_kernel<F32x16, 14, 2>("avx512", 168, 256, 4096);
+constexpr GemmKernel<double> kF64 = make_kernel<F64x8, 14, 2>("avx512", 112, 256, 2048);
+}  // namespace
+}  // namespace xclip::cpu::gemm_detail
+
+#pragma GCC pop_options
+
+namespace xclip::cpu::gemm_detail {
+const GemmKernel<float>& avx512_kernel_f32() { return kF32; }
+const GemmKernel<double>& avx512_kernel_f64() { return kF64; }
+}  // namespace xclip::cpu::gemm_detail

@@ -1,0 +1,46 @@
+// Private to the GEMM: the instruction-set-specific pieces (register-tile micro-kernel and the
+// packing routines) behind one table, so the blocked driver in gemm.cpp is written once.
+//
+// Every variant lives in its own translation unit compiled for its instruction set with
+// `#pragma GCC target` (gemm_avx512.cpp, gemm_avx2.cpp, gemm_generic.cpp); gemm.cpp picks one at
+// run time from what the CPU reports, so the default build runs on any x86-64.
+#pragma once
+#include <cstdint>
+
+namespace xclip::cpu::gemm_detail {
+
+// Packed layouts (the contract between driver, packers and micro-kernel):
+//   A block of m rows × kc: ceil(m/mr) panels, panel p holds rows p·mr… as [kc][mr]
+//   B block of kc × n cols: ceil(n/nr) panels, panel q holds cols q·nr… as [kc][nr]
+// Rows/columns past the matrix edge are zero-filled, so the micro-kernel always runs full tiles.
+template <class T>
+struct GemmKernel {
+  const char* name;  // "avx512", "avx2" or "generic"
+  int mr, nr;        // register tile; mr ≤ kMaxMr, nr ≤ kMaxNr
+  int64_t mc, kc, nc;  // cache blocks: mc a multiple of mr, nc a multiple of nr
+  // C[mr×nr] = alpha·(A panel · B panel) + beta·C over kc steps; beta == 0 writes C without reading.
+  void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta);
+  // Packs op(A)[i0 : i0+m, k0 : k0+kc] (op(A) = A, or Aᵀ when trans: A is then stored [K, M]).
+  void (*pack_a)(bool trans, const T* A, int64_t lda, int64_t i0, int64_t m, int64_t k0, int64_t kc, T* dst);
+  // Packs op(B)[k0 : k0+kc, j0 : j0+n] (op(B) = B, or Bᵀ when trans: B is then stored [N, K]).
+  void (*pack_b)(bool trans, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t n, T* dst);
+};
+
+inline constexpr int kMaxMr = 16;
+inline constexpr int kMaxNr = 64;
+
+// The variants. The avx512/avx2 ones must only be called when the CPU supports them.
+const GemmKernel<float>& generic_kernel_f32();
+const GemmKernel<double>& generic_kernel_f64();
+const GemmKernel<float>& avx2_kernel_f32();
+const GemmKernel<double>& avx2_kernel_f64();
+const GemmKernel<float>& avx512_kernel_f32();
+const GemmKernel<double>& avx512_kernel_f64();
+
+// Instruction-set selection: "avx512", "avx2", "generic", or "" for the best the CPU supports
+// (the default; the environment variable XCLIP_GEMM_ISA overrides it at the first call).
+// Returns false, changing nothing, when the CPU lacks the requested set. For tests and benchmarks.
+bool select_isa(const char* name);
+const char* selected_isa();
+
+}  // namespace xclip::cpu::gemm_detail
