@@ -1,0 +1,103 @@
+#include "xclip/io/file_bytes.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "xclip/core/error.hpp"
+
+namespace xclip::io {
+
+namespace {
+
+// Closes a file descriptor when it goes out of scope.
+struct FdGuard {
+  int fd = -1;
+  ~FdGuard() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::string errno_text() { return std::strerror(errno); }
+
+}  // namespace
+
+std::shared_ptr<FileBytes> FileBytes::map(const std::string& path) {
+  FdGuard fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  XCLIP_CHECK(fd.fd >= 0, path, ": cannot open: ", errno_text());
+  struct stat st {};
+  XCLIP_CHECK(::fstat(fd.fd, &st) == 0, path, ": cannot stat: ", errno_text());
+  XCLIP_CHECK(S_ISREG(st.st_mode), path, ": not a regular file");
+  std::shared_ptr<FileBytes> out(new FileBytes());
+  out->name_ = path;
+  out->size_ = size_t(st.st_size);
+  if (out->size_ == 0) return out;  // mmap of zero bytes is invalid; an empty view is fine
+  // Private and writable: pages are shared with the page cache until someone writes to a tensor.
+  void* p = ::mmap(nullptr, out->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.fd, 0);
+  XCLIP_CHECK(p != MAP_FAILED, path, ": cannot memory-map ", out->size_, " bytes: ", errno_text());
+  out->data_ = static_cast<uint8_t*>(p);
+  out->mapped_ = true;
+  return out;
+}
+
+std::shared_ptr<FileBytes> FileBytes::from_buffer(std::vector<uint8_t> bytes, std::string name) {
+  std::shared_ptr<FileBytes> out(new FileBytes());
+  out->buffer_ = std::move(bytes);
+  out->data_ = out->buffer_.data();
+  out->size_ = out->buffer_.size();
+  out->name_ = std::move(name);
+  return out;
+}
+
+FileBytes::~FileBytes() {
+  if (mapped_) ::munmap(data_, size_);
+}
+
+namespace {
+
+// A temporary name beside `path`, unique within this process and across processes.
+std::string temporary_name(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  return format(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1));
+}
+
+void write_all(int fd, const void* data, size_t size, const std::string& tmp) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const size_t chunk = std::min<size_t>(size, size_t(1) << 30);
+    const ssize_t n = ::write(fd, p, chunk);
+    if (n < 0 && errno == EINTR) continue;
+    XCLIP_CHECK(n > 0, tmp, ": write failed: ", errno_text());
+    p += n;
+    size -= size_t(n);
+  }
+}
+
+}  // namespace
+
+void write_file_atomically(const std::string& path, const std::vector<std::pair<const void*, size_t>>& pieces) {
+  const std::string tmp = temporary_name(path);
+  FdGuard fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+  XCLIP_CHECK(fd.fd >= 0, path, ": cannot create temporary file ", tmp, ": ", errno_text());
+  try {
+    for (const auto& [data, size] : pieces) write_all(fd.fd, data, size, tmp);
+    const int rc = ::close(fd.fd);
+    fd.fd = -1;
+    XCLIP_CHECK(rc == 0, tmp, ": close failed: ", errno_text());
+    XCLIP_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot rename ", tmp, " into place: ",
+                errno_text());
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw;
+  }
+}
+
+}  // namespace xclip::io
