@@ -1,15 +1,16 @@
 // CPU GEMM: row-major C = alpha·op(A)·op(B) + beta·C, and its batched form.
 //
 // The blocked algorithm of GotoBLAS/BLIS: for each NC-wide column block of C and each KC-deep
-// slice of K, op(B)[KC×NC] is packed into contiguous NR-wide panels (shared by the threads, meant
-// to stay in L3); each thread then packs MC×KC blocks of op(A) into MR-high panels (L2) and sweeps
-// the register-tile micro-kernel over them, one B panel (L1) against all A panels. Transposes are
-// absorbed by the packing, so the micro-kernel sees one layout. The micro-kernel and packers are
-// chosen at run time for the CPU (AVX-512, AVX2+FMA or portable vectors; see gemm_kernel.hpp).
+// slice of K, op(B)[KC×NC] is packed into contiguous NR-wide panels (meant to stay in L3); then
+// MC×KC blocks of op(A) are packed into MR-high panels (L2) and the register-tile micro-kernel
+// sweeps one B micro-panel (L1) against all A micro-panels. Transposes are absorbed by the
+// packing, so the micro-kernel sees one layout. The micro-kernel and packers are chosen at run
+// time for the CPU (AVX-512, AVX2+FMA or portable vectors; see gemm_kernel.hpp). Threads take
+// independent rectangles of C (see "threads" below); batches of small products go one per thread.
 //
-// Results do not depend on the thread count: the K slicing (KC) and the per-element summation
-// order are fixed by the kernel alone; threads only decide who computes which tiles. So 1 and N
-// threads give bitwise identical C (tested).
+// Results do not depend on the thread count: the K slicing (KC), the register tiles (aligned to
+// the matrix origin) and each element's summation order are fixed by the kernel alone; threads
+// only decide who computes which tiles. So 1 and N threads give bitwise identical C (tested).
 #include <omp.h>
 
 #include <algorithm>
@@ -152,11 +153,11 @@ template <class T>
 Blocks blocks_for(const GemmKernel<T>& kr, const Problem<T>& g) {
   return {std::min(kr.mc, round_up(g.M, kr.mr)), std::min(kr.kc, g.K), std::min(kr.nc, round_up(g.N, kr.nr))};
 }
-// Elements of packing space for one thread-team: the shared B panel plus one A block per thread.
+// Elements of packing space one thread needs: a B panel and an A block (rounded for alignment).
 template <class T>
-int64_t workspace_elems(const GemmKernel<T>& kr, const Problem<T>& g, int threads) {
+int64_t workspace_elems(const GemmKernel<T>& kr, const Problem<T>& g) {
   const Blocks b = blocks_for(kr, g);
-  return b.kc * b.nc + int64_t(threads) * b.mc * b.kc + 64;
+  return round_up(b.kc * b.nc, 16) + round_up(b.mc * b.kc, 16);
 }
 
 // ---- the blocked algorithm -------------------------------------------------------------------
@@ -175,13 +176,13 @@ void edge_tile(const GemmKernel<T>& kr, int64_t kc, const T* a, const T* b, T* c
     }
 }
 
-// C[0:m, panels q0..q1) += packed A block (m rows) × packed B panels; one B panel stays hot in L1
-// while every A panel streams past it.
+// C[0:m, 0:n] = packed A block (m rows) × packed B panel (n columns), with alpha/beta; one B
+// micro-panel stays hot in L1 while every A micro-panel streams past it from L2.
 template <class T>
-void macro_kernel(const GemmKernel<T>& kr, const T* pa, int64_t m, const T* pb, int64_t q0, int64_t q1, int64_t n,
-                  int64_t kc, T alpha, T beta, T* c, int64_t ldc) {
-  for (int64_t q = q0; q < q1; ++q) {
-    const int64_t j = q * kr.nr, cols = std::min<int64_t>(kr.nr, n - j);
+void macro_kernel(const GemmKernel<T>& kr, const T* pa, int64_t m, const T* pb, int64_t n, int64_t kc, T alpha,
+                  T beta, T* c, int64_t ldc) {
+  for (int64_t j = 0; j < n; j += kr.nr) {
+    const int64_t cols = std::min<int64_t>(kr.nr, n - j);
     const T* b = pb + j * kc;
     for (int64_t i = 0; i < m; i += kr.mr) {
       const int64_t rows = std::min<int64_t>(kr.mr, m - i);
@@ -193,59 +194,76 @@ void macro_kernel(const GemmKernel<T>& kr, const T* pa, int64_t m, const T* pb, 
   }
 }
 
-// [begin, end) of `count` items for part `index` of `parts` (sizes differ by at most one).
-struct Range {
-  int64_t begin, end;
-};
-Range share(int64_t count, int64_t index, int64_t parts) {
-  return {count * index / parts, count * (index + 1) / parts};
-}
-
-// How `threads` split the C block: tm row groups × tn column groups. Rows are preferred (each
-// thread then packs only its own rows of A) while every row group keeps a few register tiles.
-struct Grid {
-  int tm, tn;
-};
-Grid thread_grid(int threads, int64_t row_tiles) {
-  for (int d = threads; d > 1; --d)
-    if (threads % d == 0 && row_tiles >= 4 * int64_t(d)) return {d, threads / d};
-  return {1, threads};
-}
-
-// The whole blocked GEMM as seen by thread `tid` of `threads` (call from inside a parallel region
-// with every thread, or with threads = 1). pack_b is shared; pack_a is this thread's.
+// The blocked GEMM on one thread. ws holds workspace_elems(kr, g) elements: a B panel and an A block.
 template <class T>
-void blocked_gemm(const GemmKernel<T>& kr, const Problem<T>& g, T* pack_b, T* pack_a, int tid, int threads) {
+void blocked_gemm(const GemmKernel<T>& kr, const Problem<T>& g, T* ws) {
   const Blocks bl = blocks_for(kr, g);
-  const Grid grid = thread_grid(threads, ceil_div(g.M, kr.mr));
-  const int ti = tid / grid.tn, tj = tid % grid.tn;
-  const Range row_tiles = share(ceil_div(g.M, kr.mr), ti, grid.tm);
-  const int64_t row_begin = row_tiles.begin * kr.mr, row_end = std::min(g.M, row_tiles.end * kr.mr);
+  T* pack_b = ws;
+  T* pack_a = ws + round_up(bl.kc * bl.nc, 16);
   for (int64_t jc = 0; jc < g.N; jc += bl.nc) {
-    const int64_t n = std::min(bl.nc, g.N - jc), panels = ceil_div(n, kr.nr);
-    const Range mine = share(panels, tj, grid.tn);
+    const int64_t n = std::min(bl.nc, g.N - jc);
     for (int64_t pc = 0; pc < g.K; pc += bl.kc) {
       const int64_t kc = std::min(bl.kc, g.K - pc);
       const T beta = pc == 0 ? g.beta : T(1);  // later K slices accumulate onto the first
-      const Range packs = share(panels, tid, threads);
-      if (packs.end > packs.begin) {
-        const int64_t j0 = packs.begin * kr.nr, j1 = std::min(n, packs.end * kr.nr);
-        kr.pack_b(g.tb, g.B, g.ldb, pc, kc, jc + j0, j1 - j0, pack_b + j0 * kc);
-      }
-      if (threads > 1) {
-#pragma omp barrier
-      }
-      for (int64_t ic = row_begin; ic < row_end; ic += bl.mc) {
-        const int64_t m = std::min(bl.mc, row_end - ic);
+      kr.pack_b(g.tb, g.B, g.ldb, pc, kc, jc, n, pack_b);
+      for (int64_t ic = 0; ic < g.M; ic += bl.mc) {
+        const int64_t m = std::min(bl.mc, g.M - ic);
         kr.pack_a(g.ta, g.A, g.lda, ic, m, pc, kc, pack_a);
-        macro_kernel(kr, pack_a, m, pack_b, mine.begin, mine.end, n, kc, g.alpha, beta, g.C + ic * g.ldc + jc,
-                     g.ldc);
-      }
-      if (threads > 1) {  // the B panel is overwritten next round
-#pragma omp barrier
+        macro_kernel(kr, pack_a, m, pack_b, n, kc, g.alpha, beta, g.C + ic * g.ldc + jc, g.ldc);
       }
     }
   }
+}
+
+// ---- threads ---------------------------------------------------------------------------------
+//
+// The threads split C into a tm × tn grid of rectangles on register-tile boundaries, and each
+// computes its rectangle as an independent GEMM with its own packing buffers: no shared panel,
+// no barrier inside the product. (On a machine whose cores are also busy with other work a
+// barrier waits for a descheduled thread for a whole time slice; measured, a per-K-slice barrier
+// made small products 100× slower there.) The price is that each column group packs its rows of
+// A and each row group its columns of B; the grid is chosen to keep that small.
+
+struct Grid {
+  int tm, tn;
+};
+
+// Estimated cost, in multiply-adds, of the slowest thread of a tm × tn grid: its share of the
+// product (whole tiles, so imbalance counts) plus its packing (a packed element ≈ 8 multiply-adds).
+template <class T>
+double grid_cost(const GemmKernel<T>& kr, const Problem<T>& g, int tm, int tn) {
+  const int64_t rows = ceil_div(ceil_div(g.M, kr.mr), tm) * kr.mr;
+  const int64_t cols = ceil_div(ceil_div(g.N, kr.nr), tn) * kr.nr;
+  const double pack = double(g.K) * (double(rows) * double(ceil_div(cols, kr.nc)) + double(cols));
+  return double(rows) * double(cols) * double(g.K) + 8.0 * pack;
+}
+
+template <class T>
+Grid choose_grid(const GemmKernel<T>& kr, const Problem<T>& g, int threads) {
+  Grid best{1, threads};
+  double best_cost = grid_cost(kr, g, 1, threads);
+  for (int tm = 2; tm <= threads; ++tm) {
+    if (threads % tm != 0) continue;
+    const double c = grid_cost(kr, g, tm, threads / tm);
+    if (c < best_cost) best = {tm, threads / tm}, best_cost = c;
+  }
+  return best;
+}
+
+// Rectangle r of the grid as a GEMM of its own (row and column ranges on tile boundaries).
+template <class T>
+Problem<T> rectangle(const GemmKernel<T>& kr, const Problem<T>& g, Grid grid, int r) {
+  const int64_t mt = ceil_div(g.M, kr.mr), nt = ceil_div(g.N, kr.nr);
+  const int ti = r / grid.tn, tj = r % grid.tn;
+  const int64_t i0 = std::min(g.M, mt * ti / grid.tm * kr.mr), i1 = std::min(g.M, mt * (ti + 1) / grid.tm * kr.mr);
+  const int64_t j0 = std::min(g.N, nt * tj / grid.tn * kr.nr), j1 = std::min(g.N, nt * (tj + 1) / grid.tn * kr.nr);
+  Problem<T> s = g;
+  s.M = i1 - i0;
+  s.N = j1 - j0;
+  s.A += g.ta ? i0 : i0 * g.lda;
+  s.B += g.tb ? j0 * g.ldb : j0;
+  s.C += i0 * g.ldc + j0;
+  return s;
 }
 
 // ---- small problems and trivial cases --------------------------------------------------------
@@ -309,20 +327,24 @@ int64_t work_of(const Problem<T>& g) {
   return g.M * g.N * g.K;
 }
 
-// One GEMM with up to `threads` threads; `ws` holds workspace_elems(kr, g, threads) elements.
+// One GEMM with up to `threads` threads; `ws` holds `threads` × workspace_elems(kr, g) elements.
 template <class T>
 void run_one(const GemmKernel<T>& kr, const Problem<T>& g, int threads, T* ws) {
   if (g.M == 0 || g.N == 0) return;
   if (g.K == 0 || g.alpha == T(0)) return scale_c(g);
   if (work_of(g) < kSmallWork) return small_gemm(g);
-  const Blocks bl = blocks_for(kr, g);
-  T* pack_b = ws;
-  T* pack_a = ws + round_up(bl.kc * bl.nc, 16);
-  if (threads <= 1 || work_of(g) < kParallelWork) return blocked_gemm(kr, g, pack_b, pack_a, 0, 1);
+  if (threads <= 1 || work_of(g) < kParallelWork) return blocked_gemm(kr, g, ws);
+  const Grid grid = choose_grid(kr, g, threads);
+  const int64_t per_thread = workspace_elems(kr, g);
 #pragma omp parallel num_threads(threads)
   {
+    // Normally one rectangle per thread; inside an enclosing parallel region the team may be
+    // smaller than asked, and then each thread takes several.
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-    blocked_gemm(kr, g, pack_b, pack_a + int64_t(tid) * bl.mc * bl.kc, tid, nth);
+    for (int r = tid; r < grid.tm * grid.tn; r += nth) {
+      const Problem<T> s = rectangle(kr, g, grid, r);
+      if (s.M > 0 && s.N > 0) blocked_gemm(kr, s, ws + per_thread * tid);
+    }
   }
 }
 
@@ -361,7 +383,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   check_problem("gemm", g);
   const GemmKernel<T>& kr = kernel<T>();
   const int threads = num_threads();
-  run_one(kr, g, threads, t_scratch.get<T>(workspace_elems(kr, g, threads)));
+  run_one(kr, g, threads, t_scratch.get<T>(workspace_elems(kr, g) * threads));
 }
 
 template <class T>
@@ -386,11 +408,11 @@ void gemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
   const bool per_thread = threads > 1 && batch > 1 && stride_c != 0 &&
                           (work_of(g) < kBatchParallelWork || batch >= 4 * int64_t(threads));
   if (!per_thread) {
-    T* ws = t_scratch.get<T>(workspace_elems(kr, g, threads));
+    T* ws = t_scratch.get<T>(workspace_elems(kr, g) * threads);
     for (int64_t i = 0; i < batch; ++i) run_one(kr, entry(i), threads, ws);
     return;
   }
-  const int64_t per_ws = round_up(workspace_elems(kr, g, 1), 16);
+  const int64_t per_ws = workspace_elems(kr, g);
   T* ws = t_scratch.get<T>(per_ws * threads);
 #pragma omp parallel for schedule(dynamic) num_threads(int(std::min<int64_t>(threads, batch)))
   for (int64_t i = 0; i < batch; ++i) run_one(kr, entry(i), 1, ws + per_ws * omp_get_thread_num());
