@@ -1,0 +1,90 @@
+// The CLIP byte-level BPE tokenizer, exactly as the original (X-CLIP modules/tokenization_clip.py,
+// itself OpenAI CLIP's simple_tokenizer): caption cleaning (xclip/text/clean.hpp), the regex
+// pre-split into letter runs / single digits / punctuation runs / contractions, GPT-2's
+// byte-to-unicode map, and BPE merges by rank.
+//
+// Vocabulary: OpenAI's `bpe_simple_vocab_16e6.txt.gz` (ids: 256 byte symbols, the same with
+// "</w>", one per merge, then <|startoftext|> = 49406 and <|endoftext|> = 49407), or a Hugging
+// Face `vocab.json` + `merges.txt` pair (ids from vocab.json).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "xclip/core/tensor.hpp"
+
+namespace xclip::text {
+
+// One caption as the dataloaders feed it to the model (all int64, length max_words).
+struct ModelText {
+  std::vector<int64_t> input_ids;    // [SOT] + ids cut to max_words-2 + [EOT], padded with 0
+  std::vector<int64_t> input_mask;   // 1 for real tokens (SOT/EOT included), 0 for padding
+  std::vector<int64_t> segment_ids;  // all 0
+};
+
+// A batch of captions: int64 tensors of shape [B, max_words].
+struct TokenBatch {
+  Tensor input_ids;
+  Tensor input_mask;
+};
+
+class ClipTokenizer {
+ public:
+  static constexpr int64_t kDefaultMaxWords = 32;
+
+  // Loads `bpe_simple_vocab_16e6.txt.gz` (an uncompressed copy is read as well).
+  // Throws xclip::Error naming the file when it is missing, unreadable or malformed.
+  static ClipTokenizer from_bpe_file(const std::filesystem::path& bpe_path);
+  // Loads a Hugging Face CLIP tokenizer's vocab.json + merges.txt.
+  static ClipTokenizer from_hf_files(const std::filesystem::path& vocab_json,
+                                     const std::filesystem::path& merges_txt);
+
+  ClipTokenizer(ClipTokenizer&&) noexcept;
+  ClipTokenizer& operator=(ClipTokenizer&&) noexcept;
+  ~ClipTokenizer();
+
+  // BPE ids of a caption, without <|startoftext|> / <|endoftext|> (the original `encode`).
+  std::vector<int32_t> encode(std::string_view text) const;
+  // The BPE symbols of a caption (the original `tokenize`), e.g. {"a</w>", "man</w>"}.
+  std::vector<std::string> tokenize(std::string_view text) const;
+  // Ids back to text ("</w>" becomes a space); throws xclip::Error for an unknown id.
+  std::string decode(const std::vector<int32_t>& ids) const;
+
+  // The dataloader form: [SOT] + ids, cut to max_words-1 entries, + [EOT], padded with 0.
+  // max_words must be at least 2.
+  ModelText encode_for_model(std::string_view text, int64_t max_words = kDefaultMaxWords) const;
+  TokenBatch encode_batch(const std::vector<std::string>& texts,
+                          int64_t max_words = kDefaultMaxWords) const;
+
+  int32_t sot_id() const;
+  int32_t eot_id() const;
+  std::size_t vocab_size() const;
+  const std::string& token(int32_t id) const;  // throws for an unknown id
+  // The merges as (left id, right id), in rank order.
+  const std::vector<std::pair<int32_t, int32_t>>& merge_pairs() const;
+
+  // Writes this vocabulary as a Hugging Face vocab.json + merges.txt pair (atomically).
+  void save_hf_files(const std::filesystem::path& vocab_json,
+                     const std::filesystem::path& merges_txt) const;
+
+  // The per-word BPE cache (thread-safe). Disabling it also clears it.
+  void set_cache_enabled(bool enabled) const;
+  void clear_cache() const;
+  std::size_t cache_size() const;
+
+ private:
+  struct Impl;
+  explicit ClipTokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Where the CLIP BPE vocabulary is found when no --bpe path is given: $XCLIP_BPE, else
+// ../shared/assets/clip/bpe_simple_vocab_16e6.txt.gz relative to the current directory, then to
+// the directory of `executable` (and its parents). Throws xclip::Error listing what was tried.
+std::filesystem::path find_default_bpe_file(const std::filesystem::path& executable = {});
+
+}  // namespace xclip::text
