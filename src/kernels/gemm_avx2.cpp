@@ -1,5 +1,6 @@
 // GEMM micro-kernels and packing compiled for AVX2 + FMA (selected at run time by gemm.cpp).
 // f32: 6×16 register tile (12 ymm accumulators), f64: 6×8.
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
 #include <cstdint>
@@ -10,38 +11,7 @@
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,bmi,bmi2")
 
-namespace xclip::cpu::gemm_detail {
-namespace {
-
-struct F32x8 {
-  using T = float;
-  using reg = __m256;
-  static constexpr int W = 8;
-  static inline __attribute__((always_inline)) reg zero() { return _mm256_setzero_ps(); }
-  static inline __attribute__((always_inline)) reg load(const T* p) { return _mm256_loadu_ps(p); }
-  static inline __attribute__((always_inline)) void store(T* p, reg v) { _mm256_storeu_ps(p, v); }
-  static inline __attribute__((always_inline)) reg bcast(const T* p) { return _mm256_broadcast_ss(p); }
-  static inline __attribute__((always_inline)) reg set1(T x) { return _mm256_set1_ps(x); }
-  static inline __attribute__((always_inline)) reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
-  static inline __attribute__((always_inline)) reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
-};
-
-struct F64x4 {
-  using T = double;
-  using reg = __m256d;
-  static constexpr int W = 4;
-  static inline __attribute__((always_inline)) reg zero() { return _mm256_setzero_pd(); }
-  static inline __attribute__((always_inline)) reg load(const T* p) { return _mm256_loadu_pd(p); }
-  static inline __attribute__((always_inline)) void store(T* p, reg v) { _mm256_storeu_pd(p, v); }
-  static inline __attribute__((always_inline)) reg bcast(const T* p) { return _mm256_broadcast_sd(p); }
-  static inline __attribute__((always_inline)) reg set1(T x) { return _mm256_set1_pd(x); }
-  static inline __attribute__((always_inline)) reg fma(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
-  static inline __attribute__((always_inline)) reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
-};
-
-}  // namespace
-}  // namespace xclip::cpu::gemm_detail
-
+#include "gemm_x86.hpp"
 #include "gemm_tile.hpp"
 
 namespace xclip::cpu::gemm_detail {
@@ -57,3 +27,14 @@ namespace xclip::cpu::gemm_detail {
 const GemmKernel<float>& avx2_kernel_f32() { return kF32; }
 const GemmKernel<double>& avx2_kernel_f64() { return kF64; }
 }  // namespace xclip::cpu::gemm_detail
+
+#else  // not x86: the variant does not exist and cpu_supports() never selects it
+
+#include "gemm_kernel.hpp"
+
+namespace xclip::cpu::gemm_detail {
+const GemmKernel<float>& avx2_kernel_f32() { return generic_kernel_f32(); }
+const GemmKernel<double>& avx2_kernel_f64() { return generic_kernel_f64(); }
+}  // namespace xclip::cpu::gemm_detail
+
+#endif

@@ -1,5 +1,6 @@
 // GEMM micro-kernels and packing compiled for AVX-512 (selected at run time by gemm.cpp).
 // f32: 14×32 register tile (28 zmm accumulators), f64: 14×16.
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
 #include <cstdint>
@@ -10,33 +11,35 @@
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi,bmi2")
 
+#include "gemm_x86.hpp"
+
 namespace xclip::cpu::gemm_detail {
 namespace {
 
-struct F32x16 {
+struct F32x16 : TransposeF32 {
   using T = float;
   using reg = __m512;
   static constexpr int W = 16;
-  static inline __attribute__((always_inline)) reg zero() { return _mm512_setzero_ps(); }
-  static inline __attribute__((always_inline)) reg load(const T* p) { return _mm512_loadu_ps(p); }
-  static inline __attribute__((always_inline)) void store(T* p, reg v) { _mm512_storeu_ps(p, v); }
-  static inline __attribute__((always_inline)) reg bcast(const T* p) { return _mm512_set1_ps(*p); }
-  static inline __attribute__((always_inline)) reg set1(T x) { return _mm512_set1_ps(x); }
-  static inline __attribute__((always_inline)) reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
-  static inline __attribute__((always_inline)) reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+  static XCLIP_GEMM_INLINE reg zero() { return _mm512_setzero_ps(); }
+  static XCLIP_GEMM_INLINE reg load(const T* p) { return _mm512_loadu_ps(p); }
+  static XCLIP_GEMM_INLINE void store(T* p, reg v) { _mm512_storeu_ps(p, v); }
+  static XCLIP_GEMM_INLINE reg bcast(const T* p) { return _mm512_set1_ps(*p); }
+  static XCLIP_GEMM_INLINE reg set1(T x) { return _mm512_set1_ps(x); }
+  static XCLIP_GEMM_INLINE reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static XCLIP_GEMM_INLINE reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
 };
 
-struct F64x8 {
+struct F64x8 : TransposeF64 {
   using T = double;
   using reg = __m512d;
   static constexpr int W = 8;
-  static inline __attribute__((always_inline)) reg zero() { return _mm512_setzero_pd(); }
-  static inline __attribute__((always_inline)) reg load(const T* p) { return _mm512_loadu_pd(p); }
-  static inline __attribute__((always_inline)) void store(T* p, reg v) { _mm512_storeu_pd(p, v); }
-  static inline __attribute__((always_inline)) reg bcast(const T* p) { return _mm512_set1_pd(*p); }
-  static inline __attribute__((always_inline)) reg set1(T x) { return _mm512_set1_pd(x); }
-  static inline __attribute__((always_inline)) reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
-  static inline __attribute__((always_inline)) reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
+  static XCLIP_GEMM_INLINE reg zero() { return _mm512_setzero_pd(); }
+  static XCLIP_GEMM_INLINE reg load(const T* p) { return _mm512_loadu_pd(p); }
+  static XCLIP_GEMM_INLINE void store(T* p, reg v) { _mm512_storeu_pd(p, v); }
+  static XCLIP_GEMM_INLINE reg bcast(const T* p) { return _mm512_set1_pd(*p); }
+  static XCLIP_GEMM_INLINE reg set1(T x) { return _mm512_set1_pd(x); }
+  static XCLIP_GEMM_INLINE reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
+  static XCLIP_GEMM_INLINE reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
 };
 
 }  // namespace
@@ -57,3 +60,14 @@ namespace xclip::cpu::gemm_detail {
 const GemmKernel<float>& avx512_kernel_f32() { return kF32; }
 const GemmKernel<double>& avx512_kernel_f64() { return kF64; }
 }  // namespace xclip::cpu::gemm_detail
+
+#else  // not x86: the variant does not exist and cpu_supports() never selects it
+
+#include "gemm_kernel.hpp"
+
+namespace xclip::cpu::gemm_detail {
+const GemmKernel<float>& avx512_kernel_f32() { return generic_kernel_f32(); }
+const GemmKernel<double>& avx512_kernel_f64() { return generic_kernel_f64(); }
+}  // namespace xclip::cpu::gemm_detail
+
+#endif

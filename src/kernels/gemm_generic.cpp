@@ -9,26 +9,29 @@
 namespace xclip::cpu::gemm_detail {
 namespace {
 
+#define XCLIP_GEMM_INLINE inline __attribute__((always_inline))
+
 template <class E>
 struct Vec16 {
   using T = E;
   typedef E reg __attribute__((vector_size(16)));
   static constexpr int W = int(16 / sizeof(E));
-  static inline __attribute__((always_inline)) reg zero() { return reg{}; }
-  static inline __attribute__((always_inline)) reg load(const T* p) {
+  static constexpr int TB = 0;  // no in-register transpose: the packers use scalar loops
+  static XCLIP_GEMM_INLINE reg zero() { return reg{}; }
+  static XCLIP_GEMM_INLINE reg load(const T* p) {
     reg v;
     std::memcpy(&v, p, sizeof v);
     return v;
   }
-  static inline __attribute__((always_inline)) void store(T* p, reg v) { std::memcpy(p, &v, sizeof v); }
-  static inline __attribute__((always_inline)) reg set1(T x) {
+  static XCLIP_GEMM_INLINE void store(T* p, reg v) { std::memcpy(p, &v, sizeof v); }
+  static XCLIP_GEMM_INLINE reg set1(T x) {
     reg v;
     for (int i = 0; i < W; ++i) v[i] = x;
     return v;
   }
-  static inline __attribute__((always_inline)) reg bcast(const T* p) { return set1(*p); }
-  static inline __attribute__((always_inline)) reg fma(reg a, reg b, reg c) { return a * b + c; }
-  static inline __attribute__((always_inline)) reg mul(reg a, reg b) { return a * b; }
+  static XCLIP_GEMM_INLINE reg bcast(const T* p) { return set1(*p); }
+  static XCLIP_GEMM_INLINE reg fma(reg a, reg b, reg c) { return a * b + c; }
+  static XCLIP_GEMM_INLINE reg mul(reg a, reg b) { return a * b; }
 };
 
 }  // namespace

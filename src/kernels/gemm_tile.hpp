@@ -1,5 +1,6 @@
 // Private to the GEMM: the micro-kernel and packing templates, written once over a small
-// vector-operations type V (V::T element, V::reg register, V::W lanes, load/store/bcast/fma/mul).
+// vector-operations type V (V::T element, V::reg register, V::W lanes, load/store/bcast/fma/mul,
+// and V::TB > 0 with V::transpose when it has an in-register TB×TB transpose for the packers).
 //
 // Included by each instruction-set translation unit AFTER its `#pragma GCC target(...)`, so the
 // code is compiled for that set. Everything here sits in an anonymous namespace on purpose: each
@@ -13,8 +14,6 @@
 
 namespace xclip::cpu::gemm_detail {
 namespace {
-
-#define XCLIP_GEMM_INLINE inline __attribute__((always_inline))
 
 // The register tile: MR rows × NV vectors of C held in registers for the whole kc loop.
 // Each step broadcasts one packed A value per row and multiplies it into NV packed B vectors.
@@ -65,21 +64,28 @@ void tile_kernel(int64_t kc, const typename V::T* a, const typename V::T* b, typ
 
 // dst[k·P + r] = src[r·stride + k] for r < rows (≤ P), zero for rows ≤ r < P: gathers P
 // rows that are each contiguous along k into a k-major panel (A untransposed, B transposed).
-template <class T, int P>
-void pack_strided_rows(const T* src, int64_t stride, int rows, int64_t kc, T* dst) {
-  if (rows == P) {
-    const T* s[P];
-    for (int r = 0; r < P; ++r) s[r] = src + r * stride;
+// Full panels go through TB×TB in-register transposes where V has them.
+template <class V, int P>
+void pack_strided_rows(const typename V::T* src, int64_t stride, int rows, int64_t kc, typename V::T* dst) {
+  using T = typename V::T;
+  if (rows < P) {
     for (int64_t k = 0; k < kc; ++k) {
-#pragma GCC unroll 64
-      for (int r = 0; r < P; ++r) dst[k * P + r] = s[r][k];
+      for (int r = 0; r < rows; ++r) dst[k * P + r] = src[r * stride + k];
+      for (int r = rows; r < P; ++r) dst[k * P + r] = T(0);
     }
     return;
   }
-  for (int64_t k = 0; k < kc; ++k) {
-    for (int r = 0; r < rows; ++r) dst[k * P + r] = src[r * stride + k];
-    for (int r = rows; r < P; ++r) dst[k * P + r] = T(0);
+  int64_t k = 0;
+  if constexpr (V::TB > 0) {
+    constexpr int TB = V::TB, covered = P / TB * TB;
+    for (; k + TB <= kc; k += TB) {
+      for (int r = 0; r < covered; r += TB) V::transpose(src + r * stride + k, stride, dst + k * P + r, P);
+      for (int r = covered; r < P; ++r)
+        for (int j = 0; j < TB; ++j) dst[(k + j) * P + r] = src[r * stride + k + j];
+    }
   }
+  for (; k < kc; ++k)
+    for (int r = 0; r < P; ++r) dst[k * P + r] = src[r * stride + k];
 }
 
 // dst[k·P + r] = src[k·stride + r] for r < cols (≤ P), zero beyond: copies P contiguous values
@@ -96,23 +102,23 @@ void pack_contiguous_cols(const T* src, int64_t stride, int cols, int64_t kc, T*
   }
 }
 
-template <class T, int MR>
+template <class V, int MR, class T = typename V::T>
 void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t m, int64_t k0, int64_t kc, T* dst) {
   for (int64_t p = 0; p < m; p += MR, dst += MR * kc) {
     const int rows = int(m - p < MR ? m - p : MR);
     if (trans)
       pack_contiguous_cols<T, MR>(A + k0 * lda + i0 + p, lda, rows, kc, dst);
     else
-      pack_strided_rows<T, MR>(A + (i0 + p) * lda + k0, lda, rows, kc, dst);
+      pack_strided_rows<V, MR>(A + (i0 + p) * lda + k0, lda, rows, kc, dst);
   }
 }
 
-template <class T, int NR>
+template <class V, int NR, class T = typename V::T>
 void pack_b(bool trans, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t n, T* dst) {
   for (int64_t q = 0; q < n; q += NR, dst += NR * kc) {
     const int cols = int(n - q < NR ? n - q : NR);
     if (trans)
-      pack_strided_rows<T, NR>(B + (j0 + q) * ldb + k0, ldb, cols, kc, dst);
+      pack_strided_rows<V, NR>(B + (j0 + q) * ldb + k0, ldb, cols, kc, dst);
     else
       pack_contiguous_cols<T, NR>(B + k0 * ldb + j0 + q, ldb, cols, kc, dst);
   }
@@ -129,8 +135,8 @@ constexpr GemmKernel<typename V::T> make_kernel(const char* name, int64_t mc, in
                                    kc,
                                    nc,
                                    &tile_kernel<V, MR, NV>,
-                                   &pack_a<typename V::T, MR>,
-                                   &pack_b<typename V::T, NV * V::W>};
+                                   &pack_a<V, MR>,
+                                   &pack_b<V, NV * V::W>};
 }
 
 }  // namespace
