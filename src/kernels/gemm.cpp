@@ -100,23 +100,34 @@ Isa current_isa() {
   return Isa(v);
 }
 
-const GemmKernel<float>& kernel_for(float*) {
+GemmKernelFamily<float> family_for(float*) {
   switch (current_isa()) {
-    case Isa::avx512: return avx512_kernel_f32();
-    case Isa::avx2: return avx2_kernel_f32();
-    default: return generic_kernel_f32();
+    case Isa::avx512: return avx512_kernels_f32();
+    case Isa::avx2: return avx2_kernels_f32();
+    default: return generic_kernels_f32();
   }
 }
-const GemmKernel<double>& kernel_for(double*) {
+GemmKernelFamily<double> family_for(double*) {
   switch (current_isa()) {
-    case Isa::avx512: return avx512_kernel_f64();
-    case Isa::avx2: return avx2_kernel_f64();
-    default: return generic_kernel_f64();
+    case Isa::avx512: return avx512_kernels_f64();
+    case Isa::avx2: return avx2_kernels_f64();
+    default: return generic_kernels_f64();
   }
 }
+
+// The tile for a product of M rows: least padded-row work, weighted by each tile's speed.
+// (Depends on M alone, never on the thread count; all tiles of a family agree bitwise anyway.)
 template <class T>
-const GemmKernel<T>& kernel() {
-  return kernel_for(static_cast<T*>(nullptr));
+const GemmKernel<T>& kernel_for(int64_t M) {
+  const GemmKernelFamily<T> f = family_for(static_cast<T*>(nullptr));
+  const GemmKernel<T>* best = &f.tiles[0];
+  double best_cost = 0;
+  for (int i = 0; i < f.count; ++i) {
+    const GemmKernel<T>& k = f.tiles[i];
+    const double cost = double(round_up(std::max<int64_t>(M, 1), k.mr)) * k.slowdown;
+    if (i == 0 || cost < best_cost) best = &k, best_cost = cost;
+  }
+  return *best;
 }
 
 // ---- scratch memory --------------------------------------------------------------------------
@@ -381,7 +392,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
           int64_t ldb, T beta, T* C, int64_t ldc) {
   const Problem<T> g{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
   check_problem("gemm", g);
-  const GemmKernel<T>& kr = kernel<T>();
+  const GemmKernel<T>& kr = kernel_for<T>(M);
   const int threads = num_threads();
   run_one(kr, g, threads, t_scratch.get<T>(workspace_elems(kr, g) * threads));
 }
@@ -394,7 +405,7 @@ void gemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
   check_problem("gemm_batched", g);
   XCLIP_CHECK(batch >= 0, "gemm_batched: negative batch ", batch);
   if (batch == 0 || M == 0 || N == 0) return;
-  const GemmKernel<T>& kr = kernel<T>();
+  const GemmKernel<T>& kr = kernel_for<T>(M);
   const int threads = num_threads();
   auto entry = [&](int64_t i) {
     Problem<T> e = g;

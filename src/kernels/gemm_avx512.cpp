@@ -1,5 +1,5 @@
 // GEMM micro-kernels and packing compiled for AVX-512 (selected at run time by gemm.cpp).
-// f32: 14×32 register tile (28 zmm accumulators), f64: 14×16.
+// f32: 14×32 register tiles (28 zmm accumulators; 12×32 and 8×32 for short products), f64: 14×16 etc.
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
@@ -49,16 +49,20 @@ struct F64x8 : TransposeF64 {
 
 namespace xclip::cpu::gemm_detail {
 namespace {
-constexpr GemmKernel<float> kF32 = make_kernel<F32x16, 14, 2>("avx512", 168, 256, 4096);
-constexpr GemmKernel<double> kF64 = make_kernel<F64x8, 14, 2>("avx512", 112, 256, 2048);
+constexpr GemmKernel<float> kF32[] = {make_kernel<F32x16, 14, 2>("avx512", 1.00, 168, 256, 4096),
+                                      make_kernel<F32x16, 12, 2>("avx512", 1.01, 168, 256, 4096),
+                                      make_kernel<F32x16, 8, 2>("avx512", 1.03, 168, 256, 4096)};
+constexpr GemmKernel<double> kF64[] = {make_kernel<F64x8, 14, 2>("avx512", 1.00, 112, 256, 2048),
+                                       make_kernel<F64x8, 12, 2>("avx512", 1.01, 112, 256, 2048),
+                                       make_kernel<F64x8, 8, 2>("avx512", 1.03, 112, 256, 2048)};
 }  // namespace
 }  // namespace xclip::cpu::gemm_detail
 
 #pragma GCC pop_options
 
 namespace xclip::cpu::gemm_detail {
-const GemmKernel<float>& avx512_kernel_f32() { return kF32; }
-const GemmKernel<double>& avx512_kernel_f64() { return kF64; }
+GemmKernelFamily<float> avx512_kernels_f32() { return {kF32, 3}; }
+GemmKernelFamily<double> avx512_kernels_f64() { return {kF64, 3}; }
 }  // namespace xclip::cpu::gemm_detail
 
 #else  // not x86: the variant does not exist and cpu_supports() never selects it
@@ -66,8 +70,8 @@ const GemmKernel<double>& avx512_kernel_f64() { return kF64; }
 #include "gemm_kernel.hpp"
 
 namespace xclip::cpu::gemm_detail {
-const GemmKernel<float>& avx512_kernel_f32() { return generic_kernel_f32(); }
-const GemmKernel<double>& avx512_kernel_f64() { return generic_kernel_f64(); }
+GemmKernelFamily<float> avx512_kernels_f32() { return generic_kernels_f32(); }
+GemmKernelFamily<double> avx512_kernels_f64() { return generic_kernels_f64(); }
 }  // namespace xclip::cpu::gemm_detail
 
 #endif

@@ -41,10 +41,10 @@ struct Vec16 {
 
 namespace xclip::cpu::gemm_detail {
 namespace {
-constexpr GemmKernel<float> kF32 = make_kernel<Vec16<float>, 4, 2>("generic", 128, 256, 4096);
-constexpr GemmKernel<double> kF64 = make_kernel<Vec16<double>, 4, 2>("generic", 128, 256, 2048);
+constexpr GemmKernel<float> kF32[] = {make_kernel<Vec16<float>, 4, 2>("generic", 1.00, 128, 256, 4096)};
+constexpr GemmKernel<double> kF64[] = {make_kernel<Vec16<double>, 4, 2>("generic", 1.00, 128, 256, 2048)};
 }  // namespace
 
-const GemmKernel<float>& generic_kernel_f32() { return kF32; }
-const GemmKernel<double>& generic_kernel_f64() { return kF64; }
+GemmKernelFamily<float> generic_kernels_f32() { return {kF32, 1}; }
+GemmKernelFamily<double> generic_kernels_f64() { return {kF64, 1}; }
 }  // namespace xclip::cpu::gemm_detail

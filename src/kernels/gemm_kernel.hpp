@@ -17,6 +17,7 @@ template <class T>
 struct GemmKernel {
   const char* name;  // "avx512", "avx2" or "generic"
   int mr, nr;        // register tile; mr ≤ kMaxMr, nr ≤ kMaxNr
+  double slowdown;   // time per useful multiply-add relative to the family's fastest tile (≥ 1)
   int64_t mc, kc, nc;  // cache blocks: mc a multiple of mr, nc a multiple of nr
   // C[mr×nr] = alpha·(A panel · B panel) + beta·C over kc steps; beta == 0 writes C without reading.
   void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta);
@@ -29,13 +30,22 @@ struct GemmKernel {
 inline constexpr int kMaxMr = 16;
 inline constexpr int kMaxNr = 64;
 
-// The variants. The avx512/avx2 ones must only be called when the CPU supports them.
-const GemmKernel<float>& generic_kernel_f32();
-const GemmKernel<double>& generic_kernel_f64();
-const GemmKernel<float>& avx2_kernel_f32();
-const GemmKernel<double>& avx2_kernel_f64();
-const GemmKernel<float>& avx512_kernel_f32();
-const GemmKernel<double>& avx512_kernel_f64();
+// One instruction set's tiles for one type: the same packing/blocking with different tile heights
+// (mr), so a product with few rows need not pad them up to a tall tile. All tiles of a family
+// share kc and sum every element in the same order, so they give bitwise identical results.
+template <class T>
+struct GemmKernelFamily {
+  const GemmKernel<T>* tiles;  // tallest first
+  int count;
+};
+
+// The families. The avx512/avx2 ones must only be used when the CPU supports them.
+GemmKernelFamily<float> generic_kernels_f32();
+GemmKernelFamily<double> generic_kernels_f64();
+GemmKernelFamily<float> avx2_kernels_f32();
+GemmKernelFamily<double> avx2_kernels_f64();
+GemmKernelFamily<float> avx512_kernels_f32();
+GemmKernelFamily<double> avx512_kernels_f64();
 
 // Instruction-set selection: "avx512", "avx2", "generic", or "" for the best the CPU supports
 // (the default; the environment variable XCLIP_GEMM_ISA overrides it at the first call).

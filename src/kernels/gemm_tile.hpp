@@ -124,14 +124,17 @@ void pack_b(bool trans, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t
   }
 }
 
-// The table entry for one (vector type, tile shape, cache blocks) choice.
+// The table entry for one (vector type, tile shape, cache blocks) choice; mc is rounded down to
+// whole tiles.
 template <class V, int MR, int NV>
-constexpr GemmKernel<typename V::T> make_kernel(const char* name, int64_t mc, int64_t kc, int64_t nc) {
+constexpr GemmKernel<typename V::T> make_kernel(const char* name, double slowdown, int64_t mc, int64_t kc,
+                                                int64_t nc) {
   static_assert(MR <= kMaxMr && NV * V::W <= kMaxNr, "register tile larger than the driver's edge buffer");
   return GemmKernel<typename V::T>{name,
                                    MR,
                                    NV * V::W,
-                                   mc,
+                                   slowdown,
+                                   mc / MR * MR,
                                    kc,
                                    nc,
                                    &tile_kernel<V, MR, NV>,
