@@ -1,0 +1,266 @@
+// GEMM benchmark: our CPU GEMM (xclip::cpu::gemm) in GFLOP/s on square and CLIP/X-CLIP shapes,
+// and, in the same run, the same products through Debian's PyTorch (tools/reference/
+// bench_gemm_torch.py, same thread count) with the ratio ours / PyTorch.
+//
+//   bench_gemm [--threads N] [--samples S] [--min-seconds X] [--json PATH] [--no-torch]
+//              [--isa avx512|avx2|generic] [--torch-script PATH] [--filter TEXT]
+//
+// Each number is the best of S timing samples, a sample repeating the product for at least X
+// seconds (other work on the machine only ever makes a sample slower, so the best is the most
+// repeatable figure).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../src/kernels/gemm_kernel.hpp"
+#include "xclip/kernels/cpu.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct GemmShape {
+  std::string name;  // what the product is in the model
+  std::string dtype;  // "f32" or "f64"
+  int64_t M, N, K;
+  bool ta, tb;
+};
+
+// ViT-B/32 on 12 frames (12 × 50 tokens = 600 rows, width 768) and the text tower on one 32-token
+// caption (width 512). nn.Linear computes x·Wᵀ with W stored [out, in]: trans_b. The backward
+// products of the largest layer (dX = dY·W, dW = dYᵀ·X) cover the other transpose cases.
+std::vector<GemmShape> default_shapes() {
+  return {
+      {"square 512", "f32", 512, 512, 512, false, false},
+      {"square 1024", "f32", 1024, 1024, 1024, false, false},
+      {"square 2048", "f32", 2048, 2048, 2048, false, false},
+      {"ViT qkv in_proj", "f32", 600, 2304, 768, false, true},
+      {"ViT out_proj", "f32", 600, 768, 768, false, true},
+      {"ViT mlp c_fc", "f32", 600, 3072, 768, false, true},
+      {"ViT mlp c_proj", "f32", 600, 768, 3072, false, true},
+      {"ViT c_fc dX (bwd)", "f32", 600, 768, 3072, false, false},
+      {"ViT c_fc dW (bwd)", "f32", 3072, 768, 600, true, false},
+      {"text qkv in_proj", "f32", 32, 1536, 512, false, true},
+      {"text out_proj", "f32", 32, 512, 512, false, true},
+      {"text mlp c_fc", "f32", 32, 2048, 512, false, true},
+      {"text mlp c_proj", "f32", 32, 512, 2048, false, true},
+      {"square 1024", "f64", 1024, 1024, 1024, false, false},
+      {"ViT qkv in_proj", "f64", 600, 2304, 768, false, true},
+  };
+}
+
+struct Options {
+  int threads = 0;
+  int samples = 5;
+  double min_seconds = 0.1;
+  std::string json_path, isa, torch_script, filter;
+  bool torch = true;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::cerr << "bench_gemm: " << why
+            << "\nusage: bench_gemm [--threads N] [--samples S] [--min-seconds X] [--json PATH] [--no-torch]\n"
+               "                  [--isa avx512|avx2|generic] [--torch-script PATH] [--filter TEXT]\n";
+  std::exit(2);
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+      return argv[++i];
+    };
+    if (a == "--threads") o.threads = std::stoi(value());
+    else if (a == "--samples") o.samples = std::max(1, std::stoi(value()));
+    else if (a == "--min-seconds") o.min_seconds = std::stod(value());
+    else if (a == "--json") o.json_path = value();
+    else if (a == "--isa") o.isa = value();
+    else if (a == "--torch-script") o.torch_script = value();
+    else if (a == "--filter") o.filter = value();
+    else if (a == "--no-torch") o.torch = false;
+    else usage(("unknown argument " + a).c_str());
+  }
+  return o;
+}
+
+double flops(const GemmShape& s) { return 2.0 * double(s.M) * double(s.N) * double(s.K); }
+
+template <class T>
+double time_ours(const GemmShape& s, const Options& o) {
+  std::mt19937 rng(0);
+  std::uniform_real_distribution<double> u(-0.5, 0.5);
+  auto random = [&](int64_t n) {
+    std::vector<T> v(static_cast<size_t>(n));
+    for (auto& x : v) x = T(u(rng));
+    return v;
+  };
+  const std::vector<T> A = random(s.M * s.K), B = random(s.K * s.N);
+  std::vector<T> C(size_t(s.M * s.N));
+  const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
+  auto run = [&] { xclip::cpu::gemm<T>(s.ta, s.tb, s.M, s.N, s.K, 1, A.data(), lda, B.data(), ldb, 0, C.data(), s.N); };
+  using clock = std::chrono::steady_clock;
+  run();  // warm-up: threads started, buffers allocated, pages touched
+  const auto t0 = clock::now();
+  run();
+  const double once = std::max(std::chrono::duration<double>(clock::now() - t0).count(), 1e-7);
+  const int iters = std::max(1, int(o.min_seconds / once));
+  double best = 1e30;
+  for (int r = 0; r < o.samples; ++r) {
+    const auto start = clock::now();
+    for (int i = 0; i < iters; ++i) run();
+    best = std::min(best, std::chrono::duration<double>(clock::now() - start).count() / iters);
+  }
+  return flops(s) / best / 1e9;
+}
+
+// ---- the PyTorch side -------------------------------------------------------------------------
+
+struct TorchResult {
+  std::map<std::string, double> gflops;  // key: dtype + " " + name
+  std::string version, blas;
+  int threads = 0;
+};
+
+std::optional<fs::path> find_torch_script(const Options& o) {
+  if (!o.torch_script.empty()) return fs::path(o.torch_script);
+  const fs::path rel = "tools/reference/bench_gemm_torch.py";
+  if (fs::exists(rel)) return rel;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec)  // the benchmark usually sits in <checkout>/<build folder>/
+    for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path())
+      if (fs::exists(dir / rel)) return dir / rel;
+  return std::nullopt;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Runs the script; on failure returns nullopt and says why in `why`.
+std::optional<TorchResult> run_torch(const std::vector<GemmShape>& shapes, int threads, const Options& o,
+                                     std::string& why) {
+  const std::string python = "/usr/bin/python3";
+  if (!fs::exists(python)) return why = python + " not found", std::nullopt;
+  const auto script = find_torch_script(o);
+  if (!script) return why = "tools/reference/bench_gemm_torch.py not found (use --torch-script)", std::nullopt;
+  std::string cmd = python + " " + shell_quote(script->string()) + " --threads " + std::to_string(threads) +
+                    " --samples " + std::to_string(o.samples) + " --min-seconds " + std::to_string(o.min_seconds);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const GemmShape& s = shapes[i];
+    cmd += " --shape s" + std::to_string(i) + ":" + s.dtype + ":" + std::to_string(s.M) + ":" + std::to_string(s.N) +
+           ":" + std::to_string(s.K) + ":" + (s.ta ? "1" : "0") + ":" + (s.tb ? "1" : "0");
+  }
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return why = "cannot start " + python, std::nullopt;
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  const int status = pclose(pipe);
+  nlohmann::json j = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("error")) return why = j["error"].get<std::string>(), std::nullopt;
+  if (status != 0 || !j.is_object() || !j.contains("results"))
+    return why = "the PyTorch script failed (exit status " + std::to_string(status) + ")", std::nullopt;
+  TorchResult r;
+  r.version = j.value("torch", "?");
+  r.blas = j.value("blas", "?");
+  r.threads = j.value("threads", 0);
+  for (const auto& e : j["results"]) {
+    const size_t i = std::stoul(e["name"].get<std::string>().substr(1));
+    if (i < shapes.size()) r.gflops[shapes[i].dtype + " " + shapes[i].name] = e["gflops"].get<double>();
+  }
+  return r;
+}
+
+void write_json_atomically(const std::string& path, const nlohmann::json& j) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << j.dump(2) << "\n";
+    if (!f) throw std::runtime_error("bench_gemm: cannot write " + tmp);
+  }
+  fs::rename(tmp, path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse_options(argc, argv);
+  if (!o.isa.empty() && !xclip::cpu::gemm_detail::select_isa(o.isa.c_str()))
+    usage(("this CPU cannot run the " + o.isa + " GEMM kernels").c_str());
+  if (o.threads > 0) xclip::cpu::set_num_threads(o.threads);
+  const int threads = xclip::cpu::num_threads();
+
+  std::vector<GemmShape> shapes;
+  for (const auto& s : default_shapes())
+    if (o.filter.empty() || (s.dtype + " " + s.name).find(o.filter) != std::string::npos) shapes.push_back(s);
+
+  std::printf("bench_gemm: xclip::cpu::gemm, %s kernels, %d thread(s), best of %d samples of >= %.2f s\n",
+              xclip::cpu::gemm_detail::selected_isa(), threads, o.samples, o.min_seconds);
+  std::vector<double> ours;
+  for (const auto& s : shapes) {
+    ours.push_back(s.dtype == "f64" ? time_ours<double>(s, o) : time_ours<float>(s, o));
+    std::printf("  %-4s %-20s %6.1f GFLOP/s\n", s.dtype.c_str(), s.name.c_str(), ours.back());
+    std::fflush(stdout);
+  }
+
+  std::optional<TorchResult> torch;
+  std::string why = "disabled with --no-torch";
+  if (o.torch) torch = run_torch(shapes, threads, o, why);
+  if (torch)
+    std::printf("\nPyTorch %s, %d thread(s); BLAS: %s\n", torch->version.c_str(), torch->threads, torch->blas.c_str());
+  else
+    std::printf("\nPyTorch reference not run: %s. Only our numbers are shown.\n", why.c_str());
+
+  std::printf("\n| dtype | shape | M×N×K | op | ours GFLOP/s | PyTorch GFLOP/s | ours / PyTorch |\n");
+  std::printf("|---|---|---|---|---:|---:|---:|\n");
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const GemmShape& s = shapes[i];
+    const std::string op = std::string(s.ta ? "Aᵀ" : "A") + "·" + (s.tb ? "Bᵀ" : "B");
+    const std::string dims = std::to_string(s.M) + "×" + std::to_string(s.N) + "×" + std::to_string(s.K);
+    nlohmann::json row = {{"dtype", s.dtype}, {"shape", s.name}, {"M", s.M},        {"N", s.N},
+                          {"K", s.K},         {"trans_a", s.ta}, {"trans_b", s.tb}, {"ours_gflops", ours[i]}};
+    std::string theirs = "–", ratio = "–";
+    if (torch && torch->gflops.count(s.dtype + " " + s.name)) {
+      const double t = torch->gflops.at(s.dtype + " " + s.name);
+      char b1[32], b2[32];
+      std::snprintf(b1, sizeof b1, "%.1f", t);
+      std::snprintf(b2, sizeof b2, "%.2f", ours[i] / t);
+      theirs = b1;
+      ratio = b2;
+      row["torch_gflops"] = t;
+      row["ratio"] = ours[i] / t;
+    }
+    std::printf("| %s | %s | %s | %s | %.1f | %s | %s |\n", s.dtype.c_str(), s.name.c_str(), dims.c_str(), op.c_str(),
+                ours[i], theirs.c_str(), ratio.c_str());
+    rows.push_back(row);
+  }
+
+  if (!o.json_path.empty()) {
+    nlohmann::json j = {{"benchmark", "gemm"},
+                        {"threads", threads},
+                        {"isa", xclip::cpu::gemm_detail::selected_isa()},
+                        {"samples", o.samples},
+                        {"min_seconds", o.min_seconds},
+                        {"results", rows}};
+    if (torch) j["torch"] = {{"version", torch->version}, {"blas", torch->blas}, {"threads", torch->threads}};
+    else j["torch"] = {{"not_run", why}};
+    write_json_atomically(o.json_path, j);
+    std::printf("\nwrote %s\n", o.json_path.c_str());
+  }
+  return 0;
+}
