@@ -31,8 +31,8 @@ namespace {
 
 // Below this many multiply-adds the packing would cost more than it saves: a plain loop.
 constexpr int64_t kSmallWork = 32 * 1024;
-// Below this many multiply-adds (≈ tens of µs) a parallel region costs more than it saves.
-constexpr int64_t kParallelWork = 1 << 18;
+// Below this many multiply-adds (≈ 10-20 µs on one core) a parallel region costs more than it saves.
+constexpr int64_t kParallelWork = 1 << 21;
 // Batches of GEMMs smaller than this run one GEMM per thread instead of all threads per GEMM.
 constexpr int64_t kBatchParallelWork = 1 << 22;
 

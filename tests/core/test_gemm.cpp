@@ -191,6 +191,33 @@ TEMPLATE_TEST_CASE("gemm gives the same bits whichever register tile the row cou
   });
 }
 
+TEMPLATE_TEST_CASE("gemm called from inside a parallel region gives the single-thread bits", "[gemm][threads]", float,
+                   double) {
+  // Inside an enclosing OpenMP region the GEMM gets a smaller team than it asks for (nesting is
+  // off by default) and each thread then takes several rectangles of C.
+  ThreadCountGuard guard;
+  const Dims d{150, 260, 90};
+  std::vector<std::vector<TestType>> serial(2), nested(2);
+  xclip::cpu::set_num_threads(1);
+  for (int i = 0; i < 2; ++i) serial[size_t(i)] = check_gemm<TestType>(i == 1, false, d, {1, 0.5}, 2, 600 + i);
+  xclip::cpu::set_num_threads(2);
+#pragma omp parallel for num_threads(2)
+  for (int i = 0; i < 2; ++i) {
+    std::mt19937 rng(600 + i);
+    const bool ta = i == 1;
+    const Stored<TestType> A(ta ? d.K : d.M, ta ? d.M : d.K, 2, rng), B(d.K, d.N, 3, rng);
+    Stored<TestType> C(d.M, d.N, 4, rng);
+    xclip::cpu::gemm<TestType>(ta, false, d.M, d.N, d.K, 1, A.v.data(), A.ld, B.v.data(), B.ld, TestType(0.5),
+                               C.v.data(), C.ld);
+    nested[size_t(i)] = C.v;
+  }
+  for (int i = 0; i < 2; ++i) {
+    INFO("trans_a " << i);
+    CHECK(std::memcmp(serial[size_t(i)].data(), nested[size_t(i)].data(), serial[size_t(i)].size() * sizeof(TestType)) ==
+          0);
+  }
+}
+
 namespace {
 
 // gemm_batched against one gemm call per entry: must agree bitwise (same kernel, same order).
