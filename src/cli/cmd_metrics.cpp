@@ -1,0 +1,62 @@
+// xclip-cli metrics SIM.npy: retrieval metrics of a saved [texts × videos] similarity matrix,
+// as the original metrics.py computes them; prints a table and writes JSON.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "args.hpp"
+#include "command.hpp"
+#include "xclip/io/npy.hpp"
+#include "xclip/train/metrics.hpp"
+
+namespace xclip::cli {
+namespace {
+
+const char* kUsage =
+    "usage: xclip-cli metrics SIM.npy [--caption_video IDS.npy] [--json OUT.json]\n"
+    "  SIM.npy            [texts, videos] similarity (ground truth on the diagonal), f32/f64\n"
+    "  --caption_video    i64 [texts]: the video of each caption (multi-sentence sets such as MSVD);\n"
+    "                     rows are grouped per video as the original does\n"
+    "  --json OUT.json    also write the metrics as JSON\n";
+
+int run_metrics(const std::vector<std::string>& argv) {
+  Args args(argv, {"caption_video", "json"}, {"help"});
+  if (args.flag("help") || args.positional().size() != 1) {
+    std::fputs(kUsage, args.flag("help") ? stdout : stderr);
+    return args.flag("help") ? 0 : 2;
+  }
+  Tensor sim = io::load_npy(args.positional()[0]);
+  if (sim.dtype() != DType::f64) sim = sim.to(DType::f64);
+  XCLIP_CHECK(sim.ndim() == 2, args.positional()[0], ": expected a 2-d similarity matrix, got ", sim.shape().str());
+  train::RetrievalMetrics t2v, v2t;
+  if (auto ids = args.get("caption_video")) {
+    Tensor g = train::group_by_video(sim, io::load_npy(*ids).to(DType::i64).to_vector<int64_t>());
+    t2v = train::text_to_video_multi(g);
+    v2t = train::video_to_text_multi(g);
+  } else {
+    t2v = train::compute_metrics(sim);
+    Tensor simT = Tensor::empty(Shape{sim.dim(1), sim.dim(0)}, DType::f64);
+    const double* s = sim.data<double>();
+    for (int64_t i = 0; i < sim.dim(0); ++i)
+      for (int64_t j = 0; j < sim.dim(1); ++j) simT.data<double>()[j * sim.dim(0) + i] = s[i * sim.dim(1) + j];
+    v2t = train::compute_metrics(simT);
+  }
+  std::cout << train::format_metrics_row("text-to-video", t2v) << "\n"
+            << train::format_metrics_row("video-to-text", v2t) << "\n";
+  if (auto out = args.get("json")) {
+    nlohmann::json j = {{"text_to_video", nlohmann::json::parse(train::metrics_json(t2v))},
+                        {"video_to_text", nlohmann::json::parse(train::metrics_json(v2t))}};
+    const std::string tmp = *out + ".tmp";
+    std::ofstream(tmp) << j.dump(1) << "\n";
+    XCLIP_CHECK(std::rename(tmp.c_str(), out->c_str()) == 0, *out, ": cannot write");
+  }
+  return 0;
+}
+
+const CommandRegistrar registrar{Command{"metrics", "R@1/5/10, MdR, MnR of a saved similarity matrix (.npy)",
+                                         run_metrics}};
+
+}  // namespace
+}  // namespace xclip::cli
