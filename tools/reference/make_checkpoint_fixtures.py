@@ -16,7 +16,8 @@ The first form writes the small committed fixtures (< 1 MB together):
                              (a tensor attribute that is neither parameter nor buffer)
   tiny_clip.traced.pt        torch.jit.trace of the same model, like OpenAI's released ViT-B-32.pt
   tiny_clip.hf.safetensors   the same weights under Hugging Face CLIPModel names (separate q/k/v,
-                             transposed projections), written by tools/reference/safetensors_np.py
+                             transposed projections), written by save_safetensors below (tensors
+                             in name order, as a different writer than ours would)
   tiny_clip.expected.json    per tensor: dtype, shape and CRC-32 of its bytes (the truth the C++
                              loaders are checked against), and the key order of the eager and the
                              TorchScript state_dict()
@@ -39,17 +40,16 @@ import io
 import json
 import os
 import pickle
+import struct
 import sys
 import zipfile
 import zlib
 from collections import OrderedDict
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_model as cm  # noqa: E402
-import safetensors_np  # noqa: E402
 
 SEED = 1234
 
@@ -161,10 +161,32 @@ def write_clip_fixtures(out_dir, shape, stem, with_hf=True, with_scripted=True):
         assert list(scripted.state_dict().keys()) == expected["jit_keys"]
     if with_hf:
         hf = hf_names(state)
-        safetensors_np.save(os.path.join(out_dir, f"{stem}.hf.safetensors"),
-                            {k: v.numpy() for k, v in hf.items()}, metadata={"format": "pt"})
+        save_safetensors(os.path.join(out_dir, f"{stem}.hf.safetensors"), hf, metadata={"format": "pt"})
     with open(os.path.join(out_dir, f"{stem}.expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
+
+
+def save_safetensors(path, tensors, metadata=None):
+    """A plain safetensors writer: tensors in name order, 0-d tensors keep shape [], header padded
+    with spaces to a multiple of 8 (https://github.com/huggingface/safetensors)."""
+    names = {torch.float32: "F32", torch.float16: "F16", torch.float64: "F64", torch.int64: "I64",
+             torch.int32: "I32", torch.uint8: "U8", torch.bfloat16: "BF16"}
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        raw = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
+        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    if metadata:
+        header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
 
 
 # ---- views and dtypes --------------------------------------------------------------------------
