@@ -75,16 +75,18 @@ void pack_strided_rows(const typename V::T* src, int64_t stride, int rows, int64
     }
     return;
   }
-  int64_t k = 0;
+  int64_t k_done = 0;
   if constexpr (V::TB > 0) {
+    // Row block by row block (TB source rows streamed at a time), whole TB×TB blocks along k.
     constexpr int TB = V::TB, covered = P / TB * TB;
-    for (; k + TB <= kc; k += TB) {
-      for (int r = 0; r < covered; r += TB) V::transpose(src + r * stride + k, stride, dst + k * P + r, P);
-      for (int r = covered; r < P; ++r)
-        for (int j = 0; j < TB; ++j) dst[(k + j) * P + r] = src[r * stride + k + j];
-    }
+    const int64_t k_blocks = kc / TB * TB;
+    for (int r = 0; r < covered; r += TB)
+      for (int64_t k = 0; k < k_blocks; k += TB) V::transpose(src + r * stride + k, stride, dst + k * P + r, P);
+    for (int r = covered; r < P; ++r)
+      for (int64_t k = 0; k < k_blocks; ++k) dst[k * P + r] = src[r * stride + k];
+    k_done = k_blocks;
   }
-  for (; k < kc; ++k)
+  for (int64_t k = k_done; k < kc; ++k)
     for (int r = 0; r < P; ++r) dst[k * P + r] = src[r * stride + k];
 }
 
