@@ -1,5 +1,6 @@
 // ClipTokenizer file helpers: exporting the vocabulary in Hugging Face form and finding the
 // default BPE vocabulary.
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -67,6 +68,7 @@ std::filesystem::path find_default_bpe_file(const std::filesystem::path& executa
   }
   for (const auto& base : bases) {
     const std::filesystem::path candidate = (base / relative).lexically_normal();
+    if (std::find(tried.begin(), tried.end(), candidate) != tried.end()) continue;
     if (std::filesystem::is_regular_file(candidate, ec)) return candidate;
     tried.push_back(candidate);
   }
