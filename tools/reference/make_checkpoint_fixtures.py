@@ -36,7 +36,6 @@ round-trip test and the load benchmark (about 1.2 GB; do not commit):
   DIR/ViT-B-{32,16}.expected.json  dtype, shape and CRC-32 of every tensor
 """
 import argparse
-import io
 import json
 import os
 import pickle
