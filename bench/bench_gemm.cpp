@@ -33,11 +33,13 @@ struct GemmShape {
   std::string dtype;  // "f32" or "f64"
   int64_t M, N, K;
   bool ta, tb;
+  int64_t batch = 1;  // > 1: gemm_batched over that many independent products
 };
 
 // ViT-B/32 on 12 frames (12 × 50 tokens = 600 rows, width 768) and the text tower on one 32-token
 // caption (width 512). nn.Linear computes x·Wᵀ with W stored [out, in]: trans_b. The backward
-// products of the largest layer (dX = dY·W, dW = dYᵀ·X) cover the other transpose cases.
+// products of the largest layer (dX = dY·W, dW = dYᵀ·X) cover the other transpose cases. The
+// attention products are batched over 12 frames × 12 heads (head width 64).
 std::vector<GemmShape> default_shapes() {
   return {
       {"square 512", "f32", 512, 512, 512, false, false},
@@ -53,6 +55,8 @@ std::vector<GemmShape> default_shapes() {
       {"text out_proj", "f32", 32, 512, 512, false, true},
       {"text mlp c_fc", "f32", 32, 2048, 512, false, true},
       {"text mlp c_proj", "f32", 32, 512, 2048, false, true},
+      {"ViT attn q·kᵀ ×144", "f32", 50, 50, 64, false, true, 144},
+      {"ViT attn p·v ×144", "f32", 50, 64, 50, false, false, 144},
       {"square 1024", "f64", 1024, 1024, 1024, false, false},
       {"ViT qkv in_proj", "f64", 600, 2304, 768, false, true},
   };
@@ -94,7 +98,7 @@ Options parse_options(int argc, char** argv) {
   return o;
 }
 
-double flops(const GemmShape& s) { return 2.0 * double(s.M) * double(s.N) * double(s.K); }
+double flops(const GemmShape& s) { return 2.0 * double(s.M) * double(s.N) * double(s.K) * double(s.batch); }
 
 template <class T>
 double time_ours(const GemmShape& s, const Options& o) {
@@ -105,10 +109,16 @@ double time_ours(const GemmShape& s, const Options& o) {
     for (auto& x : v) x = T(u(rng));
     return v;
   };
-  const std::vector<T> A = random(s.M * s.K), B = random(s.K * s.N);
-  std::vector<T> C(size_t(s.M * s.N));
+  const std::vector<T> A = random(s.M * s.K * s.batch), B = random(s.K * s.N * s.batch);
+  std::vector<T> C(size_t(s.M * s.N * s.batch));
   const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
-  auto run = [&] { xclip::cpu::gemm<T>(s.ta, s.tb, s.M, s.N, s.K, 1, A.data(), lda, B.data(), ldb, 0, C.data(), s.N); };
+  auto run = [&] {
+    if (s.batch == 1)
+      xclip::cpu::gemm<T>(s.ta, s.tb, s.M, s.N, s.K, 1, A.data(), lda, B.data(), ldb, 0, C.data(), s.N);
+    else
+      xclip::cpu::gemm_batched<T>(s.ta, s.tb, s.M, s.N, s.K, 1, A.data(), lda, s.M * s.K, B.data(), ldb, s.K * s.N, 0,
+                                  C.data(), s.N, s.M * s.N, s.batch);
+  };
   using clock = std::chrono::steady_clock;
   run();  // warm-up: threads started, buffers allocated, pages touched
   const auto t0 = clock::now();
@@ -162,7 +172,8 @@ std::optional<TorchResult> run_torch(const std::vector<GemmShape>& shapes, int t
   for (size_t i = 0; i < shapes.size(); ++i) {
     const GemmShape& s = shapes[i];
     cmd += " --shape s" + std::to_string(i) + ":" + s.dtype + ":" + std::to_string(s.M) + ":" + std::to_string(s.N) +
-           ":" + std::to_string(s.K) + ":" + (s.ta ? "1" : "0") + ":" + (s.tb ? "1" : "0");
+           ":" + std::to_string(s.K) + ":" + (s.ta ? "1" : "0") + ":" + (s.tb ? "1" : "0") + ":" +
+           std::to_string(s.batch);
   }
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return why = "cannot start " + python, std::nullopt;
@@ -213,7 +224,7 @@ int main(int argc, char** argv) {
   std::vector<double> ours;
   for (const auto& s : shapes) {
     ours.push_back(s.dtype == "f64" ? time_ours<double>(s, o) : time_ours<float>(s, o));
-    std::printf("  %-4s %-20s %6.1f GFLOP/s\n", s.dtype.c_str(), s.name.c_str(), ours.back());
+    std::printf("  %-4s %-22s %6.1f GFLOP/s\n", s.dtype.c_str(), s.name.c_str(), ours.back());
     std::fflush(stdout);
   }
 
@@ -231,9 +242,11 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < shapes.size(); ++i) {
     const GemmShape& s = shapes[i];
     const std::string op = std::string(s.ta ? "Aᵀ" : "A") + "·" + (s.tb ? "Bᵀ" : "B");
-    const std::string dims = std::to_string(s.M) + "×" + std::to_string(s.N) + "×" + std::to_string(s.K);
-    nlohmann::json row = {{"dtype", s.dtype}, {"shape", s.name}, {"M", s.M},        {"N", s.N},
-                          {"K", s.K},         {"trans_a", s.ta}, {"trans_b", s.tb}, {"ours_gflops", ours[i]}};
+    const std::string dims = (s.batch > 1 ? std::to_string(s.batch) + " × " : std::string()) + std::to_string(s.M) +
+                             "×" + std::to_string(s.N) + "×" + std::to_string(s.K);
+    nlohmann::json row = {{"dtype", s.dtype}, {"shape", s.name},    {"M", s.M},
+                          {"N", s.N},         {"K", s.K},           {"batch", s.batch},
+                          {"trans_a", s.ta},  {"trans_b", s.tb},    {"ours_gflops", ours[i]}};
     std::string theirs = "–", ratio = "–";
     if (torch && torch->gflops.count(s.dtype + " " + s.name)) {
       const double t = torch->gflops.at(s.dtype + " " + s.name);

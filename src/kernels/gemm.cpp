@@ -173,20 +173,6 @@ int64_t workspace_elems(const GemmKernel<T>& kr, const Problem<T>& g) {
 
 // ---- the blocked algorithm -------------------------------------------------------------------
 
-// A tile on the matrix edge: run the full micro-kernel into a local buffer (the packed operands
-// are zero-padded), then apply alpha/beta to the valid part exactly as the micro-kernel would.
-template <class T>
-void edge_tile(const GemmKernel<T>& kr, int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int64_t rows,
-               int64_t cols, T alpha, T beta) {
-  alignas(64) T buf[kMaxMr * kMaxNr];
-  kr.tile(kc, a, b, buf, kr.nr, T(1), T(0));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < cols; ++j) {
-      const T v = alpha * buf[r * kr.nr + j];
-      c[r * ldc + j] = beta == T(0) ? v : std::fma(beta, c[r * ldc + j], v);
-    }
-}
-
 // C[0:m, 0:n] = packed A block (m rows) × packed B panel (n columns), with alpha/beta; one B
 // micro-panel stays hot in L1 while every A micro-panel streams past it from L2.
 template <class T>
@@ -197,10 +183,7 @@ void macro_kernel(const GemmKernel<T>& kr, const T* pa, int64_t m, const T* pb, 
     const T* b = pb + j * kc;
     for (int64_t i = 0; i < m; i += kr.mr) {
       const int64_t rows = std::min<int64_t>(kr.mr, m - i);
-      if (rows == kr.mr && cols == kr.nr)
-        kr.tile(kc, pa + i * kc, b, c + i * ldc + j, ldc, alpha, beta);
-      else
-        edge_tile(kr, kc, pa + i * kc, b, c + i * ldc + j, ldc, rows, cols, alpha, beta);
+      kr.tile(kc, pa + i * kc, b, c + i * ldc + j, ldc, alpha, beta, int(rows), int(cols));
     }
   }
 }

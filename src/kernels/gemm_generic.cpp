@@ -32,6 +32,7 @@ struct Vec16 {
   static XCLIP_GEMM_INLINE reg bcast(const T* p) { return set1(*p); }
   static XCLIP_GEMM_INLINE reg fma(reg a, reg b, reg c) { return a * b + c; }
   static XCLIP_GEMM_INLINE reg mul(reg a, reg b) { return a * b; }
+  static XCLIP_GEMM_INLINE T fma1(T a, T b, T c) { return a * b + c; }
 };
 
 }  // namespace

@@ -16,19 +16,17 @@ namespace xclip::cpu::gemm_detail {
 template <class T>
 struct GemmKernel {
   const char* name;  // "avx512", "avx2" or "generic"
-  int mr, nr;        // register tile; mr ≤ kMaxMr, nr ≤ kMaxNr
+  int mr, nr;        // register tile
   double slowdown;   // time per useful multiply-add relative to the family's fastest tile (≥ 1)
   int64_t mc, kc, nc;  // cache blocks: mc a multiple of mr, nc a multiple of nr
-  // C[mr×nr] = alpha·(A panel · B panel) + beta·C over kc steps; beta == 0 writes C without reading.
-  void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta);
+  // C[rows×cols] = alpha·(A panel · B panel) + beta·C over kc steps, rows ≤ mr, cols ≤ nr (less on
+  // the matrix edge); beta == 0 writes C without reading it.
+  void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta, int rows, int cols);
   // Packs op(A)[i0 : i0+m, k0 : k0+kc] (op(A) = A, or Aᵀ when trans: A is then stored [K, M]).
   void (*pack_a)(bool trans, const T* A, int64_t lda, int64_t i0, int64_t m, int64_t k0, int64_t kc, T* dst);
   // Packs op(B)[k0 : k0+kc, j0 : j0+n] (op(B) = B, or Bᵀ when trans: B is then stored [N, K]).
   void (*pack_b)(bool trans, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t n, T* dst);
 };
-
-inline constexpr int kMaxMr = 16;
-inline constexpr int kMaxNr = 64;
 
 // One instruction set's tiles for one type: the same packing/blocking with different tile heights
 // (mr), so a product with few rows need not pad them up to a tall tile. All tiles of a family

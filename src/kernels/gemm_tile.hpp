@@ -1,6 +1,7 @@
 // Private to the GEMM: the micro-kernel and packing templates, written once over a small
 // vector-operations type V (V::T element, V::reg register, V::W lanes, load/store/bcast/fma/mul,
-// and V::TB > 0 with V::transpose when it has an in-register TB×TB transpose for the packers).
+// fma1 = one lane of fma, and V::TB > 0 with V::transpose when it has an in-register TB×TB
+// transpose for the packers).
 //
 // Included by each instruction-set translation unit AFTER its `#pragma GCC target(...)`, so the
 // code is compiled for that set. Everything here sits in an anonymous namespace on purpose: each
@@ -17,9 +18,11 @@ namespace {
 
 // The register tile: MR rows × NV vectors of C held in registers for the whole kc loop.
 // Each step broadcasts one packed A value per row and multiplies it into NV packed B vectors.
+// A tile on the matrix edge (rows < MR or cols < NR) computes in full (the packed operands are
+// zero-padded) and writes only its valid part, with the same arithmetic as a full tile.
 template <class V, int MR, int NV>
 void tile_kernel(int64_t kc, const typename V::T* a, const typename V::T* b, typename V::T* c, int64_t ldc,
-                 typename V::T alpha, typename V::T beta) {
+                 typename V::T alpha, typename V::T beta, int rows, int cols) {
   using T = typename V::T;
   using R = typename V::reg;
   constexpr int W = V::W;
@@ -45,6 +48,20 @@ void tile_kernel(int64_t kc, const typename V::T* a, const typename V::T* b, typ
     b += NV * W;
   }
   const R va = V::set1(alpha);
+  if (rows < MR || cols < NV * W) {
+    alignas(64) T buf[MR * NV * W];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) V::store(buf + (i * NV + j) * W, V::mul(va, acc[i][j]));
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < cols; ++j) {
+        T* p = c + i * ldc + j;
+        const T v = buf[i * NV * W + j];
+        *p = beta == T(0) ? v : V::fma1(beta, *p, v);
+      }
+    return;
+  }
   if (beta == T(0)) {
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
@@ -131,7 +148,6 @@ void pack_b(bool trans, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t
 template <class V, int MR, int NV>
 constexpr GemmKernel<typename V::T> make_kernel(const char* name, double slowdown, int64_t mc, int64_t kc,
                                                 int64_t nc) {
-  static_assert(MR <= kMaxMr && NV * V::W <= kMaxNr, "register tile larger than the driver's edge buffer");
   return GemmKernel<typename V::T>{name,
                                    MR,
                                    NV * V::W,

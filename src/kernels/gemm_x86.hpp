@@ -68,6 +68,7 @@ struct F32x8 : TransposeF32 {
   static XCLIP_GEMM_INLINE reg set1(T x) { return _mm256_set1_ps(x); }
   static XCLIP_GEMM_INLINE reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
   static XCLIP_GEMM_INLINE reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  static XCLIP_GEMM_INLINE T fma1(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
 };
 
 struct F64x4 : TransposeF64 {
@@ -81,6 +82,7 @@ struct F64x4 : TransposeF64 {
   static XCLIP_GEMM_INLINE reg set1(T x) { return _mm256_set1_pd(x); }
   static XCLIP_GEMM_INLINE reg fma(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
   static XCLIP_GEMM_INLINE reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
+  static XCLIP_GEMM_INLINE T fma1(T a, T b, T c) { return __builtin_fma(a, b, c); }
 };
 
 }  // namespace

@@ -4,8 +4,9 @@ Called by bench_gemm itself (never by a test); can also be run by hand:
     /usr/bin/python3 tools/reference/bench_gemm_torch.py --threads 2 --samples 5 \
         --shape qkv:f32:600:2304:768:0:1 --shape sq1024:f64:1024:1024:1024:0:0
 
-A shape is NAME:DTYPE:M:N:K:TRANS_A:TRANS_B with the meaning of xclip::cpu::gemm: C[M,N] =
-op(A)·op(B), A stored [M,K] (or [K,M] when TRANS_A), B stored [K,N] (or [N,K] when TRANS_B).
+A shape is NAME:DTYPE:M:N:K:TRANS_A:TRANS_B[:BATCH] with the meaning of xclip::cpu::gemm: C[M,N] =
+op(A)·op(B), A stored [M,K] (or [K,M] when TRANS_A), B stored [K,N] (or [N,K] when TRANS_B);
+BATCH > 1 times torch.bmm over that many independent products (xclip::cpu::gemm_batched).
 Transposed operands are passed as transposed views, so PyTorch hands them to BLAS with a
 transpose flag, without a copy (as torch.nn.functional.linear does with its weight).
 
@@ -21,8 +22,9 @@ import time
 
 
 def parse_shape(text):
-    name, dtype, m, n, k, ta, tb = text.split(":")
-    return {"name": name, "dtype": dtype, "M": int(m), "N": int(n), "K": int(k), "ta": ta == "1", "tb": tb == "1"}
+    name, dtype, m, n, k, ta, tb, *batch = text.split(":")
+    return {"name": name, "dtype": dtype, "M": int(m), "N": int(n), "K": int(k), "ta": ta == "1", "tb": tb == "1",
+            "batch": int(batch[0]) if batch else 1}
 
 
 def blas_description(torch):
@@ -59,23 +61,29 @@ def set_openblas_threads(n):
 def time_shape(torch, s, samples, min_seconds):
     dtype = {"f32": torch.float32, "f64": torch.float64}[s["dtype"]]
     g = torch.Generator().manual_seed(0)
-    a = torch.rand(*(s["K"], s["M"]) if s["ta"] else (s["M"], s["K"]), generator=g, dtype=dtype) - 0.5
-    b = torch.rand(*(s["N"], s["K"]) if s["tb"] else (s["K"], s["N"]), generator=g, dtype=dtype) - 0.5
-    a = a.t() if s["ta"] else a
-    b = b.t() if s["tb"] else b
-    c = torch.empty(s["M"], s["N"], dtype=dtype)
-    torch.mm(a, b, out=c)  # warm-up: threads started, pages touched
+    nb = s["batch"]
+    a = torch.rand(nb, *(s["K"], s["M"]) if s["ta"] else (s["M"], s["K"]), generator=g, dtype=dtype) - 0.5
+    b = torch.rand(nb, *(s["N"], s["K"]) if s["tb"] else (s["K"], s["N"]), generator=g, dtype=dtype) - 0.5
+    a = a.transpose(1, 2) if s["ta"] else a
+    b = b.transpose(1, 2) if s["tb"] else b
+    c = torch.empty(nb, s["M"], s["N"], dtype=dtype)
+    if nb == 1:
+        a, b, c = a[0], b[0], c[0]
+        product = torch.mm
+    else:
+        product = torch.bmm
+    product(a, b, out=c)  # warm-up: threads started, pages touched
     t0 = time.perf_counter()
-    torch.mm(a, b, out=c)
+    product(a, b, out=c)
     once = max(time.perf_counter() - t0, 1e-7)
     iters = max(1, int(min_seconds / once))
     best = float("inf")
     for _ in range(samples):
         t0 = time.perf_counter()
         for _ in range(iters):
-            torch.mm(a, b, out=c)
+            product(a, b, out=c)
         best = min(best, (time.perf_counter() - t0) / iters)
-    return 2.0 * s["M"] * s["N"] * s["K"] / best / 1e9
+    return 2.0 * s["M"] * s["N"] * s["K"] * nb / best / 1e9
 
 
 def main():
