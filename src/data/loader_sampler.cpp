@@ -4,6 +4,7 @@
 
 #include "xclip/core/error.hpp"
 #include "xclip/data/loader.hpp"
+#include "xclip/text/tokenizer.hpp"
 
 namespace xclip::data {
 
@@ -61,6 +62,14 @@ const std::string& caption_for_epoch(const Sample& sample, uint64_t seed, int64_
   if (sample.captions.size() == 1) return sample.captions[0];
   uint64_t r = sample_random(seed, epoch, sample_index, /*salt=*/1);
   return sample.captions[size_t(r % sample.captions.size())];
+}
+
+TextEncoder clip_text_encoder(std::shared_ptr<const text::ClipTokenizer> tokenizer) {
+  XCLIP_CHECK(tokenizer != nullptr, "clip_text_encoder: no tokenizer");
+  return [tokenizer](const std::string& caption, int max_words) {
+    text::ModelText t = tokenizer->encode_for_model(caption, max_words);
+    return EncodedText{std::move(t.input_ids), std::move(t.input_mask)};
+  };
 }
 
 VideoFrames decode_clip(const Clip& clip, FrameSampling sampling) {

@@ -38,6 +38,10 @@
 #include "xclip/data/frame_cache.hpp"
 #include "xclip/data/video.hpp"
 
+namespace xclip::text {
+class ClipTokenizer;
+}
+
 namespace xclip::data {
 
 // Text -> exactly max_words ids and mask: SOT, the caption's BPE ids cut to max_words - 2, EOT,
@@ -46,6 +50,8 @@ struct EncodedText {
   std::vector<int64_t> input_ids, attention_mask;
 };
 using TextEncoder = std::function<EncodedText(const std::string& caption, int max_words)>;
+// The CLIP tokenizer as a TextEncoder (its encode_for_model; the tokenizer is thread-safe).
+TextEncoder clip_text_encoder(std::shared_ptr<const text::ClipTokenizer> tokenizer);
 
 struct LoaderOptions {
   int64_t batch_size = 32;
