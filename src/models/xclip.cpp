@@ -1,0 +1,169 @@
+#include "xclip/models/xclip.hpp"
+
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "xclip/io/safetensors.hpp"
+#include "xclip/ops.hpp"
+
+namespace xclip::models {
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+
+HeadDims head_dims(const XClipConfig& config, const ClipConfig& clip) {
+  XCLIP_CHECK(!config.temporal_encoder() || clip.text.width == clip.embed_dim,
+              "X-CLIP: the temporal encoder (seqTransf) has the text width ", clip.text.width,
+              " but adds to frame features of width ", clip.embed_dim, "; the two must be equal");
+  return {clip.embed_dim, clip.text.context_length};
+}
+
+bool has_prefixed_clip(const nn::NamedTensorList& state) {
+  for (const auto& [name, t] : state)
+    if (starts_with(name, "clip.")) return true;
+  return false;
+}
+
+// from_pretrained's state_dict: every CLIP name under clip., plus, when the state carries no
+// frame_position_embeddings, the temporal encoder's copies of CLIP's text tensors.
+nn::NamedTensorList pretrained_state(const nn::NamedTensorList& state, const XClipConfig& config, bool* copied) {
+  const bool prefixed = has_prefixed_clip(state);
+  nn::NamedTensorList out;
+  bool has_frame_positions = false;
+  for (const auto& [name, t] : state) {
+    out.emplace_back(prefixed ? name : "clip." + name, t);
+    if (name.find("frame_position_embeddings") != std::string::npos) has_frame_positions = true;
+  }
+  *copied = false;
+  if (!config.temporal_encoder() || has_frame_positions) return out;
+  const size_t n = out.size();
+  for (size_t i = 0; i < n; ++i) {
+    const std::string name = out[i].first;  // copy: out grows below
+    const Tensor t = out[i].second;
+    if (name == "clip.positional_embedding") {
+      out.emplace_back("frame_position_embeddings.weight", t);
+      *copied = true;
+    } else if (starts_with(name, "clip.transformer.resblocks.")) {
+      const std::string rest = name.substr(std::string("clip.transformer.resblocks.").size());
+      const int layer = std::stoi(rest.substr(0, rest.find('.')));
+      if (layer < config.cross_num_hidden_layers) out.emplace_back("transformerClip.resblocks." + rest, t);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+ClipConfig infer_xclip_clip_config(const nn::NamedTensorList& state, int64_t head_width) {
+  return infer_clip_config(state, has_prefixed_clip(state) ? "clip." : "", head_width);
+}
+
+XClip::XClip(const XClipConfig& config, const ClipConfig& clip_config, ClipPrecision precision, DType dtype)
+    : XClipHeadsBase(config),
+      clip([&]() -> Clip& {
+        const HeadDims dims = head_dims(config, clip_config);
+        // Registration order = the official state_dict: the matrices, clip.*, then the temporal encoder.
+        register_aosm(dims.embed_dim, dtype);
+        return register_module("clip", std::make_shared<Clip>(clip_config, precision, dtype));
+      }()) {
+  register_temporal(head_dims(config, clip_config), dtype);
+  XCLIP_CHECK(config.max_words <= clip_config.text.context_length, "X-CLIP: max_words ", config.max_words,
+              " exceeds CLIP's context length ", clip_config.text.context_length);
+}
+
+TextFeatures XClip::encode_text(const Tensor& input_ids, const Tensor& attention_mask) const {
+  XCLIP_CHECK(input_ids.ndim() == 2 && input_ids.dim(1) == config_.max_words, "X-CLIP: input_ids must be [B, ",
+              config_.max_words, "] (max_words), got ", input_ids.str());
+  XCLIP_CHECK(attention_mask.shape() == input_ids.shape(), "X-CLIP: attention_mask ", attention_mask.str(),
+              " does not match input_ids ", input_ids.str());
+  TextEncoding t = clip.encode_text(input_ids);
+  return {t.sentence, t.words, attention_mask};
+}
+
+VideoFeatures XClip::encode_video(const Tensor& video_in, const Tensor& video_mask) const {
+  XCLIP_CHECK(video_in.ndim() == 5 && video_in.dim(1) == config_.max_frames && video_in.dim(2) == 3,
+              "X-CLIP: video must be [B, ", config_.max_frames, " (max_frames), 3, H, W], got ", video_in.str());
+  XCLIP_CHECK(video_mask.ndim() == 2 && video_mask.dim(0) == video_in.dim(0) && video_mask.dim(1) == video_in.dim(1),
+              "X-CLIP: video_mask ", video_mask.str(), " does not match video ", video_in.str());
+  const DType model_dtype = clip.visual.proj.dtype();
+  const Tensor video = video_in.dtype() == model_dtype ? video_in : video_in.to(model_dtype);
+  const int64_t B = video.dim(0), F = video.dim(1);
+  Tensor frames = clip.encode_image(ops::reshape(video, Shape{B * F, 3, video.dim(3), video.dim(4)}));
+  return {ops::reshape(frames, Shape{B, F, frames.dim(1)}), video_mask};
+}
+
+XClipOutput XClip::forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& video,
+                           const Tensor& video_mask) const {
+  XClipOutput out;
+  out.text = encode_text(input_ids, attention_mask);
+  out.video = encode_video(video, video_mask);
+  out.head = XClipHeadsBase::forward(out.text, out.video);
+  out.loss = symmetric_cross_entropy(out.head.terms.logits);
+  return out;
+}
+
+Tensor XClip::similarity_for_eval(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& video,
+                                  const Tensor& video_mask) const {
+  NoGradGuard no_grad;
+  const int64_t block = config_.batch_size_val;
+  std::vector<Tensor> sentences, words, frames;
+  for (int64_t s = 0; s < input_ids.dim(0); s += block) {
+    const int64_t n = std::min(block, input_ids.dim(0) - s);
+    TextFeatures t = encode_text(ops::narrow(input_ids, 0, s, n), ops::narrow(attention_mask, 0, s, n));
+    sentences.push_back(t.sentence);
+    words.push_back(t.words);
+  }
+  for (int64_t s = 0; s < video.dim(0); s += block) {
+    const int64_t n = std::min(block, video.dim(0) - s);
+    frames.push_back(encode_video(ops::narrow(video, 0, s, n), ops::narrow(video_mask, 0, s, n)).frames);
+  }
+  TextFeatures texts{ops::concat(sentences, 0), ops::concat(words, 0), attention_mask};
+  VideoFeatures videos{ops::concat(frames, 0), video_mask};
+  return similarity_matrix(texts, videos);
+}
+
+LoadReport XClip::load_pretrained(const nn::NamedTensorList& state, bool strict) {
+  LoadReport report;
+  nn::NamedTensorList full = pretrained_state(state, config_, &report.temporal_from_clip);
+  // A scalar parameter (clip.logit_scale, shape []) stored as [1] (numpy writers promote 0-d
+  // arrays) is the same value: accept it.
+  std::map<std::string, Shape> shapes;
+  for (const auto& [name, p] : named_parameters()) shapes[name] = p.shape();
+  for (auto& [name, t] : full) {
+    auto it = shapes.find(name);
+    if (it != shapes.end() && it->second.ndim() == 0 && t.numel() == 1 && t.ndim() != 0) t = t.view(Shape{});
+  }
+  // Parameters the state does not provide keep their initial values: the identity matrices, and
+  // the original's init_weights for a temporal encoder that neither the state nor CLIP fills.
+  reset_head_parameters();
+  std::set<std::string> given;
+  for (const auto& [name, t] : full) given.insert(name);
+  for (const auto& [name, p] : named_parameters())
+    if (!given.count(name)) report.missing.push_back(name);
+  report.unexpected = load_state_dict(full, false);
+  XCLIP_CHECK(!strict || (report.missing.empty() && report.unexpected.empty()), "X-CLIP: strict load failed: ",
+              report.str());
+  return report;
+}
+
+void XClip::save(const std::string& path) const {
+  io::NamedTensors out(path);
+  for (const auto& [name, t] : state_dict()) out.add(name, t);
+  io::save_safetensors(path, out);
+}
+
+std::string LoadReport::str() const {
+  std::ostringstream os;
+  os << (temporal_from_clip ? "temporal encoder initialised from CLIP's text tower; " : "") << missing.size()
+     << " parameter(s) not initialised from the weights";
+  for (size_t i = 0; i < missing.size() && i < 8; ++i) os << (i ? ", " : ": ") << missing[i];
+  if (missing.size() > 8) os << ", ...";
+  os << "; " << unexpected.size() << " tensor(s) not used";
+  for (size_t i = 0; i < unexpected.size() && i < 8; ++i) os << (i ? ", " : ": ") << unexpected[i];
+  if (unexpected.size() > 8) os << ", ...";
+  return os.str();
+}
+
+}  // namespace xclip::models

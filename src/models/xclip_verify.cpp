@@ -1,0 +1,183 @@
+#include "xclip/models/xclip_verify.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "xclip/io/safetensors.hpp"
+#include "xclip/models/xclip.hpp"
+#include "xclip/ops.hpp"
+
+namespace xclip::models {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// config.json keys that describe the bundle rather than the model.
+const std::set<std::string> kBundleKeys = {"kind",      "description",    "precision",     "clip_head_width",
+                                           "tolerance", "grad_tolerance", "init_from_clip"};
+
+nlohmann::json read_config(const fs::path& path) {
+  std::ifstream in(path);
+  XCLIP_CHECK(in, "verify: cannot open ", path.string());
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(format("verify: ", path.string(), " is not valid JSON: ", e.what()));
+  }
+}
+
+ClipPrecision parse_precision(const std::string& s, const fs::path& where) {
+  if (s == "f32") return ClipPrecision::f32;
+  if (s == "official_fp16") return ClipPrecision::official_fp16;
+  throw Error(format("verify: ", where.string(), ": precision must be f32 or official_fp16, got '", s, "'"));
+}
+
+TensorCheck compare(const std::string& name, const Tensor& ours_in, const Tensor& expected, double tol) {
+  TensorCheck c;
+  c.name = name;
+  c.shape = expected.shape().str();
+  const Tensor ours = ours_in.defined() ? ours_in : Tensor::zeros(expected.shape(), DType::f64);
+  if (ours.numel() != expected.numel() || (ours.numel() > 1 && ours.shape() != expected.shape())) {
+    c.shape = "ours " + ours.shape().str() + " vs expected " + expected.shape().str();
+    c.error = INFINITY;
+    return c;
+  }
+  const std::vector<double> a = ours.to_vector<double>(), e = expected.to_vector<double>();
+  for (size_t i = 0; i < e.size(); ++i) {
+    c.max_expected = std::max(c.max_expected, std::abs(e[i]));
+    const double d = std::abs(a[i] - e[i]);
+    c.max_diff = std::isnan(d) ? INFINITY : std::max(c.max_diff, d);
+  }
+  c.error = c.max_diff == 0 ? 0.0 : c.max_diff / std::max(c.max_expected, 1e-300);
+  c.ok = c.error <= tol;
+  return c;
+}
+
+// Our tensor for every name the reference may write (official variable names).
+std::map<std::string, Tensor> our_outputs(const XClip& model, const XClipOutput& out, const Tensor& sim_eval) {
+  std::map<std::string, Tensor> m = {
+      {"sim_train", out.head.terms.logits},        {"loss", out.loss},
+      {"sim_eval", sim_eval},                      {"sequence_output", out.text.sentence},
+      {"seq_features", out.text.words},            {"visual_output", out.video.frames},
+      {"visual_output_temporal", out.head.temporal}, {"video_output", out.head.video.video},
+      {"frame_features", out.head.video.frames},   {"sentence_output", out.head.text.sentence},
+      {"word_features", out.head.text.words}};
+  const SimilarityTerms& t = out.head.terms;
+  for (const auto& [name, term] : {std::pair<const char*, Tensor>{"video_sentence", t.video_sentence},
+                                   {"video_word", t.video_word},
+                                   {"sentence_frame", t.sentence_frame},
+                                   {"frame_word", t.frame_word}})
+    if (term.defined()) m[std::string("logits.") + name] = term;
+  for (const auto& [name, p] : model.named_parameters())
+    m["grad." + name] = p.grad().defined() ? p.grad() : Tensor::zeros(p.shape(), p.dtype());
+  return m;
+}
+
+}  // namespace
+
+VerifyResult verify_bundle(const std::string& bundle_dir, const VerifyOptions& options) {
+  const fs::path dir(bundle_dir);
+  XCLIP_CHECK(fs::is_directory(dir), "verify: ", bundle_dir, " is not a bundle folder");
+  XCLIP_CHECK(options.device == Device::cpu, "verify: --device cuda is not available: the model's parameters "
+              "cannot be moved to the GPU yet (nn::Module has no to(Device)); use --device cpu");
+  const nlohmann::json cfg = read_config(dir / "config.json");
+  const std::string kind = cfg.value("kind", std::string("full"));
+  XCLIP_CHECK(kind == "full", "verify: ", (dir / "config.json").string(), ": unknown bundle kind '", kind, "'");
+
+  VerifyResult result;
+  result.bundle = bundle_dir;
+  result.description = cfg.value("description", std::string());
+  result.tolerance = options.tolerance.value_or(cfg.value("tolerance", 1e-5));
+  result.grad_tolerance = options.tolerance.value_or(cfg.value("grad_tolerance", result.tolerance));
+  XClipConfig config;
+  try {
+    config = XClipConfig::from_json(cfg, kBundleKeys);
+  } catch (const Error& e) {
+    throw Error(format("verify: ", (dir / "config.json").string(), ": ", e.what()));
+  }
+  const ClipPrecision precision = parse_precision(cfg.value("precision", std::string("f32")), dir / "config.json");
+  const bool init_from_clip = cfg.value("init_from_clip", false);
+
+  const io::NamedTensors weights = io::load_safetensors((dir / "weights.safetensors").string());
+  const io::NamedTensors inputs = io::load_safetensors((dir / "inputs.safetensors").string());
+  const io::NamedTensors expected = io::load_safetensors((dir / "expected.safetensors").string());
+
+  XClip model(config, infer_xclip_clip_config(weights.list(), cfg.value("clip_head_width", int64_t(64))), precision);
+  const LoadReport load = model.load_pretrained(weights.list());
+  if ((!init_from_clip && !load.missing.empty()) || !load.unexpected.empty())
+    result.problems.push_back("weights: " + load.str());
+  if (init_from_clip && config.temporal_encoder() && !load.temporal_from_clip)
+    result.problems.push_back("weights: a CLIP-only bundle but the temporal encoder was not copied from CLIP");
+
+  const Tensor& ids = inputs.at("input_ids");
+  const Tensor& attention_mask = inputs.at("attention_mask");
+  const Tensor& video = inputs.at("video");
+  const Tensor& video_mask = inputs.at("video_mask");
+  XClipOutput out = model.forward(ids, attention_mask, video, video_mask);
+  out.loss.backward();
+  const Tensor sim_eval = model.similarity_for_eval(ids, attention_mask, video, video_mask);
+
+  const std::map<std::string, Tensor> ours = our_outputs(model, out, sim_eval);
+  std::set<std::string> checked;
+  for (const auto& [name, want] : expected) {
+    auto it = ours.find(name);
+    if (it == ours.end()) {
+      result.problems.push_back("expected.safetensors: '" + name + "' is not a tensor verify knows or computes");
+      continue;
+    }
+    const bool is_grad = name.rfind("grad.", 0) == 0;
+    result.checks.push_back(compare(name, it->second, want, is_grad ? result.grad_tolerance : result.tolerance));
+    checked.insert(name);
+  }
+  for (const char* required : {"sim_train", "loss", "sim_eval"})
+    if (!checked.count(required)) result.problems.push_back(std::string("expected.safetensors: no '") + required + "'");
+  for (const auto& [name, p] : model.named_parameters())
+    if (!checked.count("grad." + name)) result.problems.push_back("expected.safetensors: no 'grad." + name + "'");
+  return result;
+}
+
+bool VerifyResult::ok() const {
+  if (!problems.empty() || checks.empty()) return false;
+  return std::all_of(checks.begin(), checks.end(), [](const TensorCheck& c) { return c.ok; });
+}
+
+const TensorCheck* VerifyResult::worst() const {
+  const TensorCheck* w = nullptr;
+  for (const TensorCheck& c : checks)
+    if (!w || !(c.error <= w->error)) w = &c;
+  return w;
+}
+
+std::string VerifyResult::table() const {
+  std::ostringstream os;
+  size_t width = 6;
+  for (const TensorCheck& c : checks) width = std::max(width, c.name.size());
+  os << "bundle " << bundle << (description.empty() ? "" : " (" + description + ")") << "\n";
+  os << std::left << std::setw(int(width)) << "tensor" << "  " << std::setw(16) << "shape" << std::right
+     << std::setw(12) << "max|exp|" << std::setw(12) << "max|diff|" << std::setw(12) << "rel.error" << "\n";
+  os << std::scientific << std::setprecision(2);
+  for (const TensorCheck& c : checks)
+    os << std::left << std::setw(int(width)) << c.name << "  " << std::setw(16) << c.shape << std::right
+       << std::setw(12) << c.max_expected << std::setw(12) << c.max_diff << std::setw(12) << c.error
+       << (c.ok ? "" : "  FAIL") << "\n";
+  for (const std::string& p : problems) os << "problem: " << p << "\n";
+  const TensorCheck* w = worst();
+  os << (ok() ? "PASS" : "FAIL") << ": " << checks.size() << " tensors, worst " << (w ? w->name : "-") << " "
+     << (w ? w->error : 0.0) << " (tolerance " << tolerance;
+  if (grad_tolerance != tolerance) os << ", gradients " << grad_tolerance;
+  os << ")";
+  if (!problems.empty()) os << ", " << problems.size() << " problem(s)";
+  os << "\n";
+  return os.str();
+}
+
+}  // namespace xclip::models
