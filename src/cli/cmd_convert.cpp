@@ -49,18 +49,15 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
-std::string byte_count(size_t bytes) {
-  std::ostringstream os;
-  os << bytes << " bytes";
-  if (bytes >= (size_t(1) << 20)) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, " (%.1f MiB)", double(bytes) / double(1 << 20));
-    os << buf;
-  }
-  return os.str();
+// "1234 bytes" below a MiB, else "337.1 MiB (353436700 bytes)"; `exact` false drops the count.
+std::string byte_count(size_t bytes, bool exact = true) {
+  if (bytes < (size_t(1) << 20)) return format(bytes, " bytes");
+  char mib[32];
+  std::snprintf(mib, sizeof mib, "%.1f MiB", double(bytes) / double(1 << 20));
+  return exact ? format(mib, " (", bytes, " bytes)") : std::string(mib);
 }
 
-// "f16 × 40 (1234 bytes), f32 × 12 (...)", in dtype order.
+// "f32 x 107 (97.0 MiB), f16 x 195 (240.0 MiB)", in dtype order.
 std::string dtype_summary(const io::NamedTensors& tensors) {
   std::map<DType, std::pair<size_t, size_t>> by_dtype;  // count, bytes
   for (const auto& [name, t] : tensors) {
@@ -70,7 +67,7 @@ std::string dtype_summary(const io::NamedTensors& tensors) {
   }
   std::string out;
   for (const auto& [dtype, cb] : by_dtype)
-    out += format(out.empty() ? "" : ", ", dtype_name(dtype), " x ", cb.first, " (", byte_count(cb.second), ")");
+    out += format(out.empty() ? "" : ", ", dtype_name(dtype), " x ", cb.first, " (", byte_count(cb.second, false), ")");
   return out;
 }
 
