@@ -49,15 +49,16 @@ AVPixelFormat choose_pixel_format(const AVCodec* codec) {
   return codec->pix_fmts[0];
 }
 
-// Quality settings: visually clean at tiny sizes; the files stay a few kB.
-void set_quality(AVCodecContext* ctx, const std::string& codec_name) {
+// Quality settings: visually clean at tiny sizes; the files stay a few kB. Returns an FFmpeg
+// error code (< 0) when the encoder rejects an option.
+int set_quality(AVCodecContext* ctx, const std::string& codec_name) {
   if (codec_name == "libx264") {
-    av_opt_set(ctx->priv_data, "crf", "18", 0);
-    av_opt_set(ctx->priv_data, "preset", "medium", 0);
-  } else {
-    ctx->flags |= AV_CODEC_FLAG_QSCALE;  // constant quantiser instead of the 200 kb/s default
-    ctx->global_quality = FF_QP2LAMBDA * 3;
+    int r = av_opt_set(ctx->priv_data, "crf", "18", 0);
+    return r < 0 ? r : av_opt_set(ctx->priv_data, "preset", "medium", 0);
   }
+  ctx->flags |= AV_CODEC_FLAG_QSCALE;  // constant quantiser instead of the 200 kb/s default
+  ctx->global_quality = FF_QP2LAMBDA * 3;
+  return 0;
 }
 
 // One encode into `tmp`; every resource freed on every path. The caller renames or removes.
@@ -87,7 +88,8 @@ class Encoder {
     ctx_->thread_count = enc.threads;
     ctx_->flags |= AV_CODEC_FLAG_BITEXACT;
     if (fmt_->oformat->flags & AVFMT_GLOBALHEADER) ctx_->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    set_quality(ctx_, codec_name);
+    r = set_quality(ctx_, codec_name);
+    if (r < 0) fail(format("the ", codec_name, " encoder rejected the quality options"), r);
     r = avcodec_open2(ctx_, codec, nullptr);
     if (r < 0) fail(format("cannot open the ", codec_name, " encoder at ", width, "x", height), r);
     r = avcodec_parameters_from_context(stream_->codecpar, ctx_);

@@ -80,6 +80,8 @@ int run_synth(const std::vector<std::string>& argv) {
   o.seed = uint64_t(seed);
   o.codec = args.get("codec", o.codec);
   o.progress = progress_printer();
+  if (o.codec == "auto" && data::resolve_video_encoder("auto") != "libx264")
+    std::fprintf(stderr, "synth: this FFmpeg has no libx264 encoder; writing MPEG-4 part 2 (mpeg4) video\n");
 
   const data::SynthSummary s = data::write_synth_dataset(o);
   std::printf("wrote %s: %d train + %d test videos (%s, %dx%d, %d fps, %d s = %d frames each), %lld sentences, "
