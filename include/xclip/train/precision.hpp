@@ -1,0 +1,90 @@
+// Training precision of the original run (xclip-spec-detailed.md §3.2, §5.5):
+//  * BertAdamFp16: the original's BertAdam as it ran on the fp16 CLIP weights (fp16 gradients,
+//    fp16 moments, every elementwise op rounded to fp16 in PyTorch 1.7's order); every other
+//    parameter gets the ordinary fp32 BertAdam. This is --official_fp16.
+//  * scale_pre_gather_gradients: the 1/world_size factor the 4-GPU (8 for ActivityNet) all-gather
+//    + DDP average puts on the gradients of everything before the gather.
+//
+// Trainer use (names are the official state_dict names of XClip::named_parameters()):
+//   model.clip.round_official_fp16_parameters();            // what convert_weights(clip) does
+//   BertAdamFp16 opt(groups, options);                       // same groups/options as BertAdam
+//   per step: loss.backward();
+//             scale_pre_gather_gradients(model.named_parameters(), 4, /*official_fp16=*/true);
+//             clip_grad_norm_official_fp16(model.named_parameters(), 1.0);   // the loop's global clip
+//             opt.step(); opt.zero_grad();
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "xclip/nn/module.hpp"
+#include "xclip/train/optimizer.hpp"
+
+namespace xclip::train {
+
+// True for the official names convert_weights(clip) stores as fp16: "clip." followed by a name
+// models::is_official_fp16_parameter accepts (conv1, attention in/out projections, MLP linears,
+// text_projection, visual.proj). CLIP's embeddings, LayerNorms and logit_scale are fp32.
+bool is_official_fp16_name(const std::string& name);
+
+// How the fp16 CLIP weights are held: as the model holds them in ClipPrecision::official_fp16, in
+// f32 tensors whose values are exactly fp16 values (an f16 tensor is accepted too). BertAdamFp16
+// reads the f32 gradient our autograd produced, rounds it to fp16 (the dtype the original's fp16
+// autograd produced it in), computes every op of the update as an fp16 kernel would (f32
+// arithmetic, result rounded to fp16) and writes back fp16 values, so the parameter stays exactly
+// fp16 after every step. The moments are f16 tensors (zeros_like of an fp16 parameter). This is
+// equivalent to fp16 storage because each emulated op is rounded exactly where PyTorch rounds
+// (verified bit for bit against torch running the original code on fp16 tensors,
+// tests/train/test_optimizer_fp16.cpp). Parameters must be on the CPU.
+class BertAdamFp16 {
+ public:
+  using NamePredicate = std::function<bool(const std::string& name)>;
+  // `is_fp16(p.name())` selects the parameters updated in fp16 (default: the official set);
+  // those must hold fp16 values (round them first, e.g. Clip::round_official_fp16_parameters).
+  BertAdamFp16(const std::vector<ParamGroup>& groups, BertAdamOptions options,
+               NamePredicate is_fp16 = is_official_fp16_name);
+
+  void step();       // every parameter with a gradient; the others are skipped (frozen)
+  void zero_grad();  // all parameters of both kinds
+  std::vector<double> current_lr() const;  // per group, as BertAdam::current_lr
+
+  const BertAdamOptions& options() const { return options_; }
+  // The fp16-updated parameters, in group order, and their state (m, v are f16 tensors).
+  const std::vector<ParamGroup>& fp16_groups() const { return fp16_groups_; }
+  std::vector<std::vector<OptimizerState>>& fp16_state() { return fp16_state_; }
+  // The ordinary BertAdam over the remaining (fp32) parameters, same group order.
+  BertAdam& fp32_optimizer() { return fp32_; }
+  int64_t num_fp16_parameters() const;
+
+ private:
+  void step_fp16(ParamGroup& group, Tensor& p, OptimizerState& st);
+  BertAdamOptions options_;
+  std::vector<ParamGroup> fp16_groups_;
+  std::vector<std::vector<OptimizerState>> fp16_state_;
+  BertAdam fp32_;
+};
+
+// The original's clip_grad_norm_(model.parameters(), max_norm) over fp16 and fp32 gradients
+// (torch 1.7 on CUDA): fp16 gradients (those is_fp16 selects, first rounded to fp16) contribute
+// their norm rounded to fp16, the total is an f32 norm, and each fp16 gradient is multiplied by
+// the coefficient rounded to fp16 with an fp16-rounded product. Returns the total norm.
+double clip_grad_norm_official_fp16(const nn::NamedTensorList& params, double max_norm,
+                                    const BertAdamFp16::NamePredicate& is_fp16 = is_official_fp16_name);
+
+// ---- the multi-GPU gradient scale (spec-detailed §5.5) -------------------------------------------
+// The original all-gathers the normalised features (backward: only the local slice) and DDP
+// averages gradients over world_size ranks, so everything before the gather gets 1/world_size of
+// the single-device gradient of the same global batch, while the head after it gets the exact one.
+enum class GatherSide { before, after };
+// before: "clip.*" except clip.logit_scale, "transformerClip.*", "frame_position_embeddings.*";
+// after: clip.logit_scale and the eight similarity matrices (global_mat_weight, word_logit_weight,
+// frame_logit_weight, local_mat_weight, frame_mat_weight, word_mat_weight, frame_mat_weight2,
+// word_mat_weight2). Any other name throws (no silent guess for an unknown parameter).
+GatherSide gather_side(const std::string& name);
+// Divides the gradient of every "before" parameter that has one by world_size, in place. With
+// official_fp16 the fp16 parameters' gradients are rounded to fp16 before and after the division,
+// as DDP divides the fp16 bucket (exact for normal values, it rounds the fp16 subnormals).
+// world_size 1 leaves everything as it is.
+void scale_pre_gather_gradients(const nn::NamedTensorList& params, int world_size, bool official_fp16 = false);
+
+}  // namespace xclip::train
