@@ -115,14 +115,27 @@ double scheduled_lr(const BertAdamOptions& o, double lr, int64_t step) {
   return o.t_total == -1 ? lr : lr * schedule_factor(o.schedule, double(step) / o.t_total, o.warmup);
 }
 
-// Splits the groups: same names and hyper-parameters, parameters by is_fp16.
-std::vector<ParamGroup> select(const std::vector<ParamGroup>& groups, const BertAdamFp16::NamePredicate& is_fp16,
-                               bool want_fp16) {
+// The parameter's official name: from `names` by storage identity, else its own name.
+std::string name_of(const Tensor& p, const nn::NamedTensorList& names) {
+  for (const auto& [name, t] : names)
+    if (t.same_storage(p) && t.storage_offset() == p.storage_offset() && t.numel() == p.numel()) return name;
+  XCLIP_CHECK(!p.name().empty(), "BertAdamFp16: a parameter ", p.str(),
+              " has no name; pass model.named_parameters() so fp16 parameters can be told apart");
+  return p.name();
+}
+
+// Splits the groups: same names and hyper-parameters, parameters by is_fp16 of their name.
+std::vector<ParamGroup> select(const std::vector<ParamGroup>& groups, const nn::NamedTensorList& names,
+                               const BertAdamFp16::NamePredicate& is_fp16, bool want_fp16) {
   std::vector<ParamGroup> out;
   for (const ParamGroup& g : groups) {
     ParamGroup part{g.name, {}, g.lr, g.weight_decay};
-    for (const Tensor& p : g.params)
-      if (is_fp16(p.name()) == want_fp16) part.params.push_back(p);
+    for (const Tensor& p : g.params) {
+      const std::string name = name_of(p, names);
+      if (is_fp16(name) != want_fp16) continue;
+      part.params.push_back(p);
+      if (want_fp16 && p.name().empty()) part.params.back().set_name(name);  // for error messages
+    }
     out.push_back(std::move(part));
   }
   return out;
@@ -135,9 +148,13 @@ bool is_official_fp16_name(const std::string& name) {
 }
 
 BertAdamFp16::BertAdamFp16(const std::vector<ParamGroup>& groups, BertAdamOptions options, NamePredicate is_fp16)
+    : BertAdamFp16(groups, options, nn::NamedTensorList{}, std::move(is_fp16)) {}
+
+BertAdamFp16::BertAdamFp16(const std::vector<ParamGroup>& groups, BertAdamOptions options,
+                           const nn::NamedTensorList& names, NamePredicate is_fp16)
     : options_(options),
-      fp16_groups_(select(groups, is_fp16, true)),
-      fp32_(select(groups, is_fp16, false), options) {
+      fp16_groups_(select(groups, names, is_fp16, true)),
+      fp32_(select(groups, names, is_fp16, false), options) {
   for (const ParamGroup& g : fp16_groups_) {
     for (const Tensor& p : g.params) {
       XCLIP_CHECK(p.device() == Device::cpu && (p.dtype() == DType::f32 || p.dtype() == DType::f16),

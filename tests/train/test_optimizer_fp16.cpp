@@ -3,11 +3,13 @@
 // fp16 global clip and the world-size gradient scale. The fixture was made by
 //   /usr/bin/python3 tools/reference/optimizer_fp16_reference.py tests/fixtures/reference/optimizer_fp16.safetensors
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <map>
 
 #include "test_util.hpp"
 #include "xclip/io/safetensors.hpp"
+#include "xclip/models/xclip.hpp"
 #include "xclip/train/precision.hpp"
 
 using namespace xclip;
@@ -324,6 +326,9 @@ TEST_CASE("BertAdamFp16 keeps fp32 parameters on float32 BertAdam and checks its
   unrounded.set_requires_grad(true).set_name("clip.visual.proj");
   CHECK_THROWS_WITH(BertAdamFp16({{"g", {unrounded}, 1e-2, 0.0}}, BertAdamOptions{}),
                     Catch::Contains("not an fp16 value"));
+  Tensor unnamed = Tensor::zeros(Shape{1});
+  unnamed.set_requires_grad(true);
+  CHECK_THROWS_WITH(BertAdamFp16({{"g", {unnamed}, 1e-2, 0.0}}, BertAdamOptions{}), Catch::Contains("has no name"));
 }
 
 TEST_CASE("is_official_fp16_name selects what convert_weights makes fp16", "[fp16]") {
@@ -403,4 +408,65 @@ TEST_CASE("scale_pre_gather_gradients divides what precedes the all-gather by wo
     nn::NamedTensorList unknown = {{"head.w", Tensor::zeros(Shape{1})}};
     CHECK_THROWS_WITH(scale_pre_gather_gradients(unknown, 4), Catch::Contains("head.w"));
   }
+}
+
+TEST_CASE("the X-CLIP model's parameters: gather sides, fp16 set, one official fp16 step", "[fp16][gather]") {
+  models::ClipConfig cc;
+  cc.embed_dim = 16;
+  cc.vision = models::ClipVisionConfig{16, 1, 2, 8, 2, 16};
+  cc.text = models::ClipTextConfig{16, 3, 2, 12, 40};
+  models::XClipConfig xc;
+  xc.max_words = 6;
+  xc.max_frames = 3;
+  xc.cross_num_hidden_layers = 2;
+  xc.temporal_heads = 2;
+  models::XClip model(xc, cc, models::ClipPrecision::official_fp16);
+  Generator gen(5);
+  model.clip.init_random(gen);
+  model.clip.round_official_fp16_parameters();
+
+  std::vector<std::string> after;
+  int fp16 = 0, before = 0;
+  for (const auto& [name, p] : model.named_parameters()) {
+    if (gather_side(name) == GatherSide::after)
+      after.push_back(name);
+    else
+      ++before;
+    fp16 += is_official_fp16_name(name);
+  }
+  std::sort(after.begin(), after.end());
+  CHECK(after == std::vector<std::string>{"clip.logit_scale", "frame_logit_weight", "frame_mat_weight",
+                                          "frame_mat_weight2", "global_mat_weight", "local_mat_weight",
+                                          "word_logit_weight", "word_mat_weight", "word_mat_weight2"});
+  CHECK(before > 0);
+  // conv1, visual.proj, text_projection + 8 per residual block (1 vision, 3 text layers).
+  CHECK(fp16 == 3 + 8 * 4);
+
+  // One step of the trainer's sequence on random gradients: the fp16 weights stay fp16 values.
+  std::vector<Tensor> all;
+  for (auto& [name, p] : model.named_parameters()) {
+    Tensor t = p;
+    t.set_grad(Tensor::randn(p.shape(), gen, DType::f32, 0.0, 1e-3));
+    all.push_back(t);
+  }
+  BertAdamOptions o;
+  o.t_total = 10;
+  // The tensors' own names are not the official ones here (the Clip submodule named them first,
+  // without "clip."): the names come from the list.
+  BertAdamFp16 opt({{"all", all, 1e-4, 0.2}}, o, model.named_parameters());
+  CHECK(opt.num_fp16_parameters() == fp16);
+  std::vector<Tensor> fp16_before;
+  for (const auto& [name, p] : model.named_parameters())
+    if (is_official_fp16_name(name)) fp16_before.push_back(p.clone());
+  scale_pre_gather_gradients(model.named_parameters(), 4, true);
+  clip_grad_norm_official_fp16(model.named_parameters(), 1.0);
+  opt.step();
+  opt.step();
+  size_t k = 0, changed = 0;
+  for (const auto& [name, p] : model.named_parameters())
+    if (is_official_fp16_name(name)) {
+      for (float x : p.to_vector<float>()) REQUIRE(h(x) == x);
+      changed += p.to_vector<float>() != fp16_before[k++].to_vector<float>();
+    }
+  CHECK(changed > 0);  // |g| ~ 2.5e-4 after the scale: momentum-SGD steps that survive rounding
 }

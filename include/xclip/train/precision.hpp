@@ -7,7 +7,7 @@
 //
 // Trainer use (names are the official state_dict names of XClip::named_parameters()):
 //   model.clip.round_official_fp16_parameters();            // what convert_weights(clip) does
-//   BertAdamFp16 opt(groups, options);                       // same groups/options as BertAdam
+//   BertAdamFp16 opt(groups, options, model.named_parameters());   // same groups/options as BertAdam
 //   per step: loss.backward();
 //             scale_pre_gather_gradients(model.named_parameters(), 4, /*official_fp16=*/true);
 //             clip_grad_norm_official_fp16(model.named_parameters(), 1.0);   // the loop's global clip
@@ -39,8 +39,15 @@ bool is_official_fp16_name(const std::string& name);
 class BertAdamFp16 {
  public:
   using NamePredicate = std::function<bool(const std::string& name)>;
-  // `is_fp16(p.name())` selects the parameters updated in fp16 (default: the official set);
-  // those must hold fp16 values (round them first, e.g. Clip::round_official_fp16_parameters).
+  // `is_fp16(name)` selects the parameters updated in fp16 (default: the official set); those must
+  // hold fp16 values (round them first, e.g. Clip::round_official_fp16_parameters). The name of a
+  // group's parameter is looked up in `names` (model.named_parameters(); the tensors a Module
+  // returns do not carry their dotted name) by identity of storage, else it is p.name(). A
+  // parameter with neither throws, so that none is silently left on the fp32 rule.
+  BertAdamFp16(const std::vector<ParamGroup>& groups, BertAdamOptions options, const nn::NamedTensorList& names,
+               NamePredicate is_fp16 = is_official_fp16_name);
+  // The same with every parameter's name taken from p.name(), which must then be the official
+  // dotted name (a Module names its tensors relative to whichever module listed them first).
   BertAdamFp16(const std::vector<ParamGroup>& groups, BertAdamOptions options,
                NamePredicate is_fp16 = is_official_fp16_name);
 
