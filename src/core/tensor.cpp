@@ -1,8 +1,10 @@
 #include "xclip/core/tensor.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <iomanip>
 #include <sstream>
+#include <vector>
 
 #include "xclip/autograd.hpp"
 #include "xclip/core/device_memory.hpp"
@@ -77,10 +79,48 @@ void store_int(void* p, DType t, int64_t i, int64_t v) {
   }
 }
 
+// f16 -> f32 for every bit pattern (256 KiB, built once): loading a checkpoint widens ~150 M fp16
+// weights, where the per-element switch below is several times slower than reading the file.
+const float* f16_to_f32_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t b = 0; b < 65536; ++b) t[b] = f16_to_float(f16_t{uint16_t(b)});
+    return t;
+  }();
+  return table.data();
+}
+
+// Typed loops for the conversions that move whole models (checkpoints, precision modes).
+template <class S, class D, class F>
+void convert_loop(const void* src, void* dst, int64_t n, F&& f) {
+  const S* s = static_cast<const S*>(src);
+  D* d = static_cast<D*>(dst);
+#pragma omp parallel for schedule(static) if (n > (int64_t(1) << 20))
+  for (int64_t i = 0; i < n; ++i) d[i] = f(s[i]);
+}
+
+bool convert_fast(const void* src, DType st, void* dst, DType dt, int64_t n) {
+  if (st == DType::f16 && dt == DType::f32) {
+    const float* table = f16_to_f32_table();
+    convert_loop<f16_t, float>(src, dst, n, [table](f16_t h) { return table[h.bits]; });
+  } else if (st == DType::bf16 && dt == DType::f32) {
+    convert_loop<bf16_t, float>(src, dst, n, [](bf16_t h) { return bf16_to_float(h); });
+  } else if (st == DType::f32 && dt == DType::f64) {
+    convert_loop<float, double>(src, dst, n, [](float v) { return double(v); });
+  } else if (st == DType::f64 && dt == DType::f32) {
+    convert_loop<double, float>(src, dst, n, [](double v) { return float(v); });
+  } else {
+    return false;
+  }
+  return true;
+}
+
 // Integers travel through int64 (exact); everything else through double (exact for f32/f16/bf16).
 void convert_elements(const void* src, DType st, void* dst, DType dt, int64_t n) {
   if (st == dt) {
     std::memcpy(dst, src, size_t(n) * dtype_size(st));
+  } else if (convert_fast(src, st, dst, dt, n)) {
+    return;
   } else if (st == DType::f32 && dt == DType::bf16) {
     for (int64_t i = 0; i < n; ++i) static_cast<bf16_t*>(dst)[i] = float_to_bf16(static_cast<const float*>(src)[i]);
   } else if (st == DType::f32 && dt == DType::f16) {

@@ -1,6 +1,8 @@
 // Tensor basics: factories, dtype conversions (incl. f16/bf16 rounding), views, printing, errors,
 // and the reproducible random stream.
 #include <catch2/catch.hpp>
+
+#include <cstring>
 #include <cmath>
 #include <limits>
 
@@ -76,6 +78,28 @@ TEST_CASE("f16 conversion rounds to nearest even and keeps subnormals", "[tensor
     if (((b >> 10) & 0x1f) == 0x1f && (b & 0x3ff)) continue;  // NaN payloads
     CHECK(float_to_f16(f16_to_float(f16_t{uint16_t(b)})).bits == b);
   }
+}
+
+TEST_CASE("Tensor::to widens every f16 and bf16 bit pattern exactly as the scalar conversions", "[tensor][dtype]") {
+  // 2^16 + 5 elements: above no threshold, but the loop must cover a non-power-of-two tail too.
+  const int64_t n = 0x10000 + 5;
+  Tensor h = Tensor::empty(Shape{n}, DType::f16), b = Tensor::empty(Shape{n}, DType::bf16);
+  for (int64_t i = 0; i < n; ++i) {
+    h.data<f16_t>()[i] = f16_t{uint16_t(i & 0xffff)};
+    b.data<bf16_t>()[i] = bf16_t{uint16_t(i & 0xffff)};
+  }
+  const Tensor hf = h.to(DType::f32), bf = b.to(DType::f32);
+  int64_t mismatches = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float eh = f16_to_float(h.data<f16_t>()[i]), eb = bf16_to_float(b.data<bf16_t>()[i]);
+    mismatches += std::memcmp(&eh, hf.data<float>() + i, 4) != 0;
+    mismatches += std::memcmp(&eb, bf.data<float>() + i, 4) != 0;
+  }
+  CHECK(mismatches == 0);
+  // f32 <-> f64 round trip of ordinary values is exact.
+  Tensor x = Tensor::from_vector<float>({1.5f, -0.1f, 3e-39f, 6.5e4f}, Shape{4});
+  CHECK(x.to(DType::f64).to(DType::f32).to_vector<float>() == x.to_vector<float>());
+  CHECK(x.to(DType::f64).to_vector<double>()[1] == double(-0.1f));
 }
 
 TEST_CASE("bf16 conversion rounds to nearest even", "[tensor][dtype]") {
