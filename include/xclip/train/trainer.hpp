@@ -1,0 +1,175 @@
+// The X-CLIP training loop as the original main_xclip.py runs it (spec §6): per batch the loss
+// (divided by gradient_accumulation_steps) is back-propagated; every gradient_accumulation_steps
+// batches the global gradient norm is clipped to 1.0, the optimizer (BertAdam, warmup_cosine over
+// t_total, its own per-parameter clipping) steps, the gradients are zeroed and clip.logit_scale is
+// clamped to ≤ ln 100. After every epoch: a checkpoint (train_checkpoint.hpp), an evaluation and
+// the best-so-far bookkeeping by text-to-video R@1.
+//
+//   MyBatches train = ...;                       // a BatchSource (the data Loader in xclip_data)
+//   TrainOptions o;  o.output_dir = "out";  o.epochs = 5;
+//   Trainer trainer(model, train, o);
+//   trainer.set_evaluator([&](int64_t epoch) { return evaluate(model, test_inputs).t2v; });
+//   TrainSummary s = trainer.run();              // or trainer.resume("out/checkpoint.2") first
+//
+// Determinism: the batches of an epoch depend only on (seed, epoch) (the loader's contract) and
+// nothing in the step is random, so a run resumed from an epoch checkpoint computes the same
+// losses, step for step, as an uninterrupted run.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xclip/core/tensor.hpp"
+#include "xclip/models/xclip.hpp"
+#include "xclip/train/metrics.hpp"
+#include "xclip/train/optimizer.hpp"
+
+namespace xclip::train {
+
+class TrainLog;  // train_log.hpp
+
+// ---- batches ---------------------------------------------------------------------------------------
+// What the model consumes. Training batches carry all four tensors; evaluation text batches only
+// the text pair, video batches only the video pair.
+struct TrainBatch {
+  Tensor input_ids;       // i64 [B, max_words]
+  Tensor attention_mask;  // i64 [B, max_words]
+  Tensor video;           // f32 [B, max_frames, 3, R, R]
+  Tensor video_mask;      // i64 [B, max_frames]
+  int64_t size() const { return input_ids.defined() ? input_ids.dim(0) : video.defined() ? video.dim(0) : 0; }
+};
+
+// A deterministic source of batches: after start_epoch(e), next() returns the batches of epoch e
+// in order, then nullopt. The same epoch must give the same batches every time.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual int64_t batches_per_epoch() const = 0;
+  virtual int64_t samples_per_epoch() const = 0;
+  virtual void start_epoch(int64_t epoch) = 0;
+  virtual std::optional<TrainBatch> next() = 0;
+};
+
+// ---- the optimizer seam ------------------------------------------------------------------------------
+// What the loop needs of an optimizer. BertAdam (f32 master weights) is the default; the official
+// fp16 variant plugs in through another factory with the same groups and options.
+class TrainOptimizer {
+ public:
+  virtual ~TrainOptimizer() = default;
+  virtual void step() = 0;
+  virtual void zero_grad() = 0;
+  virtual std::vector<double> current_lr() const = 0;  // per group, the lr of the next step
+  virtual const std::vector<ParamGroup>& groups() const = 0;
+  // Per-parameter state in group order: what a checkpoint saves and restores.
+  virtual std::vector<std::vector<OptimizerState>>& state() = 0;
+  virtual std::string name() const = 0;
+};
+using OptimizerFactory =
+    std::function<std::unique_ptr<TrainOptimizer>(std::vector<ParamGroup> groups, const BertAdamOptions& options)>;
+std::unique_ptr<TrainOptimizer> make_bert_adam(std::vector<ParamGroup> groups, const BertAdamOptions& options);
+
+// ---- parameter groups and freezing (main_xclip.py prep_optimizer / freeze) ---------------------------
+// The original's no_decay list, matched as substrings of the parameter name.
+bool is_no_decay_parameter(const std::string& name);  // "bias", "LayerNorm.bias", "LayerNorm.weight"
+bool is_clip_parameter(const std::string& name);      // "clip." in name (transformerClip. does not match)
+
+// A group with the names of its parameters (same order), for checkpoints and reports.
+struct NamedParamGroup {
+  ParamGroup group;
+  std::vector<std::string> names;
+};
+// The four groups of prep_optimizer, in its order: decay & clip (lr·coef_lr, wd), decay & other
+// (lr, wd), no-decay & clip (lr·coef_lr, 0), no-decay & other (lr, 0). Every parameter is listed,
+// frozen ones too (they have no gradient, so the optimizer skips them, as the original does).
+std::vector<NamedParamGroup> xclip_param_groups(const nn::NamedTensorList& params, double lr, double coef_lr,
+                                                double weight_decay = 0.2);
+
+// The original's freezing of CLIP parameters (-1: nothing). Kept trainable: ln_final., text_projection,
+// logit_scale, visual.ln_post., visual.proj and resblocks.N with N ≥ freeze_layer_num in either
+// tower; every other CLIP parameter gets requires_grad off. Returns the names frozen ("clip."
+// included). freeze_layer_num must be in [-1, 12]; linear_patch 3d is not supported.
+std::vector<std::string> freeze_clip_layers(models::XClip& model, int freeze_layer_num);
+
+// ---- the loop ----------------------------------------------------------------------------------------
+struct TrainOptions {
+  std::filesystem::path output_dir;      // checkpoints, train_log.jsonl, best.json
+  int64_t epochs = 5;
+  double lr = 1e-4;
+  double coef_lr = 1e-3;                 // lr factor of the clip.* groups
+  double warmup_proportion = 0.1;
+  double weight_decay = 0.2;
+  double max_grad_norm = 1.0;            // global clip before the step (and BertAdam's per parameter)
+  double logit_scale_max = std::log(100.0);
+  int gradient_accumulation_steps = 1;
+  int64_t n_display = 100;               // progress line every n optimizer steps (0: never)
+  uint64_t seed = 42;                    // recorded in checkpoints; the batch order's seed
+  // Stop after finishing this epoch (checkpoint written), as an interruption would: resumable.
+  int64_t stop_after_epoch = -1;
+  bool save_checkpoints = true;
+  // Called with every progress / status line (default: stdout).
+  std::function<void(const std::string&)> print;
+  // Called after the micro-batch gradients are accumulated and before the global clipping (e.g.
+  // to scale gradients by 1/world_size as multi-GPU training leaves them).
+  std::function<void(models::XClip&)> before_clip;
+};
+
+struct TrainSummary {
+  int64_t first_epoch = 0;       // 0, or the epoch after a resumed checkpoint
+  int64_t epochs_done = 0;       // epochs finished by this run
+  int64_t global_step = 0;       // optimizer steps since the start of training
+  double last_loss = NAN;        // mean loss of the last finished epoch
+  int64_t best_epoch = -1;
+  double best_r1 = -1;           // text-to-video R@1 of best_epoch (-1 without evaluation)
+  std::filesystem::path last_checkpoint, best_checkpoint;
+  bool stopped_non_finite = false;  // a NaN / Inf loss or gradient norm stopped the run
+  std::string message;              // why it stopped, when it did
+};
+
+class Trainer {
+ public:
+  // `model` and `source` must outlive the trainer. Builds the parameter groups and the optimizer
+  // with t_total = (batches_per_epoch + gas − 1) / gas · epochs (a float, as the original).
+  Trainer(models::XClip& model, BatchSource& source, TrainOptions options,
+          OptimizerFactory optimizer_factory = make_bert_adam);
+  ~Trainer();
+
+  // Called after every epoch's checkpoint; its R@1 (text-to-video) selects the best epoch.
+  void set_evaluator(std::function<RetrievalMetrics(int64_t epoch)> evaluate) { evaluate_ = std::move(evaluate); }
+  // Restores weights, optimizer state and loop state from a checkpoint folder (or the newest
+  // checkpoint in an output folder); the next run() continues with the following epoch.
+  void resume(const std::filesystem::path& checkpoint);
+  TrainSummary run();
+
+  double t_total() const { return t_total_; }
+  const std::vector<NamedParamGroup>& groups() const { return groups_; }
+  TrainOptimizer& optimizer() { return *optimizer_; }
+
+ private:
+  double train_epoch(int64_t epoch, TrainSummary& summary);
+  bool optimizer_step(int64_t epoch, int64_t step_in_epoch, double loss, double seconds, TrainSummary& summary);
+  void finish_epoch(int64_t epoch, double mean_loss, TrainSummary& summary);
+  void print(const std::string& line) const;
+
+  models::XClip& model_;
+  BatchSource& source_;
+  TrainOptions options_;
+  std::vector<NamedParamGroup> groups_;
+  std::unique_ptr<TrainOptimizer> optimizer_;
+  std::function<RetrievalMetrics(int64_t)> evaluate_;
+  double t_total_ = 0;
+  int64_t start_epoch_ = 0;
+  int64_t global_step_ = 0;
+  int64_t best_epoch_ = -1;
+  double best_r1_ = -1;
+  std::filesystem::path best_checkpoint_, last_checkpoint_;
+  std::unique_ptr<TrainLog> log_;
+  double run_seconds_ = 0;   // training time so far, for clips/s and the ETA
+  int64_t clips_seen_ = 0;
+};
+
+}  // namespace xclip::train

@@ -1,0 +1,216 @@
+#include "xclip/train/train_checkpoint.hpp"
+
+#include <fstream>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "xclip/autograd.hpp"
+#include "xclip/io/safetensors.hpp"
+#include "xclip/train/model_setup.hpp"
+
+namespace xclip::train {
+
+namespace fs = std::filesystem;
+
+nlohmann::json LoopState::to_json() const {
+  return {{"format", "xclip.cpp training state"},
+          {"version", 1},
+          {"epoch", epoch},
+          {"epochs", epochs},
+          {"global_step", global_step},
+          {"t_total", t_total},
+          {"batches_per_epoch", batches_per_epoch},
+          {"gradient_accumulation_steps", gradient_accumulation_steps},
+          {"seed", seed},
+          {"mean_loss", mean_loss},
+          {"best_epoch", best_epoch},
+          {"best_r1", best_r1},
+          {"run_seconds", run_seconds},
+          {"clips_seen", clips_seen},
+          {"optimizer", optimizer}};
+}
+
+LoopState LoopState::from_json(const nlohmann::json& j, const std::string& source) {
+  try {
+    XCLIP_CHECK(j.value("format", "") == "xclip.cpp training state", "not a training state file");
+    LoopState s;
+    s.epoch = j.at("epoch").get<int64_t>();
+    s.epochs = j.at("epochs").get<int64_t>();
+    s.global_step = j.at("global_step").get<int64_t>();
+    s.t_total = j.at("t_total").get<double>();
+    s.batches_per_epoch = j.at("batches_per_epoch").get<int64_t>();
+    s.gradient_accumulation_steps = j.at("gradient_accumulation_steps").get<int>();
+    s.seed = j.at("seed").get<uint64_t>();
+    s.mean_loss = j.at("mean_loss").get<double>();
+    s.best_epoch = j.at("best_epoch").get<int64_t>();
+    s.best_r1 = j.at("best_r1").get<double>();
+    s.run_seconds = j.at("run_seconds").get<double>();
+    s.clips_seen = j.at("clips_seen").get<int64_t>();
+    s.optimizer = j.at("optimizer").get<std::string>();
+    return s;
+  } catch (const std::exception& e) {
+    throw Error(format(source, ": ", e.what()));
+  }
+}
+
+fs::path checkpoint_dir(const fs::path& output_dir, int64_t epoch) {
+  return output_dir / ("checkpoint." + std::to_string(epoch));
+}
+
+namespace {
+
+void write_json(const fs::path& path, const nlohmann::json& j) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << j.dump(1) << "\n";
+    out.flush();
+    XCLIP_CHECK(out.good(), tmp.string(), ": cannot write");
+  }
+  fs::rename(tmp, path);
+}
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  XCLIP_CHECK(in.good(), path.string(), ": cannot open");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw Error(format(path.string(), ": not valid JSON: ", e.what()));
+  }
+}
+
+// Moves a finished `partial` folder to `final_dir`, replacing an older one without a moment in
+// which neither exists under a name a reader trusts.
+void publish_folder(const fs::path& partial, const fs::path& final_dir) {
+  const fs::path old = final_dir.string() + ".old";
+  fs::remove_all(old);
+  if (fs::exists(final_dir)) fs::rename(final_dir, old);
+  fs::rename(partial, final_dir);
+  fs::remove_all(old);
+}
+
+io::NamedTensors optimizer_tensors(const std::vector<NamedParamGroup>& groups, TrainOptimizer& optimizer,
+                                   const fs::path& path) {
+  io::NamedTensors out(path.string());
+  out.metadata["optimizer"] = optimizer.name();
+  auto& state = optimizer.state();
+  XCLIP_CHECK(state.size() == groups.size(), "checkpoint: the optimizer has ", state.size(), " groups, expected ",
+              groups.size());
+  for (size_t g = 0; g < groups.size(); ++g) {
+    XCLIP_CHECK(state[g].size() == groups[g].names.size(), "checkpoint: optimizer group ", g, " has ",
+                state[g].size(), " parameters, expected ", groups[g].names.size());
+    for (size_t i = 0; i < groups[g].names.size(); ++i) {
+      const OptimizerState& s = state[g][i];
+      if (!s.m.defined()) continue;  // never stepped (frozen)
+      const std::string& name = groups[g].names[i];
+      out.add("m." + name, s.m);
+      out.add("v." + name, s.v);
+      out.add("step." + name, Tensor::from_vector<int64_t>({s.step}, Shape{1}));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void save_training_checkpoint(const fs::path& dir, const models::XClip& model, const std::vector<NamedParamGroup>& groups,
+                              TrainOptimizer& optimizer, const LoopState& state) {
+  const fs::path partial = dir.string() + ".partial";
+  fs::remove_all(partial);
+  fs::create_directories(partial);
+  model.save((partial / "model.safetensors").string());
+  save_model_config(partial / "model_config.json", model.clip.config(), model.config());
+  io::save_safetensors((partial / "optimizer.safetensors").string(),
+                       optimizer_tensors(groups, optimizer, partial / "optimizer.safetensors"));
+  write_json(partial / "trainer_state.json", state.to_json());
+  publish_folder(partial, dir);
+}
+
+void update_loop_state(const fs::path& dir, const LoopState& state) {
+  write_json(dir / "trainer_state.json", state.to_json());
+}
+
+LoopState read_loop_state(const fs::path& dir) {
+  const fs::path path = dir / "trainer_state.json";
+  return LoopState::from_json(read_json(path), path.string());
+}
+
+LoopState load_training_checkpoint(const fs::path& dir, models::XClip& model, const std::vector<NamedParamGroup>& groups,
+                                   TrainOptimizer& optimizer) {
+  const LoopState loop = read_loop_state(dir);
+  const fs::path weights = dir / "model.safetensors";
+  XCLIP_CHECK(fs::exists(weights), weights.string(), ": missing (an incomplete checkpoint?)");
+  {
+    const io::NamedTensors w = io::load_safetensors(weights.string());
+    NoGradGuard no_grad;
+    try {
+      model.load_state_dict(w.list(), /*strict=*/true);
+    } catch (const std::exception& e) {
+      throw Error(format(weights.string(), ": does not fit the model: ", e.what()));
+    }
+  }
+  const fs::path opt_path = dir / "optimizer.safetensors";
+  const io::NamedTensors opt = io::load_safetensors(opt_path.string());
+  auto it = opt.metadata.find("optimizer");
+  XCLIP_CHECK(it != opt.metadata.end() && it->second == optimizer.name(), opt_path.string(), ": written by optimizer '",
+              it == opt.metadata.end() ? std::string("?") : it->second, "', this run uses '", optimizer.name(), "'");
+  auto& state = optimizer.state();
+  size_t used = 0;
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (size_t i = 0; i < groups[g].names.size(); ++i) {
+      const std::string& name = groups[g].names[i];
+      const Tensor* m = opt.find("m." + name);
+      if (!m) continue;
+      const Tensor& p = groups[g].group.params[i];
+      const Tensor& v = opt.at("v." + name);
+      const Tensor& step = opt.at("step." + name);
+      // Shapes must match; dtypes are kept as saved (an fp16-moment optimizer stores fp16).
+      XCLIP_CHECK(m->shape() == p.shape() && v.shape() == p.shape(),
+                  opt_path.string(), ": the state of ", name, " is ", m->str(), " but the parameter is ", p.str());
+      state[g][i].m = m->clone();
+      state[g][i].v = v.clone();
+      state[g][i].step = step.to(DType::i64).data<int64_t>()[0];
+      used += 3;
+    }
+  XCLIP_CHECK(used == opt.size(), opt_path.string(), ": ", opt.size() - used,
+              " tensor(s) belong to no parameter of this model");
+  return loop;
+}
+
+fs::path find_checkpoint(const fs::path& path) {
+  XCLIP_CHECK(fs::exists(path), path.string(), ": no such checkpoint or folder");
+  if (fs::exists(path / "trainer_state.json")) return path;
+  XCLIP_CHECK(fs::is_directory(path), path.string(), ": not a checkpoint folder (expected a folder with trainer_state.json)");
+  const std::regex name_re("checkpoint\\.([0-9]+)");
+  int64_t best = -1;
+  fs::path found;
+  for (const auto& entry : fs::directory_iterator(path)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || !std::regex_match(name, m, name_re)) continue;
+    if (!fs::exists(entry.path() / "trainer_state.json")) continue;
+    const int64_t epoch = std::stoll(m[1].str());
+    if (epoch > best) {
+      best = epoch;
+      found = entry.path();
+    }
+  }
+  XCLIP_CHECK(best >= 0, path.string(), ": holds no trainer_state.json and no checkpoint.N/ folder");
+  return found;
+}
+
+void save_best(const fs::path& output_dir, const fs::path& checkpoint, const nlohmann::json& metrics) {
+  const fs::path final_dir = output_dir / "best";
+  const fs::path partial = output_dir / "best.partial";
+  fs::remove_all(partial);
+  fs::create_directories(partial);
+  for (const char* f : {"model.safetensors", "model_config.json"}) fs::copy_file(checkpoint / f, partial / f);
+  nlohmann::json m = metrics;
+  m["checkpoint"] = checkpoint.filename().string();
+  write_json(partial / "metrics.json", m);
+  publish_folder(partial, final_dir);
+}
+
+}  // namespace xclip::train

@@ -1,0 +1,256 @@
+// The training loop (main_xclip.py train_epoch + the epoch loop of main()); see trainer.hpp.
+#include "xclip/train/trainer.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "xclip/autograd.hpp"
+#include "xclip/ops.hpp"
+#include "xclip/train/train_checkpoint.hpp"
+#include "xclip/train/train_log.hpp"
+
+namespace xclip::train {
+
+namespace {
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// torch.clamp_(logit_scale.data, max=np.log(100)): the bound is rounded to the parameter's dtype.
+void clamp_logit_scale(Tensor& logit_scale, double max_value) {
+  if (logit_scale.dtype() == DType::f32) {
+    float* p = logit_scale.data<float>();
+    *p = std::min(*p, float(max_value));
+  } else {
+    double* p = logit_scale.data<double>();
+    *p = std::min(*p, max_value);
+  }
+}
+
+nlohmann::json metrics_to_json(const RetrievalMetrics& m) {
+  return {{"R1", m.r1}, {"R5", m.r5}, {"R10", m.r10}, {"MR", m.median_rank}, {"MeanR", m.mean_rank}};
+}
+}  // namespace
+
+Trainer::Trainer(models::XClip& model, BatchSource& source, TrainOptions options, OptimizerFactory optimizer_factory)
+    : model_(model), source_(source), options_(std::move(options)) {
+  XCLIP_CHECK(options_.epochs >= 1, "train: epochs must be >= 1, got ", options_.epochs);
+  XCLIP_CHECK(options_.gradient_accumulation_steps >= 1, "train: gradient_accumulation_steps must be >= 1, got ",
+              options_.gradient_accumulation_steps);
+  XCLIP_CHECK(!options_.output_dir.empty(), "train: an output folder is needed");
+  const int64_t batches = source_.batches_per_epoch();
+  XCLIP_CHECK(batches >= 1, "train: the training set gives no batch (", source_.samples_per_epoch(),
+              " samples; is batch_size larger than the set?)");
+  const int gas = options_.gradient_accumulation_steps;
+  // num_train_optimization_steps = (int(len(loader) + gas - 1) / gas) * epochs: true division.
+  t_total_ = double(batches + gas - 1) / double(gas) * double(options_.epochs);
+  groups_ = xclip_param_groups(model_.named_parameters(), options_.lr, options_.coef_lr, options_.weight_decay);
+  BertAdamOptions bo;
+  bo.warmup = options_.warmup_proportion;
+  bo.t_total = t_total_;
+  bo.schedule = Schedule::warmup_cosine;
+  bo.max_grad_norm = options_.max_grad_norm;
+  std::vector<ParamGroup> plain;
+  for (const auto& g : groups_) plain.push_back(g.group);
+  optimizer_ = optimizer_factory(std::move(plain), bo);
+  std::filesystem::create_directories(options_.output_dir);
+  log_ = std::make_unique<TrainLog>(options_.output_dir / "train_log.jsonl");
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::print(const std::string& line) const {
+  if (options_.print) {
+    options_.print(line);
+  } else {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  }
+}
+
+void Trainer::resume(const std::filesystem::path& path) {
+  const std::filesystem::path dir = find_checkpoint(path);
+  const LoopState s = read_loop_state(dir);
+  const std::string where = (dir / "trainer_state.json").string();
+  // A different schedule or batch count would give a different run, not a continued one.
+  XCLIP_CHECK(s.batches_per_epoch == source_.batches_per_epoch(), where, ": trained with ", s.batches_per_epoch,
+              " batches per epoch, this run has ", source_.batches_per_epoch(), " (same data and batch_size?)");
+  XCLIP_CHECK(s.epochs == options_.epochs && s.gradient_accumulation_steps == options_.gradient_accumulation_steps,
+              where, ": trained for epochs=", s.epochs, " with gradient_accumulation_steps=",
+              s.gradient_accumulation_steps, "; this run asks for ", options_.epochs, " and ",
+              options_.gradient_accumulation_steps, " (the schedule depends on both)");
+  XCLIP_CHECK(s.seed == options_.seed, where, ": trained with seed ", s.seed, ", this run has ", options_.seed);
+  XCLIP_CHECK(s.epoch + 1 < options_.epochs, where, ": epoch ", s.epoch, " was the last of ", options_.epochs,
+              "; nothing left to train");
+  load_training_checkpoint(dir, model_, groups_, *optimizer_);
+  start_epoch_ = s.epoch + 1;
+  global_step_ = s.global_step;
+  best_epoch_ = s.best_epoch;
+  best_r1_ = s.best_r1;
+  if (best_epoch_ >= 0) best_checkpoint_ = checkpoint_dir(options_.output_dir, best_epoch_);
+  last_checkpoint_ = dir;
+  run_seconds_ = s.run_seconds;
+  clips_seen_ = s.clips_seen;
+  log_->write({{"event", "resume"}, {"checkpoint", dir.string()}, {"epoch", start_epoch_}, {"global_step", global_step_}});
+  print(format("train: resumed from ", dir.string(), " (epoch ", s.epoch + 1, " done, global step ", global_step_,
+               "); continuing with epoch ", start_epoch_ + 1, "/", options_.epochs));
+}
+
+TrainSummary Trainer::run() {
+  TrainSummary summary;
+  summary.first_epoch = start_epoch_;
+  for (int64_t epoch = start_epoch_; epoch < options_.epochs; ++epoch) {
+    const double mean_loss = train_epoch(epoch, summary);
+    if (summary.stopped_non_finite) break;
+    finish_epoch(epoch, mean_loss, summary);
+    ++summary.epochs_done;
+    if (options_.stop_after_epoch >= 0 && epoch >= options_.stop_after_epoch && epoch + 1 < options_.epochs) {
+      summary.message = format("stopped after epoch ", epoch + 1, " as asked; resume with --resume_model ",
+                               last_checkpoint_.string());
+      break;
+    }
+  }
+  summary.global_step = global_step_;
+  summary.best_epoch = best_epoch_;
+  summary.best_r1 = best_r1_;
+  summary.last_checkpoint = last_checkpoint_;
+  summary.best_checkpoint = best_checkpoint_;
+  return summary;
+}
+
+// One epoch; returns the mean loss of its batches.
+double Trainer::train_epoch(int64_t epoch, TrainSummary& summary) {
+  source_.start_epoch(epoch);
+  const int gas = options_.gradient_accumulation_steps;
+  optimizer_->zero_grad();
+  int64_t batches = 0, pending = 0, step_in_epoch = 0;
+  double total_loss = 0, step_loss = 0, step_start = now_seconds();
+  while (std::optional<TrainBatch> batch = source_.next()) {
+    models::XClipOutput out = model_.forward(batch->input_ids, batch->attention_mask, batch->video, batch->video_mask);
+    const double loss = out.loss.item_double();
+    if (!std::isfinite(loss)) {
+      summary.stopped_non_finite = true;
+      summary.message = format("the loss is ", loss, " at epoch ", epoch + 1, ", batch ", batches + 1,
+                               " (global step ", global_step_ + 1, "); stopped. The last good checkpoint is ",
+                               last_checkpoint_.empty() ? std::string("none (no epoch finished)") : last_checkpoint_.string());
+      log_->write({{"event", "stopped"}, {"reason", "non-finite loss"}, {"epoch", epoch}, {"batch", batches + 1},
+                   {"global_step", global_step_ + 1}, {"last_checkpoint", last_checkpoint_.string()}});
+      return NAN;
+    }
+    (gas > 1 ? ops::scale(out.loss, 1.0 / gas) : out.loss).backward();
+    total_loss += loss;
+    step_loss += loss / gas;
+    clips_seen_ += batch->size();
+    ++batches;
+    // The original steps every gas batches; a remainder at the end of the epoch is stepped too
+    // (t_total counts it), so that no gradient crosses an epoch boundary.
+    const bool last = batches == source_.batches_per_epoch();
+    if (++pending == gas || last) {
+      const double seconds = now_seconds() - step_start;
+      if (!optimizer_step(epoch, ++step_in_epoch, step_loss * gas / double(pending), seconds, summary)) return NAN;
+      pending = 0;
+      step_loss = 0;
+      step_start = now_seconds();
+    }
+  }
+  XCLIP_CHECK(batches == source_.batches_per_epoch(), "train: epoch ", epoch + 1, " gave ", batches,
+              " batches, the source promised ", source_.batches_per_epoch());
+  return total_loss / double(batches);
+}
+
+bool Trainer::optimizer_step(int64_t epoch, int64_t step_in_epoch, double loss, double seconds, TrainSummary& summary) {
+  if (options_.before_clip) options_.before_clip(model_);
+  const double grad_norm = clip_grad_norm(model_.parameters(), options_.max_grad_norm);
+  if (!std::isfinite(grad_norm)) {
+    summary.stopped_non_finite = true;
+    summary.message = format("the gradient norm is ", grad_norm, " at epoch ", epoch + 1, ", step ", step_in_epoch,
+                             " (global step ", global_step_ + 1, "); stopped before the update. The last good checkpoint is ",
+                             last_checkpoint_.empty() ? std::string("none (no epoch finished)") : last_checkpoint_.string());
+    log_->write({{"event", "stopped"}, {"reason", "non-finite gradient norm"}, {"epoch", epoch},
+                 {"global_step", global_step_ + 1}, {"last_checkpoint", last_checkpoint_.string()}});
+    return false;
+  }
+  const std::vector<double> lr = optimizer_->current_lr();  // what this step uses
+  optimizer_->step();
+  optimizer_->zero_grad();
+  clamp_logit_scale(model_.clip.logit_scale, options_.logit_scale_max);
+  ++global_step_;
+  run_seconds_ += seconds;
+  log_->write({{"event", "step"},
+               {"epoch", epoch},
+               {"step", step_in_epoch},
+               {"global_step", global_step_},
+               {"loss", loss},
+               {"lr", lr},
+               {"grad_norm", grad_norm},
+               {"logit_scale", model_.clip.logit_scale.item_double()},
+               {"seconds", seconds}});
+  if (options_.n_display > 0 && global_step_ % options_.n_display == 0) {
+    const int gas = options_.gradient_accumulation_steps;
+    ProgressInfo p;
+    p.epoch = epoch;
+    p.epochs = options_.epochs;
+    p.step = step_in_epoch;
+    p.steps_per_epoch = (source_.batches_per_epoch() + gas - 1) / gas;
+    p.global_step = global_step_;
+    p.total_steps = t_total_;
+    p.loss = loss;
+    p.lr = lr;
+    p.clips_per_second = run_seconds_ > 0 ? double(clips_seen_) / run_seconds_ : 0;
+    // Time per step of this run so far, times the steps left (evaluation time not included).
+    const double steps_left = double(p.steps_per_epoch * options_.epochs - global_step_);
+    p.eta_seconds = steps_left * run_seconds_ / double(std::max<int64_t>(global_step_, 1));
+    print(progress_line(p));
+  }
+  return true;
+}
+
+void Trainer::finish_epoch(int64_t epoch, double mean_loss, TrainSummary& summary) {
+  summary.last_loss = mean_loss;
+  LoopState state;
+  state.epoch = epoch;
+  state.epochs = options_.epochs;
+  state.global_step = global_step_;
+  state.t_total = t_total_;
+  state.batches_per_epoch = source_.batches_per_epoch();
+  state.gradient_accumulation_steps = options_.gradient_accumulation_steps;
+  state.seed = options_.seed;
+  state.mean_loss = mean_loss;
+  state.best_epoch = best_epoch_;
+  state.best_r1 = best_r1_;
+  state.run_seconds = run_seconds_;
+  state.clips_seen = clips_seen_;
+  state.optimizer = optimizer_->name();
+  const std::filesystem::path dir = checkpoint_dir(options_.output_dir, epoch);
+  if (options_.save_checkpoints) {
+    save_training_checkpoint(dir, model_, groups_, *optimizer_, state);
+    last_checkpoint_ = dir;
+  }
+  print(format("train: epoch ", epoch + 1, "/", options_.epochs, " finished, mean loss ", mean_loss,
+               options_.save_checkpoints ? ", checkpoint " + dir.string() : std::string()));
+  nlohmann::json record = {{"event", "epoch"},        {"epoch", epoch},
+                           {"mean_loss", mean_loss},  {"global_step", global_step_},
+                           {"run_seconds", run_seconds_}, {"checkpoint", options_.save_checkpoints ? dir.string() : ""}};
+  if (evaluate_) {
+    const RetrievalMetrics t2v = evaluate_(epoch);
+    record["t2v"] = metrics_to_json(t2v);
+    // The original keeps the later epoch on a tie (best_score <= R1), starting from 1e-5.
+    if (t2v.r1 >= std::max(best_r1_, 1e-5)) {
+      best_r1_ = t2v.r1;
+      best_epoch_ = epoch;
+      best_checkpoint_ = dir;
+      if (options_.save_checkpoints) save_best(options_.output_dir, dir, {{"epoch", epoch}, {"t2v", metrics_to_json(t2v)}});
+    }
+    print(format("train: best so far: epoch ", best_epoch_ + 1, " with text-to-video R@1 ", best_r1_));
+    state.best_epoch = best_epoch_;
+    state.best_r1 = best_r1_;
+    if (options_.save_checkpoints) update_loop_state(dir, state);
+  }
+  record["best_epoch"] = best_epoch_;
+  record["best_r1"] = best_r1_;
+  log_->write(record);
+}
+
+}  // namespace xclip::train
