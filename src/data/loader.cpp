@@ -103,6 +103,20 @@ void Loader::start_epoch(int64_t epoch) {
   for (int64_t t = 0; t < threads; ++t) workers_.emplace_back([this] { worker_loop(); });
 }
 
+// Called under mutex_. A buffer held only by video_buffers_ cannot gain another owner meanwhile
+// (nobody else has a copy), so use_count() == 1 is a safe test here.
+Tensor Loader::video_tensor(const Shape& shape, DType dtype) {
+  const size_t bytes = size_t(shape.numel()) * dtype_size(dtype);
+  for (auto& buffer : video_buffers_)
+    if (buffer.use_count() == 1 && buffer->bytes == bytes) return Tensor::from_storage(buffer, 0, shape, dtype);
+  Tensor t = Tensor::empty(shape, dtype);
+  // Enough for the batches in flight plus the one or two the consumer holds; older ones are freed.
+  const size_t keep = size_t(options_.prefetch_batches) + 3;
+  if (video_buffers_.size() >= keep) video_buffers_.erase(video_buffers_.begin());
+  video_buffers_.push_back(t.storage());
+  return t;
+}
+
 Loader::Pending& Loader::pending_for(int64_t batch_index) {
   auto it = pending_.find(batch_index);
   if (it != pending_.end()) return *it->second;
@@ -116,8 +130,8 @@ Loader::Pending& Loader::pending_for(int64_t batch_index) {
   b.items.assign(order_.begin() + first, order_.begin() + first + rows);
   // Every row writes all of its bytes (padding included), so empty() is enough.
   if (options_.with_video) {
-    b.video = options_.raw_frames ? Tensor::empty(Shape{rows, F, S, S, 3}, DType::u8)
-                                  : Tensor::empty(Shape{rows, F, 3, S, S}, DType::f32);
+    b.video = options_.raw_frames ? video_tensor(Shape{rows, F, S, S, 3}, DType::u8)
+                                  : video_tensor(Shape{rows, F, 3, S, S}, DType::f32);
     b.video_mask = Tensor::empty(Shape{rows, F}, DType::i64);
   }
   if (options_.items == LoaderOptions::samples) {

@@ -312,3 +312,34 @@ TEST_CASE("loader: options are checked", "[loader][errors]") {
   Loader unstarted(d, o, byte_encoder);
   CHECK_THROWS_WITH(unstarted.next(), Catch::Contains("start_epoch"));
 }
+
+TEST_CASE("loader: video buffers of dropped batches are reused, held ones never", "[loader][video]") {
+  auto d = zoo_dataset("loader_reuse");
+  if (!d) XCLIP_SKIP("../shared is absent: the zoo videos are needed for this test");
+  LoaderOptions o = video_options(2);
+  o.prefetch_batches = 1;
+  Loader reference_loader(*d, o, byte_encoder);
+  const std::vector<Batch> reference = all_batches(reference_loader, 0);  // every batch held
+  REQUIRE(reference.size() == 3);
+
+  Loader loader(*d, o, byte_encoder);
+  std::set<const void*> seen;
+  bool reused = false;
+  std::optional<Batch> held;  // the first batch of epoch 1 stays with the consumer throughout
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    loader.start_epoch(epoch);
+    int64_t i = 0;
+    while (auto b = loader.next()) {
+      INFO("epoch " << epoch << " batch " << i);
+      CHECK(same_bytes(b->video, reference[size_t(i)].video));
+      CHECK(same_bytes(b->video_mask, reference[size_t(i)].video_mask));
+      reused = reused || seen.count(b->video.raw_data()) > 0;
+      seen.insert(b->video.raw_data());
+      if (epoch == 1 && i == 0) held = std::move(b);
+      ++i;
+    }
+  }
+  CHECK(reused);
+  REQUIRE(held.has_value());
+  CHECK(same_bytes(held->video, reference[0].video));  // not overwritten by later batches
+}

@@ -150,6 +150,10 @@ class Loader {
   std::map<int64_t, std::unique_ptr<Pending>> pending_;  // batch index -> batch being filled
   std::set<int64_t> reported_clips_;
   std::vector<VideoProblem> problems_;
+  // Video buffers of earlier batches. One whose only owner is this list (the consumer dropped
+  // the batch) is reused: a fresh 0.5 GB batch would pay its page faults on every batch.
+  std::vector<std::shared_ptr<Storage>> video_buffers_;
+  Tensor video_tensor(const Shape& shape, DType dtype);
 };
 
 }  // namespace xclip::data
