@@ -1,5 +1,8 @@
 // xclip-cli: one binary, one subcommand per file (see command.hpp).
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <vector>
@@ -22,7 +25,21 @@ static void print_help() {
   std::printf("\n`xclip-cli COMMAND --help` describes a command's options.\n");
 }
 
+// OpenMP threads that finish a parallel region spin for a while before they sleep (libgomp's
+// default). When the cores are shared (our own decoding threads during training, or anything else
+// on the machine), a spinning thread holds the core that the thread the next barrier waits for
+// needs: on the 2-core build machine under load, the text tower's GEMMs ran at 3 GFLOP/s with the
+// default and at 110 GFLOP/s with passive waiting (docs/BENCHMARKS.md). libgomp reads
+// OMP_WAIT_POLICY once, at start-up, so unless the user chose a policy, xclip-cli restarts itself
+// once with OMP_WAIT_POLICY=passive. If the restart fails it carries on with the default.
+static void prefer_passive_openmp_wait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char** argv) {
+  prefer_passive_openmp_wait(argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
       std::string(argv[1]) == "help") {
     print_help();
