@@ -1,0 +1,344 @@
+#include "train_setup.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "xclip/core/error.hpp"
+#include "xclip/io/checkpoint.hpp"
+#include "xclip/io/clip_config.hpp"
+#include "xclip/io/npy.hpp"
+#include "xclip/train/model_setup.hpp"
+
+namespace xclip::cli {
+
+namespace fs = std::filesystem;
+
+// ---- flags --------------------------------------------------------------------------------------
+
+const std::set<std::string>& TrainFlags::value_flags() {
+  static const std::set<std::string> v = {
+      // main_xclip.py
+      "train_csv", "val_csv", "data_path", "features_path", "output_dir", "lr", "coef_lr", "epochs", "batch_size",
+      "batch_size_val", "max_words", "max_frames", "feature_framerate", "slice_framepos", "datatype", "sim_header",
+      "linear_patch", "pretrained_clip_name", "init_model", "resume_model", "seed", "n_display", "warmup_proportion",
+      "gradient_accumulation_steps", "num_thread_reader", "freeze_layer_num", "cross_num_hidden_layers",
+      "train_frame_order", "eval_frame_order",
+      // this implementation
+      "config", "device", "frame_cache", "bpe", "init", "vision_width", "vision_layers", "patch", "image_resolution",
+      "text_width", "text_layers", "embed_dim", "head_width", "model_config", "sampler_seed", "stop_after_epoch",
+      "save_sim", "eval_json", "eval_split", "threads"};
+  return v;
+}
+
+const std::set<std::string>& TrainFlags::bool_flags() {
+  static const std::set<std::string> b = {"do_train", "do_eval", "expand_msrvtt_sentences", "loose_type", "help"};
+  return b;
+}
+
+namespace {
+std::set<std::string> merged(const std::set<std::string>& a, const std::set<std::string>& b) {
+  std::set<std::string> out = a;
+  out.insert(b.begin(), b.end());
+  return out;
+}
+
+std::string canonical(std::string name) {
+  for (char& c : name)
+    if (c == '-') c = '_';
+  return name;
+}
+}  // namespace
+
+TrainFlags::TrainFlags(const std::vector<std::string>& argv, const std::set<std::string>& extra_values,
+                       const std::set<std::string>& extra_bools)
+    : args_(argv, merged(value_flags(), extra_values), merged(bool_flags(), extra_bools)) {
+  auto path = args_.get("config");
+  if (!path) return;
+  std::ifstream in(*path);
+  XCLIP_CHECK(in.good(), "--config ", *path, ": cannot open");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw Error(format("--config ", *path, ": not valid JSON: ", e.what()));
+  }
+  XCLIP_CHECK(j.is_object(), "--config ", *path, ": expected a JSON object of flag names");
+  const std::set<std::string> values = merged(value_flags(), extra_values), bools = merged(bool_flags(), extra_bools);
+  for (const auto& [raw, value] : j.items()) {
+    const std::string key = canonical(raw);
+    XCLIP_CHECK(key != "config", "--config ", *path, ": a config cannot name another config");
+    if (bools.count(key)) {
+      XCLIP_CHECK(value.is_boolean(), "--config ", *path, ": '", raw, "' must be true or false");
+      (value.get<bool>() ? config_flags_ : config_false_).insert(key);
+    } else if (values.count(key)) {
+      XCLIP_CHECK(value.is_string() || value.is_number(), "--config ", *path, ": '", raw,
+                  "' must be a string or a number");
+      config_values_[key] = value.is_string() ? value.get<std::string>() : value.dump();
+    } else {
+      throw Error(format("--config ", *path, ": unknown key '", raw, "'"));
+    }
+  }
+}
+
+std::optional<std::string> TrainFlags::get(const std::string& name) const {
+  if (auto v = args_.get(name)) return v;
+  auto it = config_values_.find(name);
+  if (it != config_values_.end()) return it->second;
+  return std::nullopt;
+}
+
+std::string TrainFlags::get(const std::string& name, const std::string& fallback) const {
+  return get(name).value_or(fallback);
+}
+
+int64_t TrainFlags::get_int(const std::string& name, int64_t fallback) const {
+  auto v = get(name);
+  if (!v) return fallback;
+  try {
+    size_t used = 0;
+    const int64_t x = std::stoll(*v, &used);
+    if (used == v->size()) return x;
+  } catch (...) {
+  }
+  throw Error(format("--", name, " expects an integer, got '", *v, "'"));
+}
+
+double TrainFlags::get_double(const std::string& name, double fallback) const {
+  auto v = get(name);
+  if (!v) return fallback;
+  try {
+    size_t used = 0;
+    const double x = std::stod(*v, &used);
+    if (used == v->size()) return x;
+  } catch (...) {
+  }
+  throw Error(format("--", name, " expects a number, got '", *v, "'"));
+}
+
+bool TrainFlags::flag(const std::string& name) const {
+  return args_.flag(name) || (config_flags_.count(name) > 0);
+}
+
+std::string TrainFlags::require(const std::string& name) const {
+  auto v = get(name);
+  XCLIP_CHECK(v.has_value() && !v->empty(), "--", name, " is required (see --help)");
+  return *v;
+}
+
+void check_supported(const TrainFlags& f) {
+  const std::string device = f.get("device", "cpu");
+  XCLIP_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '", device, "'");
+  // The kernels have CUDA twins, but the modules, the optimizer step and the data path are CPU-only.
+  XCLIP_CHECK(device == "cpu",
+              "--device cuda: training and evaluation are not supported on the GPU yet in this build (the "
+              "model's parameters, the optimizer and the loader are CPU-only); use --device cpu");
+  const std::string patch = f.get("linear_patch", "2d");
+  XCLIP_CHECK(patch == "2d", "--linear_patch ", patch,
+              ": only 2d is implemented (every published X-CLIP script uses 2d)");
+  const std::string head = f.get("sim_header", "seqTransf");
+  XCLIP_CHECK(head == "seqTransf" || head == "meanP", "--sim_header ", head,
+              ": only seqTransf (X-CLIP) and meanP (the CLIP4Clip baseline) are implemented (loose type)");
+}
+
+std::shared_ptr<const text::ClipTokenizer> load_tokenizer(const TrainFlags& f) {
+  fs::path bpe;
+  if (auto p = f.get("bpe")) {
+    bpe = *p;
+    XCLIP_CHECK(fs::is_regular_file(bpe), "--bpe ", bpe.string(), ": no such file");
+  } else {
+    std::error_code ec;
+    bpe = text::find_default_bpe_file(fs::read_symlink("/proc/self/exe", ec));
+  }
+  return std::make_shared<const text::ClipTokenizer>(text::ClipTokenizer::from_bpe_file(bpe));
+}
+
+data::Dataset load_split(const TrainFlags& f, const std::string& split) {
+  data::DatasetOptions o;
+  o.kind = data::dataset_kind_from_name(f.get("datatype", "msrvtt"));
+  o.split = split;
+  o.data_path = f.require("data_path");
+  o.features_path = f.require("features_path");
+  XCLIP_CHECK(fs::exists(o.data_path), "--data_path ", o.data_path.string(), ": no such file or folder");
+  XCLIP_CHECK(fs::is_directory(o.features_path), "--features_path ", o.features_path.string(), ": no such folder");
+  o.train_csv = f.get("train_csv", "");
+  o.val_csv = f.get("val_csv", "");
+  o.expand_msrvtt_sentences = f.flag("expand_msrvtt_sentences");
+  data::Dataset d = data::read_dataset(o);
+  std::fprintf(stderr, "data: %s\n", d.summary().c_str());
+  XCLIP_CHECK(!d.samples.empty(), "the ", split, " split of ", o.data_path.string(), " has no usable sample");
+  return d;
+}
+
+// ---- the model ------------------------------------------------------------------------------------
+
+namespace {
+nlohmann::json read_json_file(const fs::path& path, const char* what) {
+  std::ifstream in(path);
+  XCLIP_CHECK(in.good(), what, " ", path.string(), ": cannot open");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw Error(format(what, " ", path.string(), ": not valid JSON: ", e.what()));
+  }
+}
+
+models::XClipConfig xclip_config(const TrainFlags& f, const std::optional<nlohmann::json>& saved) {
+  models::XClipConfig c;
+  if (saved) c = models::XClipConfig::from_json(*saved);
+  if (auto p = f.get("model_config")) c = models::XClipConfig::from_json(read_json_file(*p, "--model_config"));
+  c.sim_header = f.get("sim_header", c.sim_header);
+  c.max_words = f.get_int("max_words", c.max_words);
+  c.max_frames = f.get_int("max_frames", c.max_frames);
+  c.cross_num_hidden_layers = int(f.get_int("cross_num_hidden_layers", c.cross_num_hidden_layers));
+  c.batch_size_val = f.get_int("batch_size_val", c.batch_size_val);
+  c.validate();
+  return c;
+}
+
+train::ScratchClipOptions scratch_options(const TrainFlags& f) {
+  train::ScratchClipOptions o;
+  o.vision_width = f.get_int("vision_width", o.vision_width);
+  o.vision_layers = f.get_int("vision_layers", o.vision_layers);
+  o.patch = f.get_int("patch", o.patch);
+  o.image_resolution = f.get_int("image_resolution", o.image_resolution);
+  o.text_width = f.get_int("text_width", o.text_width);
+  o.text_layers = f.get_int("text_layers", o.text_layers);
+  o.embed_dim = f.get_int("embed_dim", o.embed_dim);
+  o.head_width = f.get_int("head_width", o.head_width);
+  return o;
+}
+
+io::NamedTensors load_checkpoint_flag(const TrainFlags& f, const char* flag) {
+  const std::string path = f.require(flag);
+  XCLIP_CHECK(fs::is_regular_file(path), "--", flag, " ", path, ": no such file");
+  io::CheckpointInfo info;
+  io::NamedTensors t = io::load_any_checkpoint(path, &info);
+  std::fprintf(stderr, "model: --%s %s (%s, %zu tensors)\n", flag, path.c_str(), io::checkpoint_kind_name(info.kind),
+               t.size());
+  return t;
+}
+}  // namespace
+
+std::unique_ptr<models::XClip> build_model(const TrainFlags& f) {
+  const std::string init = f.get("init", "pretrained");
+  XCLIP_CHECK(init == "pretrained" || init == "random", "--init must be 'pretrained' or 'random', got '", init, "'");
+  if (init == "random") {
+    XCLIP_CHECK(!f.has("pretrained_clip_name") && !f.has("init_model"),
+                "--init random trains from scratch: drop --pretrained_clip_name / --init_model");
+    const models::ClipConfig clip = train::scratch_clip_config(scratch_options(f));
+    models::XClipConfig xc = xclip_config(f, std::nullopt);
+    // The temporal encoder copies CLIP's text blocks, so it has their heads (not width / 64).
+    if (xc.temporal_heads == 0) xc.temporal_heads = int(clip.text.heads);
+    auto model = std::make_unique<models::XClip>(xc, clip);
+    train::init_xclip_random(*model, uint64_t(f.get_int("seed", 42)));
+    std::fprintf(stderr, "model: random init (seed %lld), CLIP %s, %lld parameters\n",
+                 (long long)f.get_int("seed", 42), clip.str().c_str(), (long long)model->num_parameters());
+    return model;
+  }
+  XCLIP_CHECK(f.has("pretrained_clip_name") || f.has("init_model"),
+              "no weights: pass --pretrained_clip_name CLIP_CHECKPOINT and/or --init_model XCLIP_CHECKPOINT, or "
+              "--init random to train a small CLIP from scratch");
+  std::optional<io::NamedTensors> clip_weights, init_weights;
+  if (f.has("pretrained_clip_name")) clip_weights = load_checkpoint_flag(f, "pretrained_clip_name");
+  if (f.has("init_model")) init_weights = load_checkpoint_flag(f, "init_model");
+  // Sizes: model_config.json beside the X-CLIP weights (any head width), else the shapes.
+  std::optional<nlohmann::json> saved;
+  models::ClipConfig clip;
+  const fs::path beside = f.has("init_model") ? train::model_config_beside(f.require("init_model")) : fs::path();
+  if (!beside.empty() && fs::exists(beside)) {
+    const nlohmann::json j = read_json_file(beside, "model config");
+    clip = train::clip_config_from_json(j.at("clip"));
+    saved = j.at("xclip");
+  } else {
+    const io::NamedTensors& w = init_weights ? *init_weights : *clip_weights;
+    clip = models::infer_xclip_clip_config(w.list(), f.get_int("head_width", 64));
+  }
+  auto model = std::make_unique<models::XClip>(xclip_config(f, saved), clip);
+  if (clip_weights) std::fprintf(stderr, "model: %s\n", model->load_pretrained(clip_weights->list()).str().c_str());
+  if (init_weights) std::fprintf(stderr, "model: %s\n", model->load_pretrained(init_weights->list()).str().c_str());
+  return model;
+}
+
+// ---- loaders -----------------------------------------------------------------------------------------
+
+data::LoaderOptions loader_options(const TrainFlags& f, const models::XClip& model, const std::string& split,
+                                   bool train) {
+  data::LoaderOptions o;
+  const int gas = int(f.get_int("gradient_accumulation_steps", 1));
+  // main_xclip.py: args.batch_size = int(args.batch_size / args.gradient_accumulation_steps).
+  o.batch_size = train ? f.get_int("batch_size", 256) / gas : f.get_int("batch_size_val", 3500);
+  XCLIP_CHECK(o.batch_size >= 1, "--batch_size / --gradient_accumulation_steps must be >= 1");
+  o.shuffle = train;
+  o.drop_last = train;
+  o.seed = uint64_t(f.get_int("sampler_seed", 0));  // DistributedSampler's default seed, as the original
+  o.threads = int(f.get_int("num_thread_reader", 1));
+  o.max_words = int(model.config().max_words);
+  o.sampling.max_frames = int(model.config().max_frames);
+  o.sampling.feature_framerate = int(f.get_int("feature_framerate", 1));
+  o.sampling.slice_framepos = int(f.get_int("slice_framepos", 0));
+  o.sampling.frame_order = int(f.get_int(train ? "train_frame_order" : "eval_frame_order", 0));
+  o.sampling.size = int(model.clip.config().vision.resolution);
+  if (auto cache = f.get("frame_cache")) {
+    // One cache per split (DIR/train, DIR/test, ... as `extract` is run per split; val and test
+    // stand in for each other, as they are one set for MSR-VTT and ActivityNet) or one cache.
+    const fs::path root = *cache;
+    std::vector<fs::path> candidates = {root / split};
+    if (split == "val") candidates.push_back(root / "test");
+    if (split == "test") candidates.push_back(root / "val");
+    candidates.push_back(root);
+    std::string tried;
+    for (const fs::path& dir : candidates) {
+      if (fs::exists(dir / "manifest.json")) {
+        o.cache = data::FrameCache::open(dir);
+        break;
+      }
+      tried += " " + (dir / "manifest.json").string();
+    }
+    XCLIP_CHECK(o.cache != nullptr, "--frame_cache ", *cache, ": no cache for the ", split, " split; looked for", tried,
+                " (run xclip-cli extract --split ", split, " --out ", (root / split).string(), ")");
+  }
+  return o;
+}
+
+train::EvalResult run_evaluation(const models::XClip& model, const data::Dataset& dataset,
+                                 const data::LoaderOptions& options, const data::TextEncoder& encoder,
+                                 const std::string& title) {
+  data::EvalLoaders loaders = data::make_eval_loaders(dataset, options, encoder);
+  train::EvalResult r = train::evaluate(model, loaders.inputs);
+  std::printf("%s", r.table(format(title, " (", r.sim.dim(0), " texts x ", r.sim.dim(1), " videos",
+                                   r.multi_sentence ? ", multi-sentence" : "", ")"))
+                        .c_str());
+  std::fflush(stdout);
+  return r;
+}
+
+void write_eval_outputs(const nlohmann::json& json, const train::EvalResult& r, const fs::path& json_path,
+                        const std::optional<std::string>& sim_npy) {
+  if (!json_path.empty()) {
+    if (json_path.has_parent_path()) fs::create_directories(json_path.parent_path());
+    const fs::path tmp = json_path.string() + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << json.dump(1) << "\n";
+      XCLIP_CHECK(out.good(), tmp.string(), ": cannot write");
+    }
+    fs::rename(tmp, json_path);
+  }
+  if (sim_npy) {
+    io::save_npy(*sim_npy, r.sim);
+    if (r.multi_sentence) {
+      // `xclip-cli metrics SIM.npy --caption_video IDS.npy` groups the rows as this evaluation did.
+      const std::string ids = fs::path(*sim_npy).replace_extension("").string() + ".caption_video.npy";
+      io::save_npy(ids, Tensor::from_vector<int64_t>(r.caption_video, Shape{int64_t(r.caption_video.size())}));
+      std::printf("eval: similarity %s, caption-to-video %s\n", sim_npy->c_str(), ids.c_str());
+    } else {
+      std::printf("eval: similarity %s\n", sim_npy->c_str());
+    }
+  }
+}
+
+}  // namespace xclip::cli

@@ -1,0 +1,79 @@
+// What `xclip-cli train` and `xclip-cli eval` share: the flags of main_xclip.py (and a --config
+// JSON file with the same keys; flags on the command line win), the datasets, loaders, tokenizer
+// and the model (pretrained CLIP, an X-CLIP checkpoint, or a small CLIP initialised at random).
+#pragma once
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../args.hpp"
+#include "xclip/data/batch_source.hpp"
+#include "xclip/data/dataset.hpp"
+#include "xclip/data/frame_cache.hpp"
+#include "xclip/models/xclip.hpp"
+#include "xclip/text/tokenizer.hpp"
+#include "xclip/train/evaluate.hpp"
+
+namespace xclip::cli {
+
+// The command line merged with --config FILE.json.
+class TrainFlags {
+ public:
+  // `extra_values` / `extra_bools`: flags only one command has. Throws on an unknown flag or key.
+  TrainFlags(const std::vector<std::string>& argv, const std::set<std::string>& extra_values = {},
+             const std::set<std::string>& extra_bools = {});
+  bool has(const std::string& name) const { return args_.has(name) || config_values_.count(name) || config_flags_.count(name); }
+  std::optional<std::string> get(const std::string& name) const;
+  std::string get(const std::string& name, const std::string& fallback) const;
+  int64_t get_int(const std::string& name, int64_t fallback) const;
+  double get_double(const std::string& name, double fallback) const;
+  bool flag(const std::string& name) const;
+  std::string require(const std::string& name) const;  // throws "--name is required"
+  const std::vector<std::string>& positional() const { return args_.positional(); }
+
+  static const std::set<std::string>& value_flags();
+  static const std::set<std::string>& bool_flags();
+
+ private:
+  Args args_;
+  std::map<std::string, std::string> config_values_;
+  std::set<std::string> config_flags_;       // booleans true in the config
+  std::set<std::string> config_false_;       // booleans false in the config
+};
+
+// Rejects what this build cannot do (--device cuda, --linear_patch 3d, tightTransf / tight type).
+void check_supported(const TrainFlags& f);
+
+std::shared_ptr<const text::ClipTokenizer> load_tokenizer(const TrainFlags& f);
+
+// --datatype, --data_path, --features_path, --train_csv, --val_csv, --expand_msrvtt_sentences.
+data::Dataset load_split(const TrainFlags& f, const std::string& split);
+
+// The model: --init random (a small CLIP from the --vision_* / --text_* sizes, seeded by --seed),
+// else --pretrained_clip_name and/or --init_model checkpoints (any kind io/checkpoint.hpp reads;
+// the sizes come from the weights, or from model_config.json beside them). X-CLIP options from
+// --model_config FILE.json, then --sim_header, --max_words, --max_frames, --cross_num_hidden_layers,
+// --batch_size_val.
+std::unique_ptr<models::XClip> build_model(const TrainFlags& f);
+
+// Loader options of a split for this model (frame size = the model's image resolution; the frame
+// cache of that split when --frame_cache is given).
+data::LoaderOptions loader_options(const TrainFlags& f, const models::XClip& model, const std::string& split,
+                                   bool train);
+
+// Evaluates, prints the table, writes JSON (and the .npy similarity when asked).
+train::EvalResult run_evaluation(const models::XClip& model, const data::Dataset& dataset,
+                                 const data::LoaderOptions& options, const data::TextEncoder& encoder,
+                                 const std::string& title);
+// Writes `json` to json_path (atomically) and, when sim_npy is given, the similarity as .npy (plus,
+// for multi-sentence sets, SIM.caption_video.npy for `xclip-cli metrics --caption_video`).
+void write_eval_outputs(const nlohmann::json& json, const train::EvalResult& r, const std::filesystem::path& json_path,
+                        const std::optional<std::string>& sim_npy);
+
+}  // namespace xclip::cli
