@@ -16,8 +16,13 @@ class BertAdamOptimizer final : public TrainOptimizer {
   void step() override { adam_.step(); }
   void zero_grad() override { adam_.zero_grad(); }
   std::vector<double> current_lr() const override { return adam_.current_lr(); }
-  const std::vector<ParamGroup>& groups() const override { return adam_.groups(); }
-  std::vector<std::vector<OptimizerState>>& state() override { return adam_.state(); }
+  OptimizerState* state_for(const Tensor& param) override {
+    const auto& groups = adam_.groups();
+    for (size_t g = 0; g < groups.size(); ++g)
+      for (size_t i = 0; i < groups[g].params.size(); ++i)
+        if (groups[g].params[i].is_same(param)) return &adam_.state()[g][i];
+    return nullptr;
+  }
   std::string name() const override { return "BertAdam"; }
 
  private:

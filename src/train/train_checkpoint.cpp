@@ -95,21 +95,15 @@ io::NamedTensors optimizer_tensors(const std::vector<NamedParamGroup>& groups, T
                                    const fs::path& path) {
   io::NamedTensors out(path.string());
   out.metadata["optimizer"] = optimizer.name();
-  auto& state = optimizer.state();
-  XCLIP_CHECK(state.size() == groups.size(), "checkpoint: the optimizer has ", state.size(), " groups, expected ",
-              groups.size());
-  for (size_t g = 0; g < groups.size(); ++g) {
-    XCLIP_CHECK(state[g].size() == groups[g].names.size(), "checkpoint: optimizer group ", g, " has ",
-                state[g].size(), " parameters, expected ", groups[g].names.size());
-    for (size_t i = 0; i < groups[g].names.size(); ++i) {
-      const OptimizerState& s = state[g][i];
-      if (!s.m.defined()) continue;  // never stepped (frozen)
-      const std::string& name = groups[g].names[i];
-      out.add("m." + name, s.m);
-      out.add("v." + name, s.v);
-      out.add("step." + name, Tensor::from_vector<int64_t>({s.step}, Shape{1}));
+  for (const NamedParamGroup& g : groups)
+    for (size_t i = 0; i < g.names.size(); ++i) {
+      const OptimizerState* s = optimizer.state_for(g.group.params[i]);
+      XCLIP_CHECK(s != nullptr, "checkpoint: the optimizer does not manage parameter ", g.names[i]);
+      if (!s->m.defined()) continue;  // never stepped (frozen)
+      out.add("m." + g.names[i], s->m);
+      out.add("v." + g.names[i], s->v);
+      out.add("step." + g.names[i], Tensor::from_vector<int64_t>({s->step}, Shape{1}));
     }
-  }
   return out;
 }
 
@@ -156,7 +150,6 @@ LoopState load_training_checkpoint(const fs::path& dir, models::XClip& model, co
   auto it = opt.metadata.find("optimizer");
   XCLIP_CHECK(it != opt.metadata.end() && it->second == optimizer.name(), opt_path.string(), ": written by optimizer '",
               it == opt.metadata.end() ? std::string("?") : it->second, "', this run uses '", optimizer.name(), "'");
-  auto& state = optimizer.state();
   size_t used = 0;
   for (size_t g = 0; g < groups.size(); ++g)
     for (size_t i = 0; i < groups[g].names.size(); ++i) {
@@ -169,9 +162,11 @@ LoopState load_training_checkpoint(const fs::path& dir, models::XClip& model, co
       // Shapes must match; dtypes are kept as saved (an fp16-moment optimizer stores fp16).
       XCLIP_CHECK(m->shape() == p.shape() && v.shape() == p.shape(),
                   opt_path.string(), ": the state of ", name, " is ", m->str(), " but the parameter is ", p.str());
-      state[g][i].m = m->clone();
-      state[g][i].v = v.clone();
-      state[g][i].step = step.to(DType::i64).data<int64_t>()[0];
+      OptimizerState* st = optimizer.state_for(p);
+      XCLIP_CHECK(st != nullptr, "checkpoint: the optimizer does not manage parameter ", name);
+      st->m = m->clone();
+      st->v = v.clone();
+      st->step = step.to(DType::i64).data<int64_t>()[0];
       used += 3;
     }
   XCLIP_CHECK(used == opt.size(), opt_path.string(), ": ", opt.size() - used,

@@ -162,7 +162,8 @@ double Trainer::train_epoch(int64_t epoch, TrainSummary& summary) {
 
 bool Trainer::optimizer_step(int64_t epoch, int64_t step_in_epoch, double loss, double seconds, TrainSummary& summary) {
   if (options_.before_clip) options_.before_clip(model_);
-  const double grad_norm = clip_grad_norm(model_.parameters(), options_.max_grad_norm);
+  const double grad_norm = options_.global_clip ? options_.global_clip(model_, options_.max_grad_norm)
+                                                : clip_grad_norm(model_.parameters(), options_.max_grad_norm);
   if (!std::isfinite(grad_norm)) {
     summary.stopped_non_finite = true;
     summary.message = format("the gradient norm is ", grad_norm, " at epoch ", epoch + 1, ", step ", step_in_epoch,

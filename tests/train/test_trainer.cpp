@@ -10,6 +10,7 @@
 #include "test_util.hpp"
 #include "train/train_test_util.hpp"
 #include "xclip/io/safetensors.hpp"
+#include "xclip/train/precision.hpp"
 #include "xclip/train/train_checkpoint.hpp"
 #include "xclip/train/train_log.hpp"
 #include "xclip/train/trainer.hpp"
@@ -253,4 +254,41 @@ TEST_CASE("trainer: the evaluator picks the best epoch (later epoch on ties)", "
   const io::NamedTensors best = io::load_safetensors((dir / "best" / "model.safetensors").string());
   const io::NamedTensors ck2 = io::load_safetensors((checkpoint_dir(dir, 2) / "model.safetensors").string());
   CHECK(best.at("global_mat_weight").to_vector<float>() == ck2.at("global_mat_weight").to_vector<float>());
+}
+
+TEST_CASE("trainer: --official_fp16 optimizer behind the seam, checkpointed and resumed exactly", "[train][trainer][resume]") {
+  const fs::path one = test::temp_dir("trainer_fp16_one"), two = test::temp_dir("trainer_fp16_two");
+  auto fp16_model = [](uint64_t seed) {
+    auto m = std::make_unique<models::XClip>(test::tiny_xclip_config(), test::tiny_clip_config(),
+                                             models::ClipPrecision::official_fp16);
+    init_xclip_random(*m, seed);
+    m->clip.round_official_fp16_parameters();
+    return m;
+  };
+  auto run = [&](const fs::path& dir, uint64_t seed, int64_t stop_after, bool resume) {
+    auto model = fp16_model(seed);
+    test::ToySource source(18, 6, 6, 5);
+    TrainOptions o = quiet_options(dir, 2);
+    o.stop_after_epoch = stop_after;
+    o.global_clip = [](models::XClip& m, double max_norm) {
+      return clip_grad_norm_official_fp16(m.named_parameters(), max_norm);
+    };
+    Trainer trainer(*model, source, o, bert_adam_fp16_factory(model->named_parameters()));
+    if (resume) trainer.resume(dir);
+    trainer.run();
+    return model;
+  };
+  auto a = run(one, 8, -1, false);
+  run(two, 8, 0, false);
+  run(two, 77, -1, true);
+  const auto la = step_losses(read_train_log(one / "train_log.jsonl"));
+  REQUIRE(la.size() == 6);
+  CHECK(la == step_losses(read_train_log(two / "train_log.jsonl")));
+  // The fp16 CLIP weights still hold fp16 values; their moments are saved as f16.
+  const Tensor w = a->clip.visual.transformer.resblocks[0]->mlp.c_fc.weight;
+  CHECK(w.to_vector<float>() == w.to(DType::f16).to(DType::f32).to_vector<float>());
+  const io::NamedTensors opt = io::load_safetensors((checkpoint_dir(one, 1) / "optimizer.safetensors").string());
+  CHECK(opt.at("m.clip.visual.transformer.resblocks.0.mlp.c_fc.weight").dtype() == DType::f16);
+  CHECK(opt.at("m.global_mat_weight").dtype() == DType::f32);
+  CHECK(opt.metadata.at("optimizer") == "BertAdamFp16");
 }

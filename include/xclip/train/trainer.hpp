@@ -64,14 +64,17 @@ class TrainOptimizer {
   virtual void step() = 0;
   virtual void zero_grad() = 0;
   virtual std::vector<double> current_lr() const = 0;  // per group, the lr of the next step
-  virtual const std::vector<ParamGroup>& groups() const = 0;
-  // Per-parameter state in group order: what a checkpoint saves and restores.
-  virtual std::vector<std::vector<OptimizerState>>& state() = 0;
+  // The state of one parameter (found by identity), what a checkpoint saves and restores;
+  // nullptr when this optimizer does not update it.
+  virtual OptimizerState* state_for(const Tensor& param) = 0;
   virtual std::string name() const = 0;
 };
 using OptimizerFactory =
     std::function<std::unique_ptr<TrainOptimizer>(std::vector<ParamGroup> groups, const BertAdamOptions& options)>;
 std::unique_ptr<TrainOptimizer> make_bert_adam(std::vector<ParamGroup> groups, const BertAdamOptions& options);
+// --official_fp16: BertAdamFp16 (precision.hpp) for the fp16 CLIP weights, BertAdam for the rest;
+// `names` is model.named_parameters(). Use with TrainOptions::global_clip = official fp16 clip.
+OptimizerFactory bert_adam_fp16_factory(nn::NamedTensorList names);
 
 // ---- parameter groups and freezing (main_xclip.py prep_optimizer / freeze) ---------------------------
 // The original's no_decay list, matched as substrings of the parameter name.
@@ -116,6 +119,8 @@ struct TrainOptions {
   // Called after the micro-batch gradients are accumulated and before the global clipping (e.g.
   // to scale gradients by 1/world_size as multi-GPU training leaves them).
   std::function<void(models::XClip&)> before_clip;
+  // The global clipping (returns the total norm); default clip_grad_norm over every parameter.
+  std::function<double(models::XClip&, double max_norm)> global_clip;
 };
 
 struct TrainSummary {

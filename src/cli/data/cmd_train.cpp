@@ -12,6 +12,7 @@
 #include "train_setup.hpp"
 #include "xclip/autograd.hpp"
 #include "xclip/io/safetensors.hpp"
+#include "xclip/train/precision.hpp"
 #include "xclip/train/train_checkpoint.hpp"
 #include "xclip/train/trainer.hpp"
 
@@ -36,6 +37,8 @@ constexpr const char* kTrainUsage =
     "            --freeze_layer_num -1..12 (0) --n_display (100) --sampler_seed (0, the\n"
     "            DistributedSampler's) --resume_model CHECKPOINT_DIR|OUTPUT_DIR --stop_after_epoch E\n"
     "            (stop, resumable, after epoch E, 0-based) --threads N (compute threads) --device cpu\n"
+    "            --official_fp16 (the original's fp16 CLIP weights and fp16 BertAdam)\n"
+    "            --world_size_grad_scale N (encoder gradients / N, as the original's N-GPU all-gather)\n"
     "  eval      --batch_size_val (40)  --save_sim SIM.npy (the test similarity of the best model)\n"
     "Writes OUTPUT_DIR/checkpoint.N/ every epoch, best/, train_log.jsonl, eval.N.json, test_metrics.json.\n";
 
@@ -94,7 +97,23 @@ int run_train(const std::vector<std::string>& argv) {
   data::LoaderBatchSource source(train_set, loader_options(f, *model, "train", true), encoder);
   const data::LoaderOptions val_options = loader_options(f, *model, "val", false);
 
-  train::Trainer trainer(*model, source, options);
+  // --official_fp16: the original's fp16 CLIP weights, fp16 BertAdam and fp16-aware global clip;
+  // --world_size_grad_scale N: the 1/N the original's N-GPU all-gather leaves on the encoders.
+  train::OptimizerFactory factory = train::make_bert_adam;
+  const bool fp16 = f.flag("official_fp16");
+  if (fp16) {
+    factory = train::bert_adam_fp16_factory(model->named_parameters());
+    options.global_clip = [](models::XClip& m, double max_norm) {
+      return train::clip_grad_norm_official_fp16(m.named_parameters(), max_norm);
+    };
+  }
+  const int64_t world = f.get_int("world_size_grad_scale", 1);
+  XCLIP_CHECK(world >= 1, "--world_size_grad_scale must be >= 1, got ", world);
+  if (world > 1)
+    options.before_clip = [world, fp16](models::XClip& m) {
+      train::scale_pre_gather_gradients(m.named_parameters(), int(world), fp16);
+    };
+  train::Trainer trainer(*model, source, options, factory);
   std::fprintf(stderr, "train: %lld samples, %lld batches of %lld per epoch, %lld epochs, t_total %.1f\n",
                (long long)source.samples_per_epoch(), (long long)source.batches_per_epoch(),
                (long long)source.loader().options().batch_size, (long long)options.epochs, trainer.t_total());

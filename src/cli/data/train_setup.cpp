@@ -30,12 +30,13 @@ const std::set<std::string>& TrainFlags::value_flags() {
       // this implementation
       "config", "device", "frame_cache", "bpe", "init", "vision_width", "vision_layers", "patch", "image_resolution",
       "text_width", "text_layers", "embed_dim", "head_width", "model_config", "sampler_seed", "stop_after_epoch",
-      "save_sim", "eval_json", "eval_split", "threads"};
+      "save_sim", "eval_json", "eval_split", "threads", "world_size_grad_scale"};
   return v;
 }
 
 const std::set<std::string>& TrainFlags::bool_flags() {
-  static const std::set<std::string> b = {"do_train", "do_eval", "expand_msrvtt_sentences", "loose_type", "help"};
+  static const std::set<std::string> b = {"do_train", "do_eval", "expand_msrvtt_sentences", "loose_type", "help",
+                                          "official_fp16"};
   return b;
 }
 
@@ -212,6 +213,10 @@ train::ScratchClipOptions scratch_options(const TrainFlags& f) {
   return o;
 }
 
+models::ClipPrecision precision(const TrainFlags& f) {
+  return f.flag("official_fp16") ? models::ClipPrecision::official_fp16 : models::ClipPrecision::f32;
+}
+
 io::NamedTensors load_checkpoint_flag(const TrainFlags& f, const char* flag) {
   const std::string path = f.require(flag);
   XCLIP_CHECK(fs::is_regular_file(path), "--", flag, " ", path, ": no such file");
@@ -233,8 +238,9 @@ std::unique_ptr<models::XClip> build_model(const TrainFlags& f) {
     models::XClipConfig xc = xclip_config(f, std::nullopt);
     // The temporal encoder copies CLIP's text blocks, so it has their heads (not width / 64).
     if (xc.temporal_heads == 0) xc.temporal_heads = int(clip.text.heads);
-    auto model = std::make_unique<models::XClip>(xc, clip);
+    auto model = std::make_unique<models::XClip>(xc, clip, precision(f));
     train::init_xclip_random(*model, uint64_t(f.get_int("seed", 42)));
+    if (f.flag("official_fp16")) model->clip.round_official_fp16_parameters();
     std::fprintf(stderr, "model: random init (seed %lld), CLIP %s, %lld parameters\n",
                  (long long)f.get_int("seed", 42), clip.str().c_str(), (long long)model->num_parameters());
     return model;
@@ -257,9 +263,11 @@ std::unique_ptr<models::XClip> build_model(const TrainFlags& f) {
     const io::NamedTensors& w = init_weights ? *init_weights : *clip_weights;
     clip = models::infer_xclip_clip_config(w.list(), f.get_int("head_width", 64));
   }
-  auto model = std::make_unique<models::XClip>(xclip_config(f, saved), clip);
+  auto model = std::make_unique<models::XClip>(xclip_config(f, saved), clip, precision(f));
   if (clip_weights) std::fprintf(stderr, "model: %s\n", model->load_pretrained(clip_weights->list()).str().c_str());
   if (init_weights) std::fprintf(stderr, "model: %s\n", model->load_pretrained(init_weights->list()).str().c_str());
+  // What convert_weights(clip) does to the original's CLIP (a no-op on fp16 checkpoints).
+  if (f.flag("official_fp16")) model->clip.round_official_fp16_parameters();
   return model;
 }
 
