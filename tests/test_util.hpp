@@ -1,5 +1,7 @@
 // Shared helpers for the Catch2 tests.
 #pragma once
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -22,11 +24,25 @@ inline std::optional<std::filesystem::path> shared_dir() {
   return std::nullopt;
 }
 
-// A fresh empty temporary directory for one test (removed at the start of the next run).
+// A fresh empty temporary directory for one test. ctest runs test cases as parallel processes
+// (-j), and two cases may ask for the same name (a shared fixture), so the folder is per process:
+// xclip_test_<name>_<pid>. Folders of earlier runs with the same name are removed first.
 inline std::filesystem::path temp_dir(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() / ("xclip_test_" + name);
-  std::filesystem::remove_all(p);
-  std::filesystem::create_directories(p);
+  namespace fs = std::filesystem;
+  const std::string prefix = "xclip_test_" + name + "_";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(fs::temp_directory_path(), ec)) {
+    const std::string file = entry.path().filename().string();
+    const bool same_name = file.size() > prefix.size() && file.compare(0, prefix.size(), prefix) == 0 &&
+                           file.find_first_not_of("0123456789", prefix.size()) == std::string::npos;
+    if (!same_name) continue;
+    // Only folders of processes that are gone: a running test's folder is not touched.
+    const std::string pid = file.substr(prefix.size());
+    if (!fs::exists("/proc/" + pid)) fs::remove_all(entry.path(), ec);
+  }
+  auto p = fs::temp_directory_path() / (prefix + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
   return p;
 }
 

@@ -1,5 +1,7 @@
 // Differentiable operations. Each op runs its forward through the kernels of the tensor's device
-// and records its backward on the tape (autograd.hpp). f32 and f64 on the CPU.
+// and records its backward on the tape (autograd.hpp). f32 and f64, on the CPU or a CUDA device:
+// every tensor of one op must be on the same device (an error names the op and both tensors
+// otherwise), and outputs and gradients are made on that device.
 // Shapes follow PyTorch conventions; every shape/dtype/device mismatch throws xclip::Error
 // naming the op and the shapes.
 #pragma once
@@ -86,7 +88,7 @@ Tensor multi_head_attention(const Tensor& x, const Tensor& in_proj_weight, const
                             const Tensor& out_proj_weight, const Tensor& out_proj_bias, int heads,
                             const Tensor& mask = Tensor());
 // Additive causal mask [L, L]: 0 on and below the diagonal, -inf above.
-Tensor causal_mask(int64_t L, DType dtype = DType::f32);
+Tensor causal_mask(int64_t L, DType dtype = DType::f32, Device device = Device::cpu);
 // Patch embedding: conv with kernel = stride = patch, no bias. x [B, C, H, W], weight [O, C, p, p]
 // -> [B, (H/p)·(W/p), O] (tokens row-major over the grid, channels last, as CLIP permutes them).
 Tensor patch_embed(const Tensor& x, const Tensor& weight);

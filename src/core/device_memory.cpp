@@ -80,4 +80,14 @@ void device_memset_zero(void* ptr, size_t bytes, Device device) {
 #endif
 }
 
+void device_convert(const void* src, DType src_type, void* dst, DType dst_type, int64_t n, Device device) {
+  XCLIP_CHECK(device == Device::cuda, "device_convert: the CPU conversion lives in Tensor::to(DType)");
+#ifdef XCLIP_WITH_CUDA
+  cuda::convert_elements(src, src_type, dst, dst_type, n);
+#else
+  (void)src, (void)src_type, (void)dst, (void)dst_type, (void)n;
+  no_cuda("device_convert");
+#endif
+}
+
 }  // namespace xclip

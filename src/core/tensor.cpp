@@ -312,11 +312,21 @@ Tensor Tensor::to(Device target) const {
 
 Tensor Tensor::to(DType target) const {
   if (dtype() == target) return *this;
-  XCLIP_CHECK(device() == Device::cpu, "Tensor::to(dtype) on ", str(),
-              ": dtype conversion runs on the CPU tensor here; use ops::cast on the device");
-  Tensor out = empty(shape(), target, Device::cpu);
-  convert_elements(raw_data(), dtype(), out.raw_data(), target, numel());
+  Tensor out = empty(shape(), target, device());
+  if (device() == Device::cpu)
+    convert_elements(raw_data(), dtype(), out.raw_data(), target, numel());
+  else
+    device_convert(raw_data(), dtype(), out.raw_data(), target, numel(), device());
   return out;
+}
+
+void Tensor::move_to_(Device target) {
+  if (device() == target) return;
+  TensorImpl& i = checked(impl_);
+  Tensor moved = to(target);
+  i.storage = moved.storage();
+  i.offset = moved.storage_offset();
+  if (i.grad.defined()) i.grad = i.grad.to(target);
 }
 
 Tensor Tensor::clone() const {

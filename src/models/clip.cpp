@@ -109,7 +109,7 @@ Tensor Clip::visual_hidden(const Tensor& frames) const {
   // conv1 (kernel = stride = patch, no bias), flattened row-major over the grid: [N, grid², width].
   Tensor x = half(ops::patch_embed(half(frames), half(visual.conv1.weight)));
   // Token 0 is class_embedding (+ zeros, as the original broadcasts it over the batch).
-  Tensor cls = ops::add(Tensor::zeros(Shape{n, 1, width}, x.dtype()),
+  Tensor cls = ops::add(Tensor::zeros(Shape{n, 1, width}, x.dtype(), x.device()),
                         ops::reshape(half(visual.class_embedding), Shape{1, 1, width}));
   x = ops::concat({cls, x}, 1);
   x = half(ops::add(x, half(visual.positional_embedding)));
@@ -153,7 +153,7 @@ TextEncoding Clip::encode_text(const Tensor& ids) const {
   Tensor x = half(ops::index_select(token_embedding.weight, ids));  // [B, L, width]
   x = half(ops::add(x, half(ops::narrow(positional_embedding, 0, 0, L))));
   // Causal mask built for the actual L (the original's lazy build_attention_mask).
-  x = blocks(transformer, x, ops::causal_mask(L, x.dtype()));
+  x = blocks(transformer, x, ops::causal_mask(L, x.dtype(), x.device()));
   Tensor words = half(ops::matmul(norm(ln_final, x), half(text_projection)));  // projection at every position
   // The sentence is the row of the largest id: the EOT token (49407) in CLIP's vocabulary.
   Tensor sentence = ops::select_rows(words, ops::argmax(ids, -1));

@@ -115,7 +115,7 @@ std::vector<Tensor> chunked_backward(const FrameWordData& d, const std::vector<T
     w.set_requires_grad(words_need_grad);
     Tensor out = frame_word_block(d, with_words(leaves, w), narrow_rows(d.word_mask, ch));
     if (out.requires_grad()) run_backward(out, narrow_rows(grad_out, ch));
-    if (words_need_grad) word_grads.push_back(w.grad().defined() ? w.grad() : Tensor::zeros(w.shape(), w.dtype()));
+    if (words_need_grad) word_grads.push_back(w.grad().defined() ? w.grad() : Tensor::zeros(w.shape(), w.dtype(), w.device()));
   }
   std::vector<Tensor> grads(kSlots);
   if (words_need_grad) grads[kWords] = word_grads.size() == 1 ? word_grads[0] : ops::concat(word_grads, 0);

@@ -98,7 +98,7 @@ Tensor aosm_pool(const Tensor& x, int axis, Pool pool, double temperature, const
         // max(count, 1): an all-padding slice averages to 0 instead of dividing by zero.
         auto v = count.to_vector<double>();
         for (double& c : v) c = c < 1 ? 1 : c;
-        count = Tensor::from_vector<double>(v, count.shape()).to(x.dtype());
+        count = Tensor::from_vector<double>(v, count.shape()).to(x.dtype()).to(x.device());
       }
       return ops::div(ops::sum(ops::mul(x, mask), axis), count);
     }
@@ -186,7 +186,7 @@ SimilarityTerms similarity_terms(const XClipConfig& c, const AosmMatrices& aosm,
 Tensor symmetric_cross_entropy(const Tensor& logits) {
   XCLIP_CHECK(logits.ndim() == 2 && logits.dim(0) == logits.dim(1),
               "CrossEn: logits must be square [B, B] (text i pairs with video i), got ", logits.str());
-  Tensor target = Tensor::arange(logits.dim(0), DType::i64);
+  Tensor target = Tensor::arange(logits.dim(0), DType::i64, logits.device());
   Tensor t2v = ops::cross_entropy(logits, target);
   Tensor v2t = ops::cross_entropy(ops::transpose(logits, 0, 1), target);
   return ops::scale(ops::add(t2v, v2t), 0.5);

@@ -78,8 +78,10 @@ TextFeatures XClip::encode_text(const Tensor& input_ids, const Tensor& attention
               config_.max_words, "] (max_words), got ", input_ids.str());
   XCLIP_CHECK(attention_mask.shape() == input_ids.shape(), "X-CLIP: attention_mask ", attention_mask.str(),
               " does not match input_ids ", input_ids.str());
-  TextEncoding t = clip.encode_text(input_ids);
-  return {t.sentence, t.words, attention_mask};
+  // Inputs may come from the host (the loader, a bundle): they follow the model's parameters.
+  const Device dev = clip.logit_scale.device();
+  TextEncoding t = clip.encode_text(input_ids.to(dev));
+  return {t.sentence, t.words, attention_mask.to(dev)};
 }
 
 VideoFeatures XClip::encode_video(const Tensor& video_in, const Tensor& video_mask) const {
@@ -88,10 +90,11 @@ VideoFeatures XClip::encode_video(const Tensor& video_in, const Tensor& video_ma
   XCLIP_CHECK(video_mask.ndim() == 2 && video_mask.dim(0) == video_in.dim(0) && video_mask.dim(1) == video_in.dim(1),
               "X-CLIP: video_mask ", video_mask.str(), " does not match video ", video_in.str());
   const DType model_dtype = clip.visual.proj.dtype();
-  const Tensor video = video_in.dtype() == model_dtype ? video_in : video_in.to(model_dtype);
+  const Device dev = clip.visual.proj.device();
+  const Tensor video = video_in.to(dev).to(model_dtype);
   const int64_t B = video.dim(0), F = video.dim(1);
   Tensor frames = clip.encode_image(ops::reshape(video, Shape{B * F, 3, video.dim(3), video.dim(4)}));
-  return {ops::reshape(frames, Shape{B, F, frames.dim(1)}), video_mask};
+  return {ops::reshape(frames, Shape{B, F, frames.dim(1)}), video_mask.to(dev)};
 }
 
 XClipOutput XClip::forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& video,
@@ -119,8 +122,9 @@ Tensor XClip::similarity_for_eval(const Tensor& input_ids, const Tensor& attenti
     const int64_t n = std::min(block, video.dim(0) - s);
     frames.push_back(encode_video(ops::narrow(video, 0, s, n), ops::narrow(video_mask, 0, s, n)).frames);
   }
-  TextFeatures texts{ops::concat(sentences, 0), ops::concat(words, 0), attention_mask};
-  VideoFeatures videos{ops::concat(frames, 0), video_mask};
+  const Device dev = clip.logit_scale.device();
+  TextFeatures texts{ops::concat(sentences, 0), ops::concat(words, 0), attention_mask.to(dev)};
+  VideoFeatures videos{ops::concat(frames, 0), video_mask.to(dev)};
   return similarity_matrix(texts, videos);
 }
 

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "xclip/core/device_memory.hpp"
 #include "xclip/io/safetensors.hpp"
 #include "xclip/models/xclip.hpp"
 #include "xclip/ops.hpp"
@@ -87,8 +88,8 @@ std::map<std::string, Tensor> our_outputs(const XClip& model, const XClipOutput&
 VerifyResult verify_bundle(const std::string& bundle_dir, const VerifyOptions& options) {
   const fs::path dir(bundle_dir);
   XCLIP_CHECK(fs::is_directory(dir), "verify: ", bundle_dir, " is not a bundle folder");
-  XCLIP_CHECK(options.device == Device::cpu, "verify: --device cuda is not available: the model's parameters "
-              "cannot be moved to the GPU yet (nn::Module has no to(Device)); use --device cpu");
+  XCLIP_CHECK(options.device == Device::cpu || cuda_available(),
+              "verify: --device cuda: no CUDA device is available (or this build has no CUDA support)");
   const nlohmann::json cfg = read_config(dir / "config.json");
   const std::string kind = cfg.value("kind", std::string("full"));
   XCLIP_CHECK(kind == "full", "verify: ", (dir / "config.json").string(), ": unknown bundle kind '", kind, "'");
@@ -117,6 +118,7 @@ VerifyResult verify_bundle(const std::string& bundle_dir, const VerifyOptions& o
     result.problems.push_back("weights: " + load.str());
   if (init_from_clip && config.temporal_encoder() && !load.temporal_from_clip)
     result.problems.push_back("weights: a CLIP-only bundle but the temporal encoder was not copied from CLIP");
+  model.to(options.device);  // the inputs follow the parameters inside the model
 
   const Tensor& ids = inputs.at("input_ids");
   const Tensor& attention_mask = inputs.at("attention_mask");

@@ -89,6 +89,15 @@ void Module::set_requires_grad(bool on) {
     if (is_floating(t.dtype())) t.set_requires_grad(on);
 }
 
+void Module::to(Device device) {
+  for (Tensor& t : parameters()) t.move_to_(device);
+}
+
+Device Module::device() const {
+  const NamedTensorList params = named_parameters();
+  return params.empty() ? Device::cpu : params.front().second.device();
+}
+
 void Module::zero_grad() {
   for (Tensor& t : parameters()) t.zero_grad();
 }

@@ -50,12 +50,12 @@ Tensor multi_head_attention(const Tensor& x, const Tensor& in_proj_weight, const
   return linear(merged, out_proj_weight, out_proj_bias);
 }
 
-Tensor causal_mask(int64_t L, DType dtype) {
+Tensor causal_mask(int64_t L, DType dtype, Device device) {
   Tensor m = Tensor::zeros(Shape{L, L}, DType::f64);
   double* p = m.data<double>();
   for (int64_t i = 0; i < L; ++i)
     for (int64_t j = i + 1; j < L; ++j) p[i * L + j] = -std::numeric_limits<double>::infinity();
-  return m.to(dtype);
+  return m.to(dtype).to(device);
 }
 
 }  // namespace xclip::ops

@@ -9,17 +9,18 @@ using namespace detail;
 namespace {
 // x [B, C, H, W] -> [B·gh·gw, C·p·p], differentiable (backward is col2im).
 Tensor extract_patches(const Tensor& x, int64_t p) {
-  check_cpu_all("patch_embed", {&x});
+  const Device dev = x.device();
   const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   const int64_t gh = H / p, gw = W / p;
-  Tensor cols = Tensor::empty(Shape{B * gh * gw, C * p * p}, x.dtype());
+  Tensor cols = Tensor::empty(Shape{B * gh * gw, C * p * p}, x.dtype(), dev);
   dispatch_float("patch_embed", x, [&]<class T>() {
-    cpu::im2col_patches<T>(x.data<T>(), cols.data<T>(), B, C, H, W, p);
+    k::im2col_patches<T>(dev, x.data<T>(), cols.data<T>(), B, C, H, W, p);
   });
   return record("patch_embed", cols, {x}, [xs = x.shape(), p](const Tensor& g) {
-    Tensor gx = Tensor::empty(xs, g.dtype());
+    const Device dev = g.device();
+    Tensor gx = Tensor::empty(xs, g.dtype(), dev);
     dispatch_float("patch_embed backward", g, [&]<class T>() {
-      cpu::col2im_patches<T>(g.data<T>(), gx.data<T>(), xs[0], xs[1], xs[2], xs[3], p);
+      k::col2im_patches<T>(dev, g.data<T>(), gx.data<T>(), xs[0], xs[1], xs[2], xs[3], p);
     });
     return std::vector<Tensor>{gx};
   });

@@ -34,24 +34,25 @@ std::vector<int64_t> broadcast_strides(const Shape& s, const Shape& out) {
 // Sums `g` (shape `out`) down to `target` (the gradient of a broadcast).
 Tensor reduce_to(const Tensor& g, const Shape& target) {
   if (g.shape() == target) return g;
-  Tensor r = Tensor::zeros(target, g.dtype());
+  const Device dev = g.device();
+  Tensor r = Tensor::zeros(target, g.dtype(), dev);
   std::vector<int64_t> st = broadcast_strides(target, g.shape());
   std::vector<int64_t> shape = g.shape().vec();
   dispatch_float("broadcast backward", g, [&]<class T>() {
-    cpu::sum_to_broadcast<T>(g.data<T>(), shape.data(), g.ndim(), r.data<T>(), st.data());
+    k::sum_to_broadcast<T>(dev, g.data<T>(), shape.data(), g.ndim(), r.data<T>(), st.data());
   });
   return r;
 }
 
 Tensor binary_forward(const char* op, cpu::BinaryOp kind, const Tensor& a, const Tensor& b) {
-  check_cpu_all(op, {&a, &b});
+  const Device dev = common_device(op, {&a, &b});
   check_same_dtype(op, a, b);
   Shape out_shape = broadcast_shape(op, a.shape(), b.shape());
-  Tensor out = Tensor::empty(out_shape, a.dtype());
+  Tensor out = Tensor::empty(out_shape, a.dtype(), dev);
   auto as = broadcast_strides(a.shape(), out_shape), bs = broadcast_strides(b.shape(), out_shape);
   auto shape = out_shape.vec();
   dispatch_float(op, a, [&]<class T>() {
-    cpu::binary_broadcast<T>(kind, a.data<T>(), as.data(), b.data<T>(), bs.data(), out.data<T>(), shape.data(),
+    k::binary_broadcast<T>(dev, kind, a.data<T>(), as.data(), b.data<T>(), bs.data(), out.data<T>(), shape.data(),
                              out_shape.ndim());
   });
   return out;
@@ -97,9 +98,9 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 namespace {
 Tensor affine_op(const char* op, const Tensor& x, double s, double shift) {
-  check_cpu_all(op, {&x});
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  dispatch_float(op, x, [&]<class T>() { cpu::affine<T>(x.data<T>(), out.data<T>(), x.numel(), T(s), T(shift)); });
+  const Device dev = x.device();
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), dev);
+  dispatch_float(op, x, [&]<class T>() { k::affine<T>(dev, x.data<T>(), out.data<T>(), x.numel(), T(s), T(shift)); });
   return out;
 }
 }  // namespace

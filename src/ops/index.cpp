@@ -8,26 +8,27 @@ namespace xclip::ops {
 using namespace detail;
 
 Tensor index_select(const Tensor& table, const Tensor& index_in) {
-  check_cpu_all("index_select", {&table, &index_in});
+  const Device dev = common_device("index_select", {&table, &index_in});
   XCLIP_CHECK(table.ndim() >= 1, "index_select: table must have at least one dimension, got ", table.str());
   Tensor index = as_index("index_select", index_in);
   std::vector<int64_t> out = index.shape().vec();
   for (int d = 1; d < table.ndim(); ++d) out.push_back(table.shape()[d]);
-  Tensor y = Tensor::empty(Shape(out), table.dtype());
+  Tensor y = Tensor::empty(Shape(out), table.dtype(), dev);
   const int64_t row_len = table.shape().prod(1, table.ndim());
   const int64_t row_bytes = row_len * int64_t(dtype_size(table.dtype()));
-  cpu::index_rows(table.raw_data(), table.dim(0), row_bytes, index.data<int64_t>(), index.numel(), y.raw_data());
+  k::index_rows(dev, table.raw_data(), table.dim(0), row_bytes, index.data<int64_t>(), index.numel(), y.raw_data());
   return record("index_select", y, {table}, [ts = table.shape(), index, row_len](const Tensor& g) {
-    Tensor gt = Tensor::zeros(ts, g.dtype());
+    const Device dev = g.device();
+    Tensor gt = Tensor::zeros(ts, g.dtype(), dev);
     dispatch_float("index_select backward", g, [&]<class T>() {
-      cpu::index_rows_backward<T>(g.data<T>(), index.data<int64_t>(), index.numel(), row_len, gt.data<T>());
+      k::index_rows_backward<T>(dev, g.data<T>(), index.data<int64_t>(), index.numel(), row_len, gt.data<T>());
     });
     return std::vector<Tensor>{gt};
   });
 }
 
 Tensor gather(const Tensor& x, int axis_in, const Tensor& index_in) {
-  check_cpu_all("gather", {&x, &index_in});
+  const Device dev = common_device("gather", {&x, &index_in});
   const int axis = x.shape().normalize_axis(axis_in, "gather axis");
   Tensor index = as_index("gather", index_in);
   XCLIP_CHECK(index.ndim() == x.ndim(), "gather: index ", index.str(), " must have the rank of ", x.str());
@@ -36,14 +37,15 @@ Tensor gather(const Tensor& x, int axis_in, const Tensor& index_in) {
                 " vs input ", x.str());
   const AxisSplit s = split_at(x.shape(), axis);
   const int64_t m = index.shape()[axis];
-  Tensor y = Tensor::empty(index.shape(), x.dtype());
+  Tensor y = Tensor::empty(index.shape(), x.dtype(), dev);
   dispatch_float("gather", x, [&]<class T>() {
-    cpu::gather_axis<T>(x.data<T>(), index.data<int64_t>(), y.data<T>(), s.outer, s.n, m, s.inner);
+    k::gather_axis<T>(dev, x.data<T>(), index.data<int64_t>(), y.data<T>(), s.outer, s.n, m, s.inner);
   });
   return record("gather", y, {x}, [xs = x.shape(), index, s, m](const Tensor& g) {
-    Tensor gx = Tensor::zeros(xs, g.dtype());
+    const Device dev = g.device();
+    Tensor gx = Tensor::zeros(xs, g.dtype(), dev);
     dispatch_float("gather backward", g, [&]<class T>() {
-      cpu::gather_axis_backward<T>(g.data<T>(), index.data<int64_t>(), gx.data<T>(), s.outer, s.n, m, s.inner);
+      k::gather_axis_backward<T>(dev, g.data<T>(), index.data<int64_t>(), gx.data<T>(), s.outer, s.n, m, s.inner);
     });
     return std::vector<Tensor>{gx};
   });
@@ -54,28 +56,31 @@ Tensor select_rows(const Tensor& x, const Tensor& idx_in) {
   Tensor idx = as_index("select_rows", idx_in);
   XCLIP_CHECK(idx.ndim() == 1 && idx.dim(0) == x.dim(0), "select_rows: index ", idx.str(), " for input ",
               x.str());
-  // Flatten to a table of B·L rows and pick row b·L + idx[b].
+  const Device dev = common_device("select_rows", {&x, &idx});
+  // Flatten to a table of B·L rows and pick row b·L + idx[b]. The B indices are checked and
+  // turned into row numbers on the host (copied there from a GPU), then sent back.
   const int64_t B = x.dim(0), L = x.dim(1);
-  std::vector<int64_t> rows(static_cast<size_t>(B));
-  const int64_t* p = idx.data<int64_t>();
+  std::vector<int64_t> rows = idx.to_vector<int64_t>();
   for (int64_t b = 0; b < B; ++b) {
-    XCLIP_CHECK(p[b] >= 0 && p[b] < L, "select_rows: index ", p[b], " out of range for length ", L);
-    rows[size_t(b)] = b * L + p[b];
+    const int64_t i = rows[size_t(b)];
+    XCLIP_CHECK(i >= 0 && i < L, "select_rows: index ", i, " out of range for length ", L);
+    rows[size_t(b)] = b * L + i;
   }
   std::vector<int64_t> flat = x.shape().vec();
   flat.erase(flat.begin());
   flat[0] = B * L;
-  return index_select(reshape(x, Shape(flat)), Tensor::from_vector(rows, Shape{B}));
+  return index_select(reshape(x, Shape(flat)), Tensor::from_vector(rows, Shape{B}).to(dev));
 }
 
 Tensor argmax(const Tensor& x, int axis_in) {
-  check_cpu_all("argmax", {&x});
+  const Device dev = x.device();
   const int axis = x.shape().normalize_axis(axis_in, "argmax axis");
   const AxisSplit s = split_at(x.shape(), axis);
+  // Every dtype is compared as f64 (exact for the token ids this serves), on x's own device.
   Tensor xf = is_floating(x.dtype()) ? x.to(DType::f64) : x.to(DType::i64).to(DType::f64);
-  Tensor y = Tensor::empty(x.shape().without_dim(axis), DType::f64);
-  Tensor arg = Tensor::empty(y.shape(), DType::i64);
-  cpu::reduce_max<double>(xf.data<double>(), y.data<double>(), arg.data<int64_t>(), s.outer, s.n, s.inner);
+  Tensor y = Tensor::empty(x.shape().without_dim(axis), DType::f64, dev);
+  Tensor arg = Tensor::empty(y.shape(), DType::i64, dev);
+  k::reduce_max<double>(dev, xf.data<double>(), y.data<double>(), arg.data<int64_t>(), s.outer, s.n, s.inner);
   return arg;
 }
 

@@ -1,4 +1,5 @@
-// matmul / batched matmul with transpose flags, and linear. Forward and backward via cpu::gemm.
+// matmul / batched matmul with transpose flags, and linear. Forward and backward via the GEMM of
+// the operands' device (cpu::gemm_batched or cuBLAS).
 #include "op_util.hpp"
 #include "xclip/ops.hpp"
 
@@ -44,16 +45,16 @@ MatmulDims matmul_dims(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 
 // out (+)= op(a)·op(b) per batch, with explicit strides (0 = shared operand).
 template <class T>
-void gemm_batch(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* a, int64_t sa, const T* b, int64_t sb,
-                T* c, int64_t sc, int64_t batch, T beta) {
+void gemm_batch(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* a, int64_t sa, const T* b,
+                int64_t sb, T* c, int64_t sc, int64_t batch, T beta) {
   const int64_t lda = ta ? M : K, ldb = tb ? K : N;
-  cpu::gemm_batched<T>(ta, tb, M, N, K, T(1), a, lda, sa, b, ldb, sb, beta, c, N, sc, batch);
+  k::gemm_batched<T>(dev, ta, tb, M, N, K, T(1), a, lda, sa, b, ldb, sb, beta, c, N, sc, batch);
 }
 
-Tensor matmul_forward(const Tensor& a, const Tensor& b, bool ta, bool tb, const MatmulDims& d) {
-  Tensor out = Tensor::empty(d.out_shape, a.dtype(), a.device());
+Tensor matmul_forward(Device dev, const Tensor& a, const Tensor& b, bool ta, bool tb, const MatmulDims& d) {
+  Tensor out = Tensor::empty(d.out_shape, a.dtype(), dev);
   dispatch_float("matmul", a, [&]<class T>() {
-    gemm_batch<T>(ta, tb, d.M, d.N, d.K, a.data<T>(), d.M * d.K, b.data<T>(), d.b_shared ? 0 : d.K * d.N,
+    gemm_batch<T>(dev, ta, tb, d.M, d.N, d.K, a.data<T>(), d.M * d.K, b.data<T>(), d.b_shared ? 0 : d.K * d.N,
                   out.data<T>(), d.M * d.N, d.batch, T(0));
   });
   return out;
@@ -63,30 +64,36 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b, bool ta, bool tb, const 
 std::vector<Tensor> matmul_backward(const Tensor& gc, const Tensor& a, const Tensor& b, bool ta, bool tb,
                                     const MatmulDims& d, bool need_a, bool need_b) {
   Tensor ga, gb;
+  const Device dev = gc.device();
   const int64_t M = d.M, N = d.N, K = d.K, batch = d.batch;
   dispatch_float("matmul backward", gc, [&]<class T>() {
     const T* g = gc.data<T>();
     const int64_t sb = d.b_shared ? 0 : K * N;
     if (need_a) {
-      ga = Tensor::empty(a.shape(), a.dtype());
+      ga = Tensor::empty(a.shape(), a.dtype(), dev);
       if (!ta)  // dA[M,K] = dC · op(B)ᵀ
-        gemm_batch<T>(false, !tb, M, K, N, g, M * N, b.data<T>(), sb, ga.data<T>(), M * K, batch, T(0));
+        gemm_batch<T>(dev, false, !tb, M, K, N, g, M * N, b.data<T>(), sb, ga.data<T>(), M * K, batch, T(0));
       else      // dA[K,M] = op(B) · dCᵀ
-        gemm_batch<T>(tb, true, K, M, N, b.data<T>(), sb, g, M * N, ga.data<T>(), M * K, batch, T(0));
+        gemm_batch<T>(dev, tb, true, K, M, N, b.data<T>(), sb, g, M * N, ga.data<T>(), M * K, batch, T(0));
     }
     if (need_b) {
-      gb = Tensor::zeros(b.shape(), b.dtype());
+      gb = Tensor::zeros(b.shape(), b.dtype(), dev);
+      // On the GPU, a shared b with untransposed batch entries A_r [M, K] is one GEMM over the
+      // stacked [batch·M, K] rows: dB = A_allᵀ·dC_all (or dC_allᵀ·A_all), no per-entry launches.
+      // The CPU keeps its entry-by-entry order (its results are the reference, bit for bit).
+      const bool stacked = d.b_shared && !ta && dev != Device::cpu;
+      const int64_t rows = stacked ? batch * M : M;
       // With a shared b, every batch entry adds into the same gradient: beta = 1 accumulates,
       // run batch by batch (the batched GEMM may run entries in parallel).
-      const int64_t reps = d.b_shared ? batch : 1;
+      const int64_t reps = d.b_shared && !stacked ? batch : 1;
       const int64_t per = d.b_shared ? 1 : batch;
       for (int64_t r = 0; r < reps; ++r) {
         const T* ar = a.data<T>() + r * M * K;
         const T* gr = g + r * M * N;
         if (!tb)  // dB[K,N] = op(A)ᵀ · dC
-          gemm_batch<T>(!ta, false, K, N, M, ar, M * K, gr, M * N, gb.data<T>(), K * N, per, T(1));
+          gemm_batch<T>(dev, !ta, false, K, N, rows, ar, M * K, gr, M * N, gb.data<T>(), K * N, per, T(1));
         else      // dB[N,K] = dCᵀ · op(A)
-          gemm_batch<T>(true, ta, N, K, M, gr, M * N, ar, M * K, gb.data<T>(), K * N, per, T(1));
+          gemm_batch<T>(dev, true, ta, N, K, rows, gr, M * N, ar, M * K, gb.data<T>(), K * N, per, T(1));
       }
     }
   });
@@ -96,10 +103,10 @@ std::vector<Tensor> matmul_backward(const Tensor& gc, const Tensor& a, const Ten
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
-  check_cpu_all("matmul", {&a, &b});
+  const Device dev = common_device("matmul", {&a, &b});
   check_same_dtype("matmul", a, b);
   MatmulDims d = matmul_dims(a, b, trans_a, trans_b);
-  Tensor out = matmul_forward(a, b, trans_a, trans_b, d);
+  Tensor out = matmul_forward(dev, a, b, trans_a, trans_b, d);
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
   return record("matmul", out, {a, b}, [a = a.detach(), b = b.detach(), trans_a, trans_b, d, need_a, need_b](const Tensor& g) {
     return matmul_backward(g, a, b, trans_a, trans_b, d, need_a, need_b);

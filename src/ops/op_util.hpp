@@ -1,10 +1,10 @@
-// Private helpers shared by the op files: dtype dispatch and argument checks.
+// Private helpers shared by the op files: dtype and device dispatch, argument checks.
 #pragma once
 #include <vector>
 
 #include "xclip/autograd.hpp"
 #include "xclip/core/tensor.hpp"
-#include "xclip/kernels/cpu.hpp"
+#include "xclip/kernels/dispatch.hpp"
 
 namespace xclip::ops::detail {
 
@@ -19,11 +19,21 @@ decltype(auto) dispatch_float(const char* op, const Tensor& t, Fn&& fn) {
   throw Error(format(op, ": expected an f32 or f64 tensor, got ", t.str()));
 }
 
-// The CPU kernels run here; CUDA tensors are routed by the CUDA backend before reaching this.
-inline void check_cpu_all(const char* op, std::initializer_list<const Tensor*> ts) {
-  for (const Tensor* t : ts)
-    if (t && t->defined())
-      XCLIP_CHECK(t->device() == Device::cpu, op, ": no CUDA kernel is registered for this op; got ", t->str());
+// The device every defined tensor of an op lives on (outputs are allocated there); a tensor on
+// another device is an error naming the op and both tensors. Undefined tensors are skipped.
+inline Device common_device(const char* op, std::initializer_list<const Tensor*> ts) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : ts) {
+    if (!t || !t->defined()) continue;
+    if (!first) {
+      first = t;
+      continue;
+    }
+    XCLIP_CHECK(t->device() == first->device(), op, ": tensors on different devices: ", first->str(), " and ",
+                t->str(), " (move them with Tensor::to(Device) first)");
+  }
+  XCLIP_CHECK(first != nullptr, op, ": no defined tensor");
+  return first->device();
 }
 
 // [outer, n, inner] view of `shape` around `axis`.
@@ -45,7 +55,7 @@ inline std::vector<int64_t> contiguous_strides(const Shape& s) {
   return st;
 }
 
-// Indices as int64 on the CPU (accepts i32 and i64).
+// Indices as int64 on the index's own device (accepts i32 and i64).
 inline Tensor as_index(const char* op, const Tensor& idx) {
   XCLIP_CHECK(idx.dtype() == DType::i64 || idx.dtype() == DType::i32, op, ": index must be i32 or i64, got ",
               idx.str());

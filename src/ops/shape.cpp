@@ -30,7 +30,7 @@ Tensor reshape(const Tensor& x, const Shape& shape_in) {
 }
 
 Tensor permute(const Tensor& x, const std::vector<int>& order_in) {
-  check_cpu_all("permute", {&x});
+  const Device dev = x.device();
   const int nd = x.ndim();
   XCLIP_CHECK(int(order_in.size()) == nd, "permute: order of length ", order_in.size(), " for ", x.str());
   std::vector<int> order(static_cast<size_t>(nd)), inverse(static_cast<size_t>(nd), -1);
@@ -42,9 +42,9 @@ Tensor permute(const Tensor& x, const std::vector<int>& order_in) {
     inverse[size_t(a)] = i;
     out[size_t(i)] = x.shape()[a];
   }
-  Tensor y = Tensor::empty(Shape(out), x.dtype());
+  Tensor y = Tensor::empty(Shape(out), x.dtype(), dev);
   std::vector<int64_t> shape = x.shape().vec();
-  cpu::permute_copy(x.raw_data(), y.raw_data(), dtype_size(x.dtype()), shape.data(), order.data(), nd);
+  k::permute_copy(dev, x.raw_data(), y.raw_data(), dtype_size(x.dtype()), shape.data(), order.data(), nd);
   return record("permute", y, {x}, [inverse](const Tensor& g) {
     std::vector<int> inv(inverse.begin(), inverse.end());
     return std::vector<Tensor>{permute(g, inv)};
@@ -63,8 +63,9 @@ Tensor concat(const std::vector<Tensor>& xs, int axis_in) {
   const Tensor& first = xs[0];
   const int axis = first.shape().normalize_axis(axis_in, "concat axis");
   int64_t total = 0;
+  const Device dev = first.device();
   for (const Tensor& t : xs) {
-    check_cpu_all("concat", {&t});
+    common_device("concat", {&first, &t});
     check_same_dtype("concat", first, t);
     XCLIP_CHECK(t.ndim() == first.ndim(), "concat: ", t.str(), " vs ", first.str());
     for (int d = 0; d < t.ndim(); ++d)
@@ -72,14 +73,14 @@ Tensor concat(const std::vector<Tensor>& xs, int axis_in) {
                   first.str());
     total += t.shape()[axis];
   }
-  Tensor y = Tensor::empty(first.shape().with_dim(axis, total), first.dtype());
+  Tensor y = Tensor::empty(first.shape().with_dim(axis, total), first.dtype(), dev);
   const AxisSplit s = split_at(y.shape(), axis);
   std::vector<int64_t> offsets;
   int64_t off = 0;
   for (const Tensor& t : xs) {
     offsets.push_back(off);
-    cpu::copy_axis_block(t.raw_data(), y.raw_data(), dtype_size(t.dtype()), s.outer, t.shape()[axis], total, off,
-                         s.inner);
+    k::copy_axis_block(dev, t.raw_data(), y.raw_data(), dtype_size(t.dtype()), s.outer, t.shape()[axis], total, off,
+                       s.inner);
     off += t.shape()[axis];
   }
   std::vector<int64_t> lengths;
@@ -92,17 +93,18 @@ Tensor concat(const std::vector<Tensor>& xs, int axis_in) {
 }
 
 Tensor narrow(const Tensor& x, int axis_in, int64_t start, int64_t length) {
-  check_cpu_all("narrow", {&x});
+  const Device dev = x.device();
   const int axis = x.shape().normalize_axis(axis_in, "narrow axis");
   const int64_t n = x.shape()[axis];
   XCLIP_CHECK(start >= 0 && length >= 0 && start + length <= n, "narrow: [", start, ", ", start + length,
               ") out of range for axis ", axis, " of ", x.str());
-  Tensor y = Tensor::empty(x.shape().with_dim(axis, length), x.dtype());
+  Tensor y = Tensor::empty(x.shape().with_dim(axis, length), x.dtype(), dev);
   const AxisSplit s = split_at(x.shape(), axis);
-  cpu::slice_axis_block(x.raw_data(), y.raw_data(), dtype_size(x.dtype()), s.outer, n, length, start, s.inner);
+  k::slice_axis_block(dev, x.raw_data(), y.raw_data(), dtype_size(x.dtype()), s.outer, n, length, start, s.inner);
   return record("narrow", y, {x}, [xs = x.shape(), s, start, length](const Tensor& g) {
-    Tensor gx = Tensor::zeros(xs, g.dtype());
-    cpu::copy_axis_block(g.raw_data(), gx.raw_data(), dtype_size(g.dtype()), s.outer, length, s.n, start, s.inner);
+    const Device dev = g.device();
+    Tensor gx = Tensor::zeros(xs, g.dtype(), dev);
+    k::copy_axis_block(dev, g.raw_data(), gx.raw_data(), dtype_size(g.dtype()), s.outer, length, s.n, start, s.inner);
     return std::vector<Tensor>{gx};
   });
 }

@@ -15,18 +15,19 @@ Tensor softmax_impl(const char* op, const Tensor& x_in, int axis_in, double temp
   // temperature (exact for the masks used here: 0 and large negatives / −inf).
   Tensor x = x_in;
   if (mask.defined()) x = add(x_in, temperature == 1.0 ? mask : scale(mask, temperature));
-  check_cpu_all(op, {&x});
+  const Device dev = x.device();
   const int axis = x.shape().normalize_axis(axis_in);
   const AxisSplit s = split_at(x.shape(), axis);
   const double inv_t = 1.0 / temperature;
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), dev);
   dispatch_float(op, x, [&]<class T>() {
-    cpu::softmax_forward<T>(x.data<T>(), y.data<T>(), s.outer, s.n, s.inner, inv_t, log);
+    k::softmax_forward<T>(dev, x.data<T>(), y.data<T>(), s.outer, s.n, s.inner, inv_t, log);
   });
   return record(op, y, {x}, [op, y = y.detach(), s, inv_t, log](const Tensor& g) {
-    Tensor gx = Tensor::empty(y.shape(), y.dtype());
+    const Device dev = y.device();
+    Tensor gx = Tensor::empty(y.shape(), y.dtype(), dev);
     dispatch_float(op, y, [&]<class T>() {
-      cpu::softmax_backward<T>(y.data<T>(), g.data<T>(), gx.data<T>(), s.outer, s.n, s.inner, inv_t, log);
+      k::softmax_backward<T>(dev, y.data<T>(), g.data<T>(), gx.data<T>(), s.outer, s.n, s.inner, inv_t, log);
     });
     return std::vector<Tensor>{gx};
   });

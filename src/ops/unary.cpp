@@ -8,13 +8,14 @@ using namespace detail;
 
 namespace {
 Tensor unary(const char* op, cpu::UnaryOp kind, const Tensor& x) {
-  check_cpu_all(op, {&x});
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  dispatch_float(op, x, [&]<class T>() { cpu::unary_forward<T>(kind, x.data<T>(), y.data<T>(), x.numel()); });
+  const Device dev = x.device();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), dev);
+  dispatch_float(op, x, [&]<class T>() { k::unary_forward<T>(dev, kind, x.data<T>(), y.data<T>(), x.numel()); });
   return record(op, y, {x}, [op, kind, x = x.detach(), y = y.detach()](const Tensor& g) {
-    Tensor gx = Tensor::empty(x.shape(), x.dtype());
+    const Device dev = x.device();
+    Tensor gx = Tensor::empty(x.shape(), x.dtype(), dev);
     dispatch_float(op, x, [&]<class T>() {
-      cpu::unary_backward<T>(kind, x.data<T>(), y.data<T>(), g.data<T>(), gx.data<T>(), x.numel());
+      k::unary_backward<T>(dev, kind, x.data<T>(), y.data<T>(), g.data<T>(), gx.data<T>(), x.numel());
     });
     return std::vector<Tensor>{gx};
   });

@@ -6,9 +6,14 @@
 //   lr_t ← lr · schedule(step / t_total)       (step before incrementing; lr if t_total = −1)
 //   p ← p − lr_t·u ;  step ← step + 1
 // Elementwise arithmetic follows PyTorch's op order in the parameter's own precision.
+// CPU parameters are updated here one by one; CUDA parameters are collected and updated by one
+// fused launch sequence (cuda::bert_adam_step / adamw_step), which reproduces the same arithmetic.
 #include <cmath>
 
 #include "xclip/train/optimizer.hpp"
+#ifdef XCLIP_WITH_CUDA
+#include "xclip/kernels/cuda.hpp"
+#endif
 
 namespace xclip::train {
 
@@ -29,10 +34,78 @@ void bert_adam_update(T* p, const T* g, T* m, T* v, int64_t n, double b1, double
 }
 
 void check_param(const Tensor& p, const char* who) {
-  XCLIP_CHECK(p.device() == Device::cpu && (p.dtype() == DType::f32 || p.dtype() == DType::f64), who,
-              ": parameter ", (p.name().empty() ? std::string("(unnamed)") : p.name()), " ", p.str(),
-              " must be an f32/f64 CPU tensor here");
+  XCLIP_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, who, ": parameter ",
+              (p.name().empty() ? std::string("(unnamed)") : p.name()), " ", p.str(), " must be f32 or f64");
 }
+
+// The parameter's gradient in the parameter's dtype, stored back as its .grad (so that clipping
+// in place, on either device, changes the gradient the caller sees, as on the CPU).
+Tensor grad_as_param(Tensor& p, const char* who) {
+  if (p.grad().dtype() != p.dtype()) p.set_grad(p.grad().to(p.dtype()));
+  XCLIP_CHECK(p.grad().shape() == p.shape() && p.grad().device() == p.device(), who, ": gradient ", p.grad().str(),
+              " for parameter ", p.name(), " ", p.str());
+  return p.grad();
+}
+
+void init_state(OptimizerState& st, const Tensor& p) {
+  if (st.m.defined() && st.m.device() == p.device()) return;
+  XCLIP_CHECK(!st.m.defined(), "optimizer: parameter ", p.name(), " moved to ", device_name(p.device()),
+              " after its optimizer state was made; move the model before building the optimizer");
+  st.m = Tensor::zeros(p.shape(), p.dtype(), p.device());
+  st.v = Tensor::zeros(p.shape(), p.dtype(), p.device());
+}
+
+// The CUDA parameters of one step, by element type, updated together by flush().
+class CudaBatch {
+ public:
+  void add(Tensor& p, const Tensor& g, OptimizerState& st, double lr, double wd, int64_t step) {
+#ifdef XCLIP_WITH_CUDA
+    if (p.dtype() == DType::f32)
+      f32_.push_back(slot<float>(p, g, st, lr, wd, step));
+    else
+      f64_.push_back(slot<double>(p, g, st, lr, wd, step));
+#else
+    (void)g, (void)st, (void)lr, (void)wd, (void)step;
+    throw Error(format("optimizer: parameter ", p.name(), " is on ", device_name(p.device()),
+                       " but this build has no CUDA support"));
+#endif
+  }
+  void flush_bert_adam(const BertAdamOptions& o) {
+#ifdef XCLIP_WITH_CUDA
+    if (!f32_.empty()) cuda::bert_adam_step<float>(f32_.data(), int64_t(f32_.size()), o.b1, o.b2, o.e, o.max_grad_norm);
+    if (!f64_.empty()) cuda::bert_adam_step<double>(f64_.data(), int64_t(f64_.size()), o.b1, o.b2, o.e, o.max_grad_norm);
+#else
+    (void)o;
+#endif
+  }
+  void flush_adamw(const AdamWOptions& o) {
+#ifdef XCLIP_WITH_CUDA
+    if (!f32_.empty()) cuda::adamw_step<float>(f32_.data(), int64_t(f32_.size()), o.b1, o.b2, o.eps);
+    if (!f64_.empty()) cuda::adamw_step<double>(f64_.data(), int64_t(f64_.size()), o.b1, o.b2, o.eps);
+#else
+    (void)o;
+#endif
+  }
+
+ private:
+#ifdef XCLIP_WITH_CUDA
+  template <class T>
+  static cuda::AdamSlot<T> slot(Tensor& p, const Tensor& g, OptimizerState& st, double lr, double wd, int64_t step) {
+    cuda::AdamSlot<T> s;
+    s.param = p.data<T>();
+    s.grad = const_cast<T*>(g.data<T>());  // BertAdam writes the clipped gradient back
+    s.m = st.m.data<T>();
+    s.v = st.v.data<T>();
+    s.numel = p.numel();
+    s.lr = lr;
+    s.weight_decay = wd;
+    s.step = step;
+    return s;
+  }
+  std::vector<cuda::AdamSlot<float>> f32_;
+  std::vector<cuda::AdamSlot<double>> f64_;
+#endif
+};
 }  // namespace
 
 BertAdam::BertAdam(std::vector<ParamGroup> groups, BertAdamOptions options)
@@ -62,23 +135,26 @@ std::vector<double> BertAdam::current_lr() const {
 }
 
 void BertAdam::step() {
+  CudaBatch on_gpu;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     ParamGroup& group = groups_[gi];
     for (size_t pi = 0; pi < group.params.size(); ++pi) {
       Tensor p = group.params[pi];
       if (!p.grad().defined()) continue;
       OptimizerState& st = state_[gi][pi];
-      if (!st.m.defined()) {
-        st.m = Tensor::zeros(p.shape(), p.dtype());
-        st.v = Tensor::zeros(p.shape(), p.dtype());
-      }
-      if (options_.max_grad_norm > 0) clip_grad_norm({p}, options_.max_grad_norm);
-      Tensor g = p.grad().dtype() == p.dtype() ? p.grad() : p.grad().to(p.dtype());
-      XCLIP_CHECK(g.shape() == p.shape(), "BertAdam: gradient ", g.str(), " for parameter ", p.name(), " ", p.str());
+      init_state(st, p);
       const double lr_t =
           options_.t_total == -1
               ? group.lr
               : group.lr * schedule_factor(options_.schedule, double(st.step) / options_.t_total, options_.warmup);
+      if (p.device() != Device::cpu) {  // clipped inside the fused step
+        on_gpu.add(p, grad_as_param(p, "BertAdam"), st, lr_t, group.weight_decay, st.step + 1);
+        st.step += 1;
+        continue;
+      }
+      if (options_.max_grad_norm > 0) clip_grad_norm({p}, options_.max_grad_norm);
+      Tensor g = p.grad().dtype() == p.dtype() ? p.grad() : p.grad().to(p.dtype());
+      XCLIP_CHECK(g.shape() == p.shape(), "BertAdam: gradient ", g.str(), " for parameter ", p.name(), " ", p.str());
       if (p.dtype() == DType::f32)
         bert_adam_update<float>(p.data<float>(), g.data<float>(), st.m.data<float>(), st.v.data<float>(), p.numel(),
                                 options_.b1, options_.b2, options_.e, group.weight_decay, lr_t);
@@ -88,6 +164,7 @@ void BertAdam::step() {
       st.step += 1;
     }
   }
+  on_gpu.flush_bert_adam(options_);
 }
 
 void BertAdam::zero_grad() {
@@ -120,21 +197,23 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options) : groups_(std
 }
 
 void AdamW::step() {
+  CudaBatch on_gpu;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     ParamGroup& group = groups_[gi];
     for (size_t pi = 0; pi < group.params.size(); ++pi) {
       Tensor p = group.params[pi];
       if (!p.grad().defined()) continue;
       OptimizerState& st = state_[gi][pi];
-      if (!st.m.defined()) {
-        st.m = Tensor::zeros(p.shape(), p.dtype());
-        st.v = Tensor::zeros(p.shape(), p.dtype());
-      }
+      init_state(st, p);
       const double factor = options_.t_total == -1 ? 1.0
                                                    : schedule_factor(options_.schedule,
                                                                      double(st.step) / options_.t_total, options_.warmup);
       const double lr = group.lr * factor;
       st.step += 1;  // torch increments before computing the bias corrections
+      if (p.device() != Device::cpu) {
+        on_gpu.add(p, grad_as_param(p, "AdamW"), st, lr, group.weight_decay, st.step);
+        continue;
+      }
       Tensor g = p.grad().dtype() == p.dtype() ? p.grad() : p.grad().to(p.dtype());
       if (p.dtype() == DType::f32)
         adamw_update<float>(p.data<float>(), g.data<float>(), st.m.data<float>(), st.v.data<float>(), p.numel(),
@@ -144,6 +223,7 @@ void AdamW::step() {
                              options_.b1, options_.b2, options_.eps, group.weight_decay, lr, st.step);
     }
   }
+  on_gpu.flush_adamw(options_);
 }
 
 void AdamW::zero_grad() {

@@ -1,35 +1,25 @@
-// Gradient-norm clipping as torch.nn.utils.clip_grad_norm_ (L2).
+// Gradient-norm clipping as torch.nn.utils.clip_grad_norm_ (L2), on the gradients' own devices.
 #include <cmath>
 
+#include "xclip/kernels/dispatch.hpp"
 #include "xclip/train/optimizer.hpp"
 
 namespace xclip::train {
 
 namespace {
-template <class T>
-double sum_squares(const Tensor& g) {
-  const T* p = g.data<T>();
-  const int64_t n = g.numel();  // hoisted: Shape::numel is a loop over the dims
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += double(p[i]) * double(p[i]);
-  return s;
-}
-
 double grad_sum_squares(const Tensor& g) {
-  XCLIP_CHECK(g.device() == Device::cpu, "clip_grad_norm: gradient ", g.str(), " is not on the CPU");
-  if (g.dtype() == DType::f32) return sum_squares<float>(g);
-  if (g.dtype() == DType::f64) return sum_squares<double>(g);
-  return sum_squares<float>(g.to(DType::f32));
+  const Device dev = g.device();
+  if (g.dtype() == DType::f32) return k::sum_squares<float>(dev, g.data<float>(), g.numel());
+  if (g.dtype() == DType::f64) return k::sum_squares<double>(dev, g.data<double>(), g.numel());
+  return grad_sum_squares(g.to(DType::f32));
 }
 
 void scale_grad(Tensor& g, double c) {
-  const int64_t n = g.numel();
+  const Device dev = g.device();
   if (g.dtype() == DType::f32) {
-    float* p = g.data<float>();
-    for (int64_t i = 0; i < n; ++i) p[i] = float(p[i] * c);
+    k::scale_by<float>(dev, g.data<float>(), g.numel(), c);
   } else if (g.dtype() == DType::f64) {
-    double* p = g.data<double>();
-    for (int64_t i = 0; i < n; ++i) p[i] *= c;
+    k::scale_by<double>(dev, g.data<double>(), g.numel(), c);
   } else {
     Tensor f = g.to(DType::f32);
     scale_grad(f, c);

@@ -79,7 +79,10 @@ class Tensor {
 
   // ---- conversions (no autograd: use ops::cast for a differentiable cast) -------------
   Tensor to(Device device) const;
-  Tensor to(DType dtype) const;
+  Tensor to(DType dtype) const;     // converts on the tensor's own device
+  // In place: this TensorImpl (so every handle to it: module fields, optimizer groups) now holds
+  // its values on `device`; the gradient, if any, moves too. Views made earlier keep the old storage.
+  void move_to_(Device device);
   Tensor clone() const;              // deep copy, detached
   Tensor detach() const;             // same storage, no autograd history
   Tensor view(const Shape& shape) const;  // same storage, new shape (same numel), detached

@@ -2,7 +2,10 @@
 // and the error check used around every CUDA/cuBLAS call. Only compiled with XCLIP_WITH_CUDA.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
+
+#include "xclip/core/dtype.hpp"
 
 namespace xclip::cuda {
 
@@ -26,6 +29,9 @@ void reset_peak();
 void copy(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes);
 void memset_zero(void* ptr, size_t bytes);
 void synchronize();
+// Element-type conversion between two device arrays of n elements (cuda/convert.cu), by the rules
+// of the CPU conversion in src/core/tensor.cpp. Queued on the kernels' stream.
+void convert_elements(const void* src, DType src_type, void* dst, DType dst_type, int64_t n);
 
 // Throws xclip::Error "<file>:<line>: <call>: <cuda error string>" on failure.
 void check_cuda(int status, const char* call, const char* file, int line);

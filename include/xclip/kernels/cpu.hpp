@@ -112,4 +112,12 @@ void im2col_patches(const T* x, T* cols, int64_t B, int64_t C, int64_t H, int64_
 template <class T>
 void col2im_patches(const T* gcols, T* gx, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);
 
+// ---- gradient-norm helpers (src/kernels/norm.cpp) ---------------------------------------------------
+// Σ x² accumulated in double, in index order.
+template <class T>
+double sum_squares(const T* x, int64_t n);
+// x = T(double(x) · c): the scaling clip_grad_norm applies (the product is formed in double).
+template <class T>
+void scale_by(T* x, int64_t n, double c);
+
 }  // namespace xclip::cpu

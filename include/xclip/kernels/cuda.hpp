@@ -119,6 +119,13 @@ void im2col_patches(const T* x, T* cols, int64_t B, int64_t C, int64_t H, int64_
 template <class T>
 void col2im_patches(const T* gcols, T* gx, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);
 
+// ---- gradient-norm helpers (cuda/norm.cu) ----------------------------------------------------------
+// Σ x² in double; synchronises the stream and returns the value on the host.
+template <class T>
+double sum_squares(const T* x, int64_t n);
+template <class T>
+void scale_by(T* x, int64_t n, double c);  // x = T(double(x) · c)
+
 // ---- fused optimizer steps over many parameters (cuda/optimizer.cu) -----------------------------------
 // One parameter's device buffers and its host-computed scalars. The slot array itself is a host array.
 template <class T>

@@ -36,6 +36,12 @@ class Module {
                                            const std::string& prefix = "");
 
   void set_requires_grad(bool on);  // on every parameter
+  // Moves every parameter (and its gradient) to `device` in place: the Tensor objects stay the
+  // same, so references held by layers, models and optimizer groups follow. Optimizer state
+  // (m, v) is not moved: build the optimizer after moving the model.
+  void to(Device device);
+  // The device of the first parameter (cpu for a module without parameters).
+  Device device() const;
   void zero_grad();
   int64_t num_parameters() const;
 

@@ -1,0 +1,205 @@
+// The model on the GPU: every committed reference bundle passes verify on CUDA (forward, loss,
+// evaluation path, every gradient), Module::to moves every parameter and the references to them,
+// and ten BertAdam / AdamW training steps of a tiny X-CLIP on the GPU follow the CPU run.
+#include "cuda_test_util.hpp"
+
+#ifdef XCLIP_WITH_CUDA
+#include <algorithm>
+#include <filesystem>
+
+#include "xclip/models/xclip.hpp"
+#include "xclip/models/xclip_verify.hpp"
+#include "xclip/ops.hpp"
+#include "xclip/train/optimizer.hpp"
+
+using namespace xclip;
+using namespace xclip::models;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<fs::path> bundles() {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(test::source_root() / "tests" / "fixtures" / "bundles"))
+    if (e.is_directory()) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+ClipConfig tiny_clip() {
+  ClipConfig c;
+  c.embed_dim = 16;
+  c.vision = ClipVisionConfig{16, 1, 2, 8, 2, 16};
+  c.text = ClipTextConfig{16, 3, 2, 12, 40};
+  return c;
+}
+
+XClipConfig tiny_xclip() {
+  XClipConfig c;
+  c.max_words = 6;
+  c.max_frames = 3;
+  c.cross_num_hidden_layers = 2;
+  c.temporal_heads = 2;
+  c.batch_size_val = 3;  // several blocks in the evaluation path
+  return c;
+}
+
+struct Batch {
+  Tensor ids, attention, video, video_mask;
+};
+
+// Token ids with SOT, 1-4 words and EOT (the largest id); 1-3 valid frames per video.
+Batch random_batch(int64_t B, uint64_t seed) {
+  Generator g(seed);
+  std::vector<int64_t> ids(size_t(B * 6), 0), att(size_t(B * 6), 0), vm(size_t(B * 3), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t words = 1 + int64_t(g.next_u64() % 4);
+    ids[size_t(b * 6)] = 38;
+    for (int64_t i = 1; i <= words; ++i) ids[size_t(b * 6 + i)] = 1 + int64_t(g.next_u64() % 30);
+    ids[size_t(b * 6 + words + 1)] = 39;
+    for (int64_t i = 0; i < words + 2; ++i) att[size_t(b * 6 + i)] = 1;
+    for (int64_t f = 0; f < 1 + b % 3; ++f) vm[size_t(b * 3 + f)] = 1;
+  }
+  return {Tensor::from_vector(ids, Shape{B, 6}), Tensor::from_vector(att, Shape{B, 6}),
+          Tensor::randn(Shape{B, 3, 3, 16, 16}, g), Tensor::from_vector(vm, Shape{B, 3})};
+}
+
+// A tiny X-CLIP with every parameter random (seeded), so the CPU and GPU copies start equal.
+std::unique_ptr<XClip> tiny_model(uint64_t seed) {
+  auto model = std::make_unique<XClip>(tiny_xclip(), tiny_clip());
+  Generator g(seed);
+  NoGradGuard no_grad;
+  for (auto& [name, p] : model->named_parameters())
+    p.copy_(ops::add(p, Tensor::randn(p.shape(), g, p.dtype(), 0.0, name == "clip.logit_scale" ? 0.0 : 0.05)));
+  return model;
+}
+
+std::vector<train::ParamGroup> groups_of(const XClip& model) {
+  train::ParamGroup decay{"decay", {}, 1e-3, 0.2}, no_decay{"no_decay", {}, 5e-4, 0.0};
+  for (const auto& [name, p] : model.named_parameters())
+    (name.find("bias") != std::string::npos || name.find("ln_") != std::string::npos ? no_decay : decay)
+        .params.push_back(p);
+  return {decay, no_decay};
+}
+
+double max_abs(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::abs(x));
+  return m;
+}
+
+// max|a − b| / max|b| over the parameters' values.
+double worst_parameter_difference(const XClip& gpu, const XClip& cpu) {
+  double worst = 0;
+  const auto g = gpu.named_parameters(), c = cpu.named_parameters();
+  for (size_t i = 0; i < c.size(); ++i) {
+    const std::vector<double> a = g[i].second.to_vector<double>(), b = c[i].second.to_vector<double>();
+    double d = 0;
+    for (size_t j = 0; j < b.size(); ++j) d = std::max(d, std::abs(a[j] - b[j]));
+    worst = std::max(worst, d / std::max(max_abs(b), 1e-30));
+  }
+  return worst;
+}
+
+// `steps` training steps of the same model and batches on both devices; the losses step by step.
+template <class Optimizer, class Options>
+void check_training(const Options& options, int steps) {
+  auto cpu_model = tiny_model(11), gpu_model = tiny_model(11);
+  gpu_model->to(Device::cuda);
+  Optimizer cpu_opt(groups_of(*cpu_model), options), gpu_opt(groups_of(*gpu_model), options);
+  for (int step = 0; step < steps; ++step) {
+    const Batch b = random_batch(5, 100 + uint64_t(step));
+    double losses[2];
+    for (int d = 0; d < 2; ++d) {
+      XClip& m = d == 0 ? *cpu_model : *gpu_model;
+      auto& opt = d == 0 ? cpu_opt : gpu_opt;
+      opt.zero_grad();
+      XClipOutput out = m.forward(b.ids, b.attention, b.video, b.video_mask);
+      REQUIRE(out.loss.device() == (d == 0 ? Device::cpu : Device::cuda));
+      out.loss.backward();
+      opt.step();
+      losses[d] = out.loss.item_double();
+    }
+    INFO("step " << step << ": cpu loss " << losses[0] << ", gpu loss " << losses[1]);
+    CHECK(std::abs(losses[1] - losses[0]) <= 1e-4 * std::max(1.0, std::abs(losses[0])));
+  }
+  for (const Tensor& p : gpu_model->parameters()) CHECK(p.device() == Device::cuda);
+  const double worst = worst_parameter_difference(*gpu_model, *cpu_model);
+  INFO("worst parameter difference after " << steps << " steps: " << worst);
+  CHECK(worst <= 1e-4);
+}
+
+}  // namespace
+
+TEST_CASE("every committed reference bundle passes verify on CUDA", "[cuda][models][verify]") {
+  XCLIP_REQUIRE_GPU();
+  const auto all = bundles();
+  REQUIRE(all.size() >= 12);
+  VerifyOptions options;
+  options.device = Device::cuda;
+  for (const fs::path& b : all) {
+    const VerifyResult r = verify_bundle(b.string(), options);
+    INFO(r.table());
+    CHECK(r.ok());
+  }
+}
+
+TEST_CASE("Module::to moves every parameter and the references that models hold", "[cuda][models]") {
+  XCLIP_REQUIRE_GPU();
+  auto model = tiny_model(3);
+  model->to(Device::cuda);
+  CHECK(model->device() == Device::cuda);
+  for (const auto& [name, p] : model->named_parameters()) {
+    INFO(name);
+    CHECK(p.device() == Device::cuda);
+    CHECK(p.requires_grad());
+  }
+  CHECK(model->logit_scale().device() == Device::cuda);
+  CHECK(model->clip.visual.proj.device() == Device::cuda);
+  model->to(Device::cpu);
+  CHECK(model->parameter("word_mat_weight").device() == Device::cpu);
+}
+
+TEST_CASE("the X-CLIP forward, backward and evaluation path on CUDA match the CPU", "[cuda][models]") {
+  XCLIP_REQUIRE_GPU();
+  auto cpu_model = tiny_model(7), gpu_model = tiny_model(7);
+  gpu_model->to(Device::cuda);
+  const Batch b = random_batch(7, 9);
+  XClipOutput c = cpu_model->forward(b.ids, b.attention, b.video, b.video_mask);
+  XClipOutput g = gpu_model->forward(b.ids, b.attention, b.video, b.video_mask);
+  c.loss.backward();
+  g.loss.backward();
+  test::expect_close(g.head.terms.logits.to_vector<double>(), c.head.terms.logits.to_vector<double>(), 1e-5,
+                     "training logits");
+  const auto gp = gpu_model->named_parameters(), cp = cpu_model->named_parameters();
+  for (size_t i = 0; i < cp.size(); ++i) {
+    INFO(cp[i].first);
+    REQUIRE(gp[i].second.grad().defined() == cp[i].second.grad().defined());
+    if (!cp[i].second.grad().defined()) continue;
+    CHECK(gp[i].second.grad().device() == Device::cuda);
+    const std::vector<double> a = gp[i].second.grad().to_vector<double>(), e = cp[i].second.grad().to_vector<double>();
+    double d = 0;
+    for (size_t j = 0; j < e.size(); ++j) d = std::max(d, std::abs(a[j] - e[j]));
+    CHECK(d <= 1e-4 * std::max(max_abs(e), 1e-30));
+  }
+  const Tensor sim_c = cpu_model->similarity_for_eval(b.ids, b.attention, b.video, b.video_mask);
+  const Tensor sim_g = gpu_model->similarity_for_eval(b.ids, b.attention, b.video, b.video_mask);
+  CHECK(sim_g.device() == Device::cuda);
+  test::expect_close(sim_g.to_vector<double>(), sim_c.to_vector<double>(), 1e-5, "evaluation similarity");
+}
+
+TEST_CASE("ten BertAdam steps of a tiny X-CLIP on CUDA follow the CPU losses", "[cuda][models][train]") {
+  XCLIP_REQUIRE_GPU();
+  train::BertAdamOptions options;
+  options.t_total = 10;
+  options.warmup = 0.1;
+  check_training<train::BertAdam>(options, 10);
+}
+
+TEST_CASE("ten AdamW steps of a tiny X-CLIP on CUDA follow the CPU losses", "[cuda][models][train]") {
+  XCLIP_REQUIRE_GPU();
+  train::AdamWOptions options;
+  check_training<train::AdamW>(options, 10);
+}
+
+#endif  // XCLIP_WITH_CUDA
