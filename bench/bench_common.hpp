@@ -1,0 +1,119 @@
+// Helpers shared by bench_train_step and bench_eval (not a library: header-only, bench/ only):
+// the matmul FLOP count of X-CLIP at given shapes, the PyTorch side through a python3 child that
+// prints one JSON object, atomic JSON output, the process's peak RSS.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xclip/models/clip.hpp"
+
+namespace xclip::bench {
+
+namespace fs = std::filesystem;
+
+// ---- matmul FLOPs (2·M·N·K per product), forward only --------------------------------------------
+// One pre-LN transformer block over `tokens` tokens of width W with 4W MLP: qkv in_proj, q·kᵀ and
+// p·v over all heads, out_proj, c_fc, c_proj.
+inline double block_flops(double tokens, double W) {
+  return 2 * tokens * W * 3 * W + 2 * 2 * tokens * tokens * W + 2 * tokens * W * W + 2 * 2 * tokens * W * 4 * W;
+}
+
+struct StepFlops {
+  double vision = 0, vision_patch = 0, text = 0, temporal = 0, heads = 0;
+  double total() const { return vision + vision_patch + text + temporal + heads; }
+};
+
+// The X-CLIP forward of `texts` captions (L words) and `videos` videos (N frames): ViT per frame
+// (patch embedding, blocks, CLS projection), text tower per caption (blocks, projection of every
+// position: words are used), temporal encoder (4 blocks of width D over N tokens) per video, the
+// heads: video-sentence (S·G, ·Uᵀ), video-word (Wd·Uᵀ, p·M), sentence-frame (S·Frᵀ, q·M) and
+// frame-word (Wd·Lm, the [T·L, V·N] product, the four AOSM matrix products).
+inline StepFlops xclip_forward_flops(const models::ClipConfig& c, int64_t texts, int64_t videos, int64_t L, int64_t N,
+                                     int cross_layers, bool towers = true) {
+  StepFlops f;
+  const double T = double(texts), V = double(videos), Ld = double(L), Nd = double(N), D = double(c.embed_dim);
+  if (towers) {
+    const double frames = V * Nd, grid2 = double(c.vision.grid * c.vision.grid), Wv = double(c.vision.width);
+    f.vision_patch = frames * 2 * grid2 * 3 * double(c.vision.patch * c.vision.patch) * Wv;
+    f.vision = frames * (double(c.vision.layers) * block_flops(double(c.vision.tokens()), Wv) + 2 * Wv * D);
+    const double Wt = double(c.text.width);
+    f.text = T * (double(c.text.layers) * block_flops(Ld, Wt) + 2 * Ld * Wt * D);
+  }
+  f.temporal = V * double(cross_layers) * block_flops(Nd, D);
+  f.heads = 2 * T * D * D + 2 * T * V * D                     // video-sentence
+            + 2 * T * Ld * V * D + 2 * T * V * Ld * Ld        // video-word
+            + 2 * T * V * Nd * D + 2 * T * V * Nd * Nd        // sentence-frame
+            + 2 * T * Ld * D * D + 2 * T * Ld * V * Nd * D    // frame-word: Wd·Lm, the fine-grained matrix
+            + 2 * T * V * Nd * Ld * Ld + 2 * T * Ld * V * Nd * Nd + 2 * T * V * Nd * Nd + 2 * T * V * Ld * Ld;
+  return f;
+}
+
+// ---- the PyTorch side ----------------------------------------------------------------------------
+inline std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// `rel` (e.g. tools/reference/bench_train_step_torch.py) from the working directory or any folder
+// above the executable (a benchmark sits in <checkout>/<build folder>/).
+inline std::optional<fs::path> find_script(const std::string& given, const std::string& rel) {
+  if (!given.empty()) return fs::exists(given) ? std::optional<fs::path>(given) : std::nullopt;
+  if (fs::exists(rel)) return fs::path(rel);
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec)
+    for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path())
+      if (fs::exists(dir / rel)) return dir / rel;
+  return std::nullopt;
+}
+
+// Runs `python script args`, whose last stdout line is one JSON object; nullopt with `why` on
+// failure (the script reports its own failures as {"error": "..."}). stderr goes to ours.
+inline std::optional<nlohmann::json> run_python_json(const std::string& python, const fs::path& script,
+                                                     const std::string& args, std::string& why) {
+  const std::string cmd = shell_quote(python) + " " + shell_quote(script.string()) + " " + args;
+  std::fflush(stdout);
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return why = "cannot start " + python, std::nullopt;
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  const int status = pclose(pipe);
+  // The JSON object is the last non-empty line (torch may print warnings before it).
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  const size_t nl = out.rfind('\n');
+  const std::string last = nl == std::string::npos ? out : out.substr(nl + 1);
+  nlohmann::json j = nlohmann::json::parse(last, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("error")) return why = j["error"].get<std::string>(), std::nullopt;
+  if (status != 0 || !j.is_object())
+    return why = "the PyTorch script failed (exit status " + std::to_string(status) + "): " + cmd, std::nullopt;
+  return j;
+}
+
+inline void write_json_atomically(const std::string& path, const nlohmann::json& j) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << j.dump(2) << "\n";
+    if (!f) throw std::runtime_error("cannot write " + tmp);
+  }
+  fs::rename(tmp, path);
+}
+
+// VmHWM of this process in MiB (the CPU runs' memory figure).
+inline double peak_rss_mib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return -1;
+}
+
+}  // namespace xclip::bench
