@@ -23,16 +23,24 @@ struct Encoded {
   std::vector<Tensor> sentences, words, text_masks, frames, video_masks;
 };
 
-void encode_texts(const models::XClip& model, const TrainBatch& b, Encoded& e) {
-  XCLIP_CHECK(b.input_ids.defined() && b.attention_mask.defined(), "evaluate: a text batch without input_ids");
+void encode_texts(const models::XClip& model, const TrainBatch& batch, Encoded& e) {
+  XCLIP_CHECK(batch.input_ids.defined() && batch.attention_mask.defined(), "evaluate: a text batch without input_ids");
+  TrainBatch b;
+  b.input_ids = batch.input_ids;
+  b.attention_mask = batch.attention_mask;
+  b = to_device(std::move(b), model.device());
   models::TextFeatures t = model.encode_text(b.input_ids, b.attention_mask);
   e.sentences.push_back(t.sentence);
   e.words.push_back(t.words);
   e.text_masks.push_back(b.attention_mask);
 }
 
-void encode_videos(const models::XClip& model, const TrainBatch& b, Encoded& e) {
-  XCLIP_CHECK(b.video.defined() && b.video_mask.defined(), "evaluate: a video batch without video");
+void encode_videos(const models::XClip& model, const TrainBatch& batch, Encoded& e) {
+  XCLIP_CHECK(batch.video.defined() && batch.video_mask.defined(), "evaluate: a video batch without video");
+  TrainBatch b;
+  b.video = batch.video;
+  b.video_mask = batch.video_mask;
+  b = to_device(std::move(b), model.device());
   models::VideoFeatures v = model.encode_video(b.video, b.video_mask);
   e.frames.push_back(v.frames);
   e.video_masks.push_back(b.video_mask);
@@ -100,6 +108,7 @@ EvalResult evaluate(const models::XClip& model, const EvalInputs& inputs,
   models::TextFeatures texts{concat_or_one(e.sentences), concat_or_one(e.words), concat_or_one(e.text_masks)};
   models::VideoFeatures videos{concat_or_one(e.frames), concat_or_one(e.video_masks)};
   Tensor sim = model.similarity_matrix(texts, videos);
+  if (sim.device() != Device::cpu) sim = sim.to(Device::cpu);  // the metrics run on the CPU
   if (sim.dtype() != DType::f32) sim = sim.to(DType::f32);
   EvalResult r = metrics_of(sim, inputs.multi_sentence, inputs.caption_video);
   r.encode_seconds = t1 - t0;

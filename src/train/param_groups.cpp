@@ -30,6 +30,12 @@ class BertAdamOptimizer final : public TrainOptimizer {
 };
 }  // namespace
 
+TrainBatch to_device(TrainBatch batch, Device device) {
+  for (Tensor* t : {&batch.input_ids, &batch.attention_mask, &batch.video, &batch.video_mask})
+    if (t->defined() && t->device() != device) *t = t->to(device);
+  return batch;
+}
+
 std::unique_ptr<TrainOptimizer> make_bert_adam(std::vector<ParamGroup> groups, const BertAdamOptions& options) {
   return std::make_unique<BertAdamOptimizer>(std::move(groups), options);
 }

@@ -91,6 +91,15 @@ void publish_folder(const fs::path& partial, const fs::path& final_dir) {
   fs::remove_all(old);
 }
 
+Tensor on_cpu(const Tensor& t) { return t.device() == Device::cpu ? t : t.to(Device::cpu); }
+
+// XClip::save's file (official names, atomic), from CPU copies when the model is on the GPU.
+void save_model_weights(const models::XClip& model, const fs::path& path) {
+  io::NamedTensors out(path.string());
+  for (const auto& [name, t] : model.state_dict()) out.add(name, on_cpu(t));
+  io::save_safetensors(path.string(), out);
+}
+
 io::NamedTensors optimizer_tensors(const std::vector<NamedParamGroup>& groups, TrainOptimizer& optimizer,
                                    const fs::path& path) {
   io::NamedTensors out(path.string());
@@ -100,8 +109,8 @@ io::NamedTensors optimizer_tensors(const std::vector<NamedParamGroup>& groups, T
       const OptimizerState* s = optimizer.state_for(g.group.params[i]);
       XCLIP_CHECK(s != nullptr, "checkpoint: the optimizer does not manage parameter ", g.names[i]);
       if (!s->m.defined()) continue;  // never stepped (frozen)
-      out.add("m." + g.names[i], s->m);
-      out.add("v." + g.names[i], s->v);
+      out.add("m." + g.names[i], on_cpu(s->m));
+      out.add("v." + g.names[i], on_cpu(s->v));
       out.add("step." + g.names[i], Tensor::from_vector<int64_t>({s->step}, Shape{1}));
     }
   return out;
@@ -114,7 +123,7 @@ void save_training_checkpoint(const fs::path& dir, const models::XClip& model, c
   const fs::path partial = dir.string() + ".partial";
   fs::remove_all(partial);
   fs::create_directories(partial);
-  model.save((partial / "model.safetensors").string());
+  save_model_weights(model, partial / "model.safetensors");
   save_model_config(partial / "model_config.json", model.clip.config(), model.config());
   io::save_safetensors((partial / "optimizer.safetensors").string(),
                        optimizer_tensors(groups, optimizer, partial / "optimizer.safetensors"));
@@ -164,8 +173,12 @@ LoopState load_training_checkpoint(const fs::path& dir, models::XClip& model, co
                   opt_path.string(), ": the state of ", name, " is ", m->str(), " but the parameter is ", p.str());
       OptimizerState* st = optimizer.state_for(p);
       XCLIP_CHECK(st != nullptr, "checkpoint: the optimizer does not manage parameter ", name);
-      st->m = m->clone();
-      st->v = v.clone();
+      st->m = m->to(p.device());  // a copy out of the mapped file, on the parameter's device
+      st->v = v.to(p.device());
+      if (p.device() == Device::cpu) {
+        st->m = st->m.clone();
+        st->v = st->v.clone();
+      }
       st->step = step.to(DType::i64).data<int64_t>()[0];
       used += 3;
     }

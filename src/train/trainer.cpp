@@ -19,15 +19,20 @@ double now_seconds() {
 }
 
 // torch.clamp_(logit_scale.data, max=np.log(100)): the bound is rounded to the parameter's dtype.
+// A GPU parameter is clamped through a CPU copy (one scalar per step).
 void clamp_logit_scale(Tensor& logit_scale, double max_value) {
-  if (logit_scale.dtype() == DType::f32) {
-    float* p = logit_scale.data<float>();
+  Tensor host = logit_scale.device() == Device::cpu ? logit_scale : logit_scale.to(Device::cpu);
+  if (host.dtype() == DType::f32) {
+    float* p = host.data<float>();
     *p = std::min(*p, float(max_value));
   } else {
-    double* p = logit_scale.data<double>();
+    double* p = host.data<double>();
     *p = std::min(*p, max_value);
   }
+  if (!host.is_same(logit_scale)) logit_scale.copy_(host);
 }
+
+double scalar_of(const Tensor& t) { return (t.device() == Device::cpu ? t : t.to(Device::cpu)).item_double(); }
 
 nlohmann::json metrics_to_json(const RetrievalMetrics& m) {
   return {{"R1", m.r1}, {"R5", m.r5}, {"R10", m.r10}, {"MR", m.median_rank}, {"MeanR", m.mean_rank}};
@@ -127,9 +132,11 @@ double Trainer::train_epoch(int64_t epoch, TrainSummary& summary) {
   optimizer_->zero_grad();
   int64_t batches = 0, pending = 0, step_in_epoch = 0;
   double total_loss = 0, step_loss = 0, step_start = now_seconds();
+  const Device device = model_.device();
   while (std::optional<TrainBatch> batch = source_.next()) {
+    *batch = to_device(std::move(*batch), device);
     models::XClipOutput out = model_.forward(batch->input_ids, batch->attention_mask, batch->video, batch->video_mask);
-    const double loss = out.loss.item_double();
+    const double loss = scalar_of(out.loss);
     if (!std::isfinite(loss)) {
       summary.stopped_non_finite = true;
       summary.message = format("the loss is ", loss, " at epoch ", epoch + 1, ", batch ", batches + 1,
@@ -186,7 +193,7 @@ bool Trainer::optimizer_step(int64_t epoch, int64_t step_in_epoch, double loss, 
                {"loss", loss},
                {"lr", lr},
                {"grad_norm", grad_norm},
-               {"logit_scale", model_.clip.logit_scale.item_double()},
+               {"logit_scale", scalar_of(model_.clip.logit_scale)},
                {"seconds", seconds}});
   if (options_.n_display > 0 && global_step_ % options_.n_display == 0) {
     const int gas = options_.gradient_accumulation_steps;

@@ -44,6 +44,9 @@ struct TrainBatch {
   int64_t size() const { return input_ids.defined() ? input_ids.dim(0) : video.defined() ? video.dim(0) : 0; }
 };
 
+// The batch with every defined tensor on `device` (the model's; loaders produce CPU batches).
+TrainBatch to_device(TrainBatch batch, Device device);
+
 // A deterministic source of batches: after start_epoch(e), next() returns the batches of epoch e
 // in order, then nullopt. The same epoch must give the same batches every time.
 class BatchSource {

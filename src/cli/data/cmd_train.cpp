@@ -36,7 +36,7 @@ constexpr const char* kTrainUsage =
     "            --coef_lr (1.0) --warmup_proportion (0.1) --gradient_accumulation_steps (1)\n"
     "            --freeze_layer_num -1..12 (0) --n_display (100) --sampler_seed (0, the\n"
     "            DistributedSampler's) --resume_model CHECKPOINT_DIR|OUTPUT_DIR --stop_after_epoch E\n"
-    "            (stop, resumable, after epoch E, 0-based) --threads N (compute threads) --device cpu\n"
+    "            (stop, resumable, after epoch E, 0-based) --threads N (compute threads) --device cpu|cuda\n"
     "            --official_fp16 (the original's fp16 CLIP weights and fp16 BertAdam)\n"
     "            --world_size_grad_scale N (encoder gradients / N, as the original's N-GPU all-gather)\n"
     "  eval      --batch_size_val (40)  --save_sim SIM.npy (the test similarity of the best model)\n"
@@ -92,6 +92,7 @@ int run_train(const std::vector<std::string>& argv) {
   std::fprintf(stderr, "model: %zu CLIP parameter tensors frozen (--freeze_layer_num %lld)\n", frozen.size(),
                (long long)f.get_int("freeze_layer_num", 0));
 
+  move_to_device(f, *model);
   const data::Dataset train_set = load_split(f, "train");
   const data::Dataset val_set = load_split(f, "val");
   data::LoaderBatchSource source(train_set, loader_options(f, *model, "train", true), encoder);

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "xclip/core/device_memory.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/io/checkpoint.hpp"
 #include "xclip/io/clip_config.hpp"
@@ -133,10 +134,13 @@ std::string TrainFlags::require(const std::string& name) const {
 void check_supported(const TrainFlags& f) {
   const std::string device = f.get("device", "cpu");
   XCLIP_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '", device, "'");
-  // The kernels have CUDA twins, but the modules, the optimizer step and the data path are CPU-only.
-  XCLIP_CHECK(device == "cpu",
-              "--device cuda: training and evaluation are not supported on the GPU yet in this build (the "
-              "model's parameters, the optimizer and the loader are CPU-only); use --device cpu");
+  // The model, the optimizer and the evaluation follow the parameters' device; batches are made on
+  // the CPU and moved. The official fp16 optimizer is CPU-only.
+  XCLIP_CHECK(device == "cpu" || cuda_available(),
+              "--device cuda: this build has no CUDA or no GPU is visible (configure with XCLIP_CUDA=ON on a "
+              "machine with a GPU); use --device cpu");
+  XCLIP_CHECK(device == "cpu" || !f.flag("official_fp16"),
+              "--official_fp16 runs on the CPU only (its fp16 BertAdam emulation reads the parameters there)");
   const std::string patch = f.get("linear_patch", "2d");
   XCLIP_CHECK(patch == "2d", "--linear_patch ", patch,
               ": only 2d is implemented (every published X-CLIP script uses 2d)");
@@ -272,6 +276,13 @@ std::unique_ptr<models::XClip> build_model(const TrainFlags& f) {
 }
 
 // ---- loaders -----------------------------------------------------------------------------------------
+
+void move_to_device(const TrainFlags& f, models::XClip& model) {
+  if (f.get("device", "cpu") == "cuda") {
+    model.to(Device::cuda);
+    std::fprintf(stderr, "model: on the GPU\n");
+  }
+}
 
 data::LoaderOptions loader_options(const TrainFlags& f, const models::XClip& model, const std::string& split,
                                    bool train) {

@@ -47,7 +47,7 @@ class TrainFlags {
   std::set<std::string> config_false_;       // booleans false in the config
 };
 
-// Rejects what this build cannot do (--device cuda, --linear_patch 3d, tightTransf / tight type).
+// Rejects what this build cannot do (--device cuda without a GPU, --linear_patch 3d, tightTransf).
 void check_supported(const TrainFlags& f);
 
 std::shared_ptr<const text::ClipTokenizer> load_tokenizer(const TrainFlags& f);
@@ -61,6 +61,9 @@ data::Dataset load_split(const TrainFlags& f, const std::string& split);
 // --model_config FILE.json, then --sim_header, --max_words, --max_frames, --cross_num_hidden_layers,
 // --batch_size_val.
 std::unique_ptr<models::XClip> build_model(const TrainFlags& f);
+
+// --device cuda: moves the parameters to the GPU (before the optimizer is built).
+void move_to_device(const TrainFlags& f, models::XClip& model);
 
 // Loader options of a split for this model (frame size = the model's image resolution; the frame
 // cache of that split when --frame_cache is given).
