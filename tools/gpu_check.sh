@@ -9,12 +9,27 @@
 #                                not needed: configures with CUDA for sm_90 and without the data
 #                                library, builds the CUDA tests and xclip-cli, runs `ctest -L cuda`
 #                                and `xclip-cli verify --device cuda` on every committed bundle.
+#   tools/gpu_check.sh bench     the run above, then the issue-6 benchmarks at their real sizes with
+#                                the PyTorch side (bench/bench_train_step.cpp, bench/bench_eval.cpp;
+#                                docs/BENCHMARKS.md "GPU (not yet measured)"). Same as run with
+#                                XCLIP_GPU_BENCH=1.
+#   tools/gpu_check.sh bench-only  the benchmarks alone (configure, build them, run them): a rerun.
 #
 # Logs go to $OUT when it is set (else build-gpu/logs): configure.log, build.log, ctest.log,
-# verify_cuda.log, nvidia-smi.log, summary.log. Exit status 0 only when every CUDA test ran (none
-# skipped) and passed and every bundle passed on the GPU.
+# verify_cuda.log, nvidia-smi.log, summary.log; with the benchmarks also torch.log and, per stage,
+# bench_<stage>.log and bench_<stage>.json. Exit status 0 only when every CUDA test ran (none
+# skipped) and passed and every bundle passed on the GPU (and, with the benchmarks, every stage ran
+# to the end).
 # Environment: BUILD_DIR (default build-gpu), JOBS (default: all cores), CUDA_ARCH (default 90),
-# XCLIP_GPU_CHECK_ALL=1 to build every target instead of just test_cuda and xclip-cli.
+# XCLIP_GPU_CHECK_ALL=1 to build every target instead of just test_cuda and xclip-cli (and the
+# benchmarks), PYTHON (default python3: the one with torch + CUDA for the reference side),
+# BENCH_BUDGET_S (default 330: the benchmark stages stop being started once it is spent).
+#
+# Expected time on an H100/H200 with 16 cores (not yet measured; estimates from the FLOP counts):
+#   configure + build (test_cuda, xclip-cli, 2 benchmarks)  ~2-3 min
+#   ctest -L cuda + verify --device cuda                      ~1-2 min
+#   bench stages (each has a timeout; see bench_stages below) ~5 min in all
+# so `bench` fits one 10-minute device call; a stage cut by its timeout leaves its log.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,26 +64,28 @@ prepare() {
   du -sh "$cache"
 }
 
-run() {
-  local build="${BUILD_DIR:-$root/build-gpu}"
-  local logs="${OUT:-$build/logs}"
+build="${BUILD_DIR:-$root/build-gpu}"
+logs="${OUT:-$build/logs}"
+summary() { echo "$*" | tee -a "$logs/summary.log"; }
+
+# configure_and_build TESTS(0/1) BENCH(0/1): returns 1 (with a summary line) on failure.
+configure_and_build() {
+  local with_tests=$1 with_bench=$2
   local jobs="${JOBS:-$(nproc)}"
-  local status=0
-  mkdir -p "$logs"
-  summary() { echo "$*" | tee -a "$logs/summary.log"; }
-  : >"$logs/summary.log"
-
   nvidia-smi >"$logs/nvidia-smi.log" 2>&1 || summary "warning: nvidia-smi failed (see nvidia-smi.log)"
-
   local nvcc
   nvcc=$(command -v nvcc || first_existing /usr/local/cuda/bin/nvcc) || { summary "FAIL: no nvcc"; return 1; }
+  local bench_flag=OFF
+  [ "$with_bench" = 1 ] && bench_flag=ON
   if ! cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$nvcc" \
-      -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" -DXCLIP_CUDA=ON -DXCLIP_DATA=OFF -DXCLIP_BENCH=OFF \
+      -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" -DXCLIP_CUDA=ON -DXCLIP_DATA=OFF -DXCLIP_BENCH=$bench_flag \
       >"$logs/configure.log" 2>&1; then
     summary "FAIL: configure (see configure.log)"
     return 1
   fi
-  local targets=(--target test_cuda xclip-cli)
+  local targets=(--target)
+  [ "$with_tests" = 1 ] && targets+=(test_cuda xclip-cli)
+  [ "$with_bench" = 1 ] && targets+=(bench_train_step bench_eval)
   [ "${XCLIP_GPU_CHECK_ALL:-0}" = 1 ] && targets=()
   local t0=$SECONDS
   if ! cmake --build "$build" -j "$jobs" "${targets[@]}" >"$logs/build.log" 2>&1; then
@@ -76,8 +93,10 @@ run() {
     return 1
   fi
   summary "build: $((SECONDS - t0)) s"
+}
 
-  t0=$SECONDS
+tests() {
+  local status=0 t0=$SECONDS
   (cd "$build" && ctest -L cuda -j 4 --output-on-failure --timeout 900) >"$logs/ctest.log" 2>&1 || status=1
   summary "ctest -L cuda: $((SECONDS - t0)) s, $(grep -E 'tests passed|tests failed' "$logs/ctest.log" | tail -1)"
   # A CUDA test that skipped saw no device: that is a failed check here, not a pass.
@@ -101,8 +120,76 @@ run() {
   return $status
 }
 
+# One benchmark stage: bench_stage NAME TIMEOUT_S COMMAND...; output in bench_NAME.log, the JSON in
+# bench_NAME.json (the command gets --json). Skipped when BENCH_BUDGET_S is nearly spent; the
+# timeout is cut to what is left of it.
+bench_status=0
+bench_stage() {
+  local name=$1 limit=$2
+  shift 2
+  local left=$((bench_budget - (SECONDS - bench_start)))
+  if [ "$left" -lt 30 ]; then
+    summary "bench $name: SKIPPED (BENCH_BUDGET_S spent)"
+    bench_status=1
+    return
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
+  local t0=$SECONDS rc=0
+  timeout --kill-after=10 "$limit" "$@" --json "$logs/bench_$name.json" >"$logs/bench_$name.log" 2>&1 || rc=$?
+  if [ $rc = 0 ]; then
+    summary "bench $name: $((SECONDS - t0)) s; $(grep -E '^\| (xclip|PyTorch)|ours / PyTorch|not run' "$logs/bench_$name.log" | tr '\n' ' ')"
+  else
+    summary "FAIL: bench $name (exit $rc$([ $rc = 124 ] && echo ", timeout ${limit} s"), see bench_$name.log)"
+    bench_status=1
+  fi
+}
+
+# The issue-6 benchmarks (expected times on an H100/H200, not yet measured: the ViT-B/32 step at
+# batch 128 is ~40 TFLOP of matmuls, ~1-2 s in f32; each stage = 3 warm-up + 10 timed steps for
+# ours, then the same for PyTorch in a child process, plus model set-up):
+#   train_b128_f32     bench_train_step --batch 128, f32                       ~1.5 min (timeout 150 s)
+#   eval_1k            bench_eval 1000 × 1000, f32                             ~1 min   (timeout 90 s)
+#   train_max_f32      bench_train_step --find_max_batch (300, 256, ...), f32  ~2 min   (timeout 150 s)
+#   train_b128_tf32    bench_train_step --batch 128 --tf32                     ~1 min   (timeout 120 s)
+benches() {
+  local py="${PYTHON:-python3}"
+  bench_budget="${BENCH_BUDGET_S:-330}"
+  bench_start=$SECONDS
+  "$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())" \
+    >"$logs/torch.log" 2>&1 || summary "warning: $py cannot import torch (see torch.log): benchmarks without the PyTorch side"
+  local common=(--python "$py" --warmup 3 --steps 10 --budget 40)
+  bench_stage train_b128_f32 150 "$build/bench_train_step" --device cuda --batch 128 "${common[@]}"
+  bench_stage eval_1k 90 "$build/bench_eval" --device cuda --python "$py" --warmup 3 --reps 10 --budget 20
+  bench_stage train_max_f32 150 "$build/bench_train_step" --device cuda --find_max_batch "${common[@]}"
+  bench_stage train_b128_tf32 120 "$build/bench_train_step" --device cuda --batch 128 --tf32 "${common[@]}"
+  [ $bench_status = 0 ] && summary "ALL BENCHMARK STAGES RAN" || summary "SOME BENCHMARK STAGES FAILED"
+  return $bench_status
+}
+
+run() {
+  local with_bench=$1
+  mkdir -p "$logs"
+  : >"$logs/summary.log"
+  configure_and_build 1 "$with_bench" || return 1
+  local status=0
+  tests || status=1
+  if [ "$with_bench" = 1 ]; then
+    benches || status=1
+  fi
+  return $status
+}
+
+bench_only() {
+  mkdir -p "$logs"
+  : >"$logs/summary.log"
+  configure_and_build 0 1 || return 1
+  benches
+}
+
 case "${1:-run}" in
   prepare) prepare ;;
-  run) run ;;
-  *) echo "usage: $0 [prepare|run]" >&2; exit 2 ;;
+  run) run "${XCLIP_GPU_BENCH:-0}" ;;
+  bench) run 1 ;;
+  bench-only) bench_only ;;
+  *) echo "usage: $0 [prepare|run|bench|bench-only]" >&2; exit 2 ;;
 esac
