@@ -200,7 +200,10 @@ TEST_CASE("find_default_bpe_file honours XCLIP_BPE and lists what it tried") {
   const fs::path missing = dir / "missing.txt.gz";
   setenv("XCLIP_BPE", missing.c_str(), 1);
   const fs::path old_cwd = fs::current_path();
-  fs::current_path(dir);  // nothing at ../shared from here
+  // From dir/cwd, ../shared is dir/shared: certainly absent (next to the temp folder itself there
+  // may be a shared/ folder).
+  fs::create_directories(dir / "cwd");
+  fs::current_path(dir / "cwd");
   const std::string msg = error_of([] { xclip::text::find_default_bpe_file("/nonexistent/bin/xclip-cli"); });
   fs::current_path(old_cwd);
   unsetenv("XCLIP_BPE");
