@@ -8,6 +8,7 @@
 
 #include "args.hpp"
 #include "command.hpp"
+#include "pairs.hpp"
 #include "xclip/io/npy.hpp"
 #include "xclip/train/metrics.hpp"
 
@@ -15,14 +16,16 @@ namespace xclip::cli {
 namespace {
 
 const char* kUsage =
-    "usage: xclip-cli metrics SIM.npy [--caption_video IDS.npy] [--json OUT.json]\n"
+    "usage: xclip-cli metrics SIM.npy [--caption_video IDS.npy] [--pairs PAIRS.csv] [--json OUT.json]\n"
     "  SIM.npy            [texts, videos] similarity (ground truth on the diagonal), f32/f64\n"
     "  --caption_video    i64 [texts]: the video of each caption (multi-sentence sets such as MSVD);\n"
     "                     rows are grouped per video as the original does\n"
+    "  --pairs PAIRS.csv  lines `text,video,other` (0-based): also the share of texts scoring video\n"
+    "                     strictly above other (e.g. a video against its time-reversed twin)\n"
     "  --json OUT.json    also write the metrics as JSON\n";
 
 int run_metrics(const std::vector<std::string>& argv) {
-  Args args(argv, {"caption_video", "json"}, {"help"});
+  Args args(argv, {"caption_video", "json", "pairs"}, {"help"});
   if (args.flag("help") || args.positional().size() != 1) {
     std::fputs(kUsage, args.flag("help") ? stdout : stderr);
     return args.flag("help") ? 0 : 2;
@@ -45,9 +48,16 @@ int run_metrics(const std::vector<std::string>& argv) {
   }
   std::cout << train::format_metrics_row("text-to-video", t2v) << "\n"
             << train::format_metrics_row("video-to-text", v2t) << "\n";
+  std::optional<PairAccuracy> pairs;
+  if (auto path = args.get("pairs")) {
+    pairs = pair_accuracy(sim, *path);
+    std::printf("pairs          %lld/%lld texts score the video above the other (%.1f%%)\n",
+                (long long)pairs->correct, (long long)pairs->count, pairs->percent());
+  }
   if (auto out = args.get("json")) {
     nlohmann::json j = {{"text_to_video", nlohmann::json::parse(train::metrics_json(t2v))},
                         {"video_to_text", nlohmann::json::parse(train::metrics_json(v2t))}};
+    if (pairs) j["pairs"] = {{"correct", pairs->correct}, {"count", pairs->count}, {"percent", pairs->percent()}};
     const std::string tmp = *out + ".tmp";
     std::ofstream(tmp) << j.dump(1) << "\n";
     XCLIP_CHECK(std::rename(tmp.c_str(), out->c_str()) == 0, *out, ": cannot write");
