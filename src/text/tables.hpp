@@ -109,7 +109,7 @@ struct PatternList {
   std::size_t size;
 };
 
-// unicode_tables.cpp
+// unicode_classes.cpp
 extern const RangeSet kLetters;        // category L*
 extern const RangeSet kNumbers;        // category N*
 extern const RangeSet kDecimals;       // str.isdecimal()
@@ -117,19 +117,23 @@ extern const RangeSet kWordChars;      // str.isalnum() or '_'
 extern const RangeSet kSpaces;         // str.isspace()
 extern const RangeSet kCaseIgnorable;  // Case_Ignorable
 extern const RangeSet kCased;          // Cased and not Case_Ignorable
+// unicode_mappings.cpp
 extern const SeqMap kLowerMap;
+extern const SeqMap kWidthMap;
+// unicode_decomposition.cpp
 extern const SeqMap kCanonicalDecomposition;
+// unicode_composition.cpp
 extern const ValueRangeSet kCombiningClass;
 extern const CompositionTable kCompositions;
-extern const SeqMap kWidthMap;
 
-// html_tables.cpp
+// html_entities.cpp
 extern const EntityTable kHtml5Entities;
+// html_charrefs.cpp
 extern const EntityTable kUppercaseEntities;
 extern const CharrefFixTable kInvalidCharrefs;
 extern const RangeSet kInvalidCodepoints;
 
-// mojibake_tables.cpp
+// mojibake_charmaps.cpp (kCharmaps, kUtf8*) and mojibake_badness.cpp (kBadnessPatterns)
 extern const CharmapList kCharmaps;
 extern const PatternList kBadnessPatterns;
 extern const RangeSet kUtf8FirstOf2;

@@ -5,18 +5,23 @@ Run offline, from the repository root, with the Debian interpreter (no third-par
 
     /usr/bin/python3 tools/unicode/gen_text_tables.py src/text
 
-It writes three files, each starting with a comment that names this command and the Unicode
-version of the interpreter's `unicodedata`:
+It writes eight files (one or two tables each, so each stays readable and under 800 lines), each
+starting with a comment that names this command and the Unicode version of the interpreter's
+`unicodedata`:
 
-  unicode_tables.cpp   letter / number / decimal / word / whitespace classes (as Python's str and
-                       re see them), str.lower() mappings with the Final_Sigma properties, NFC data
-                       (canonical decompositions, combining classes, primary compositions) and the
-                       full-width map used by ftfy's fix_character_width.
-  html_tables.cpp      html.entities.html5, html.unescape's invalid-charref tables, and the
-                       upper-cased entity names ftfy also decodes (e.g. &EACUTE;).
-  mojibake_tables.cpp  the single-byte code pages ftfy tries (with its "sloppy" variants), the
-                       character categories of ftfy's mojibake heuristic and the sequence patterns
-                       built from them, and the UTF-8 "clue" classes of its inconsistent-UTF-8 fixer.
+  unicode_classes.cpp        letter / number / decimal / word / whitespace classes (as Python's str
+                             and re see them) and the Final_Sigma properties of str.lower().
+  unicode_mappings.cpp       str.lower() mappings and the full-width map of ftfy's
+                             fix_character_width.
+  unicode_decomposition.cpp  NFC data: canonical decompositions.
+  unicode_composition.cpp    NFC data: combining classes and primary compositions.
+  html_entities.cpp          html.entities.html5.
+  html_charrefs.cpp          the upper-cased entity names ftfy also decodes (e.g. &EACUTE;) and
+                             html.unescape's invalid-charref tables.
+  mojibake_charmaps.cpp      the single-byte code pages ftfy tries (with its "sloppy" variants) and
+                             the UTF-8 "clue" classes of its inconsistent-UTF-8 fixer.
+  mojibake_badness.cpp       the character categories of ftfy's mojibake heuristic and the
+                             sequence patterns built from them.
 
 The mojibake data reproduces the behaviour of ftfy 6.3.1 (MIT license, Robyn Speer and
 contributors), the version the reference tokenizer cases were made with.
@@ -44,6 +49,12 @@ def header(command_note):
 
 
 FOOTER = "}  // namespace xclip::text::tables\n"
+
+
+def write_table_file(out_dir, file_name, note, body):
+    """One generated file: the header, the tables, the namespace's end."""
+    with open(os.path.join(out_dir, file_name), "w", encoding="utf-8") as f:
+        f.write(header(note) + body + FOOTER)
 
 
 def to_ranges(codes):
@@ -98,7 +109,7 @@ def u32_literal(text):
 
 
 # ---------------------------------------------------------------------------------------------
-# unicode_tables.cpp
+# unicode_classes.cpp, unicode_mappings.cpp, unicode_decomposition.cpp, unicode_composition.cpp
 # ---------------------------------------------------------------------------------------------
 def final_sigma_properties():
     """Case_Ignorable and Cased as CPython's str.lower() uses them for the Final_Sigma rule.
@@ -192,38 +203,45 @@ def write_unicode_tables(out_dir):
     ignorable, cased = final_sigma_properties()
     decomposition, combining, compositions = nfc_tables()
 
-    text = header("Unicode character data for text cleaning and the tokenizer's pre-split.")
-    text += "// General category L* (the \\p{L} of the tokenizer's split pattern).\n"
-    text += emit_range_set("kLetters", letters)
-    text += "// General category N* (\\p{N}).\n"
-    text += emit_range_set("kNumbers", numbers)
-    text += "// str.isdecimal() (\\d of Python's re on str).\n"
-    text += emit_range_set("kDecimals", decimals)
-    text += "// str.isalnum() or '_' (\\w of Python's re on str).\n"
-    text += emit_range_set("kWordChars", words)
-    text += "// str.isspace() (\\s of Python's re on str, and str.strip()).\n"
-    text += emit_range_set("kSpaces", spaces)
-    text += "// Case_Ignorable, as str.lower()'s Final_Sigma rule sees it.\n"
-    text += emit_range_set("kCaseIgnorable", ignorable)
-    text += "// Cased and not Case_Ignorable (the only Cased characters the rule can test).\n"
-    text += emit_range_set("kCased", cased)
-    text += "// str.lower() of each single character that changes (U+03A3 handled by the rule).\n"
-    text += emit_seq_map("kLowerMap", lower)
-    text += "// Full canonical decomposition (NFD of one character), Hangul syllables excluded.\n"
-    text += emit_seq_map("kCanonicalDecomposition", decomposition)
-    text += "// Canonical combining class (non-zero only).\n"
-    text += emit_combining(combining)
-    text += "// Primary composites: (first, second) -> composite, sorted by (first, second).\n"
-    text += emit_compositions(compositions)
-    text += "// ftfy fix_character_width: U+3000 and U+FF01..U+FFEF to their NFKC forms.\n"
-    text += emit_seq_map("kWidthMap", width_map())
-    text += FOOTER
-    with open(os.path.join(out_dir, "unicode_tables.cpp"), "w", encoding="utf-8") as f:
-        f.write(text)
+    classes = "// General category L* (the \\p{L} of the tokenizer's split pattern).\n"
+    classes += emit_range_set("kLetters", letters)
+    classes += "// General category N* (\\p{N}).\n"
+    classes += emit_range_set("kNumbers", numbers)
+    classes += "// str.isdecimal() (\\d of Python's re on str).\n"
+    classes += emit_range_set("kDecimals", decimals)
+    classes += "// str.isalnum() or '_' (\\w of Python's re on str).\n"
+    classes += emit_range_set("kWordChars", words)
+    classes += "// str.isspace() (\\s of Python's re on str, and str.strip()).\n"
+    classes += emit_range_set("kSpaces", spaces)
+    classes += "// Case_Ignorable, as str.lower()'s Final_Sigma rule sees it.\n"
+    classes += emit_range_set("kCaseIgnorable", ignorable)
+    classes += "// Cased and not Case_Ignorable (the only Cased characters the rule can test).\n"
+    classes += emit_range_set("kCased", cased)
+    write_table_file(out_dir, "unicode_classes.cpp",
+                     "Unicode character classes for text cleaning and the tokenizer's pre-split.", classes)
+
+    mappings = "// str.lower() of each single character that changes (U+03A3 handled by the rule).\n"
+    mappings += emit_seq_map("kLowerMap", lower)
+    mappings += "// ftfy fix_character_width: U+3000 and U+FF01..U+FFEF to their NFKC forms.\n"
+    mappings += emit_seq_map("kWidthMap", width_map())
+    write_table_file(out_dir, "unicode_mappings.cpp",
+                     "Per-character mappings: lower-casing and ftfy's width fix.", mappings)
+
+    decompositions = "// Full canonical decomposition (NFD of one character), Hangul syllables excluded.\n"
+    decompositions += emit_seq_map("kCanonicalDecomposition", decomposition)
+    write_table_file(out_dir, "unicode_decomposition.cpp", "Canonical decompositions (NFC, first half).",
+                     decompositions)
+
+    composition = "// Canonical combining class (non-zero only).\n"
+    composition += emit_combining(combining)
+    composition += "// Primary composites: (first, second) -> composite, sorted by (first, second).\n"
+    composition += emit_compositions(compositions)
+    write_table_file(out_dir, "unicode_composition.cpp",
+                     "Canonical combining classes and primary composites (NFC, second half).", composition)
 
 
 # ---------------------------------------------------------------------------------------------
-# html_tables.cpp
+# html_entities.cpp, html_charrefs.cpp
 # ---------------------------------------------------------------------------------------------
 def ftfy_uppercase_entities():
     """Upper-cased names of lower-case entities, decoded by ftfy when html.unescape would not."""
@@ -238,8 +256,9 @@ def ftfy_uppercase_entities():
 
 def emit_entities(name, table):
     out = [f"static const Entity {name}_data[] = {{"]
-    for key in sorted(table):  # byte order == std::string order for ASCII names
-        out.append(f'    {{"{key}", {u32_literal(table[key])}}},')
+    keys = sorted(table)  # byte order == std::string order for ASCII names
+    for i in range(0, len(keys), 3):  # three a line keeps the two tables under 800 lines each
+        out.append("    " + " ".join(f'{{"{key}", {u32_literal(table[key])}}},' for key in keys[i:i + 3]))
     out.append("};")
     out.append(f"const EntityTable {name} = {{{name}_data, {len(table)}}};\n")
     return "\n".join(out) + "\n"
@@ -248,11 +267,12 @@ def emit_entities(name, table):
 def write_html_tables(out_dir):
     for key in html.entities.html5:
         assert key.isascii() and '"' not in key and "\\" not in key, key
-    text = header("HTML5 named character references and html.unescape's numeric-reference rules.")
-    text += "// html.entities.html5 (names without '&'; some also appear without ';').\n"
-    text += emit_entities("kHtml5Entities", html.entities.html5)
-    text += "// ftfy's extra upper-case names (without '&', with ';') -> upper-cased character.\n"
-    text += emit_entities("kUppercaseEntities", ftfy_uppercase_entities())
+    entities = "// html.entities.html5 (names without '&'; some also appear without ';').\n"
+    entities += emit_entities("kHtml5Entities", html.entities.html5)
+    write_table_file(out_dir, "html_entities.cpp", "HTML5 named character references (html.entities.html5).",
+                     entities)
+    extra = "// ftfy's extra upper-case names (without '&', with ';') -> upper-cased character.\n"
+    extra += emit_entities("kUppercaseEntities", ftfy_uppercase_entities())
     invalid_charrefs = html._invalid_charrefs
     out = ["// html._invalid_charrefs: numeric references replaced as browsers do.",
            "static const CharrefFix kInvalidCharrefs_data[] = {"]
@@ -267,13 +287,13 @@ def write_html_tables(out_dir):
         out.append("    " + ", ".join(f"{{0x{a:X}, 0x{b:X}}}" for a, b in ranges[i:i + 6]) + ",")
     out.append("};")
     out.append(f"const RangeSet kInvalidCodepoints = {{kInvalidCodepoints_data, {len(ranges)}}};\n")
-    text += "\n".join(out) + "\n" + FOOTER
-    with open(os.path.join(out_dir, "html_tables.cpp"), "w", encoding="utf-8") as f:
-        f.write(text)
+    extra += "\n".join(out) + "\n"
+    write_table_file(out_dir, "html_charrefs.cpp",
+                     "ftfy's upper-case entity names and html.unescape's numeric-reference rules.", extra)
 
 
 # ---------------------------------------------------------------------------------------------
-# mojibake_tables.cpp
+# mojibake_charmaps.cpp, mojibake_badness.cpp
 # ---------------------------------------------------------------------------------------------
 # The single-byte encodings ftfy tries, in its order. "sloppy-" code pages decode their
 # unassigned bytes as Latin-1 does, and byte 0x1A stands for U+FFFD.
@@ -516,8 +536,7 @@ def utf8_clues(tables):
 
 def write_mojibake_tables(out_dir):
     tables = {name: decode_table(codec, sloppy) for name, codec, sloppy in CHARMAP_ENCODINGS}
-    text = header("Mojibake repair data (ftfy 6.3.1 behaviour; ftfy is MIT-licensed).")
-    text += "static const Charmap kCharmaps_data[] = {\n"
+    text = "static const Charmap kCharmaps_data[] = {\n"
     for name, _codec, sloppy in CHARMAP_ENCODINGS:
         text += f'    {{"{name}", {str(sloppy).lower()}, {{\n'
         table = tables[name]
@@ -526,8 +545,10 @@ def write_mojibake_tables(out_dir):
         text += "    }},\n"
     text += "};\n"
     text += f"const CharmapList kCharmaps = {{kCharmaps_data, {len(CHARMAP_ENCODINGS)}}};\n\n"
+    charmaps = text
 
     # Pattern element classes.
+    text = ""
     elements = []
     patterns = []
     for pattern in BADNESS_PATTERNS:
@@ -556,7 +577,10 @@ def write_mojibake_tables(out_dir):
         text += f"    {{kBadnessElements + {start}, {count}}},\n"
     text += "};\n"
     text += f"const PatternList kBadnessPatterns = {{kBadnessPatterns_data, {len(patterns)}}};\n\n"
+    write_table_file(out_dir, "mojibake_badness.cpp",
+                     "ftfy's badness patterns (ftfy 6.3.1 behaviour; ftfy is MIT-licensed).", text)
 
+    text = charmaps
     first2, first3, first4, cont, strict = utf8_clues(tables)
     text += "// Characters that Latin-like code pages decode from UTF-8 lead / continuation bytes.\n"
     text += emit_range_set("kUtf8FirstOf2", [ord(c) for c in first2])
@@ -564,9 +588,8 @@ def write_mojibake_tables(out_dir):
     text += emit_range_set("kUtf8FirstOf4", [ord(c) for c in first4])
     text += emit_range_set("kUtf8Continuation", [ord(c) for c in cont])
     text += emit_range_set("kUtf8ContinuationStrict", [ord(c) for c in strict])
-    text += FOOTER
-    with open(os.path.join(out_dir, "mojibake_tables.cpp"), "w", encoding="utf-8") as f:
-        f.write(text)
+    write_table_file(out_dir, "mojibake_charmaps.cpp",
+                     "The code pages ftfy tries and UTF-8 clues (ftfy 6.3.1 behaviour; ftfy is MIT-licensed).", text)
 
 
 def main():
