@@ -2,6 +2,8 @@
 // the matmul FLOP count of X-CLIP at given shapes, the PyTorch side through a python3 child that
 // prints one JSON object, atomic JSON output, the process's peak RSS.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -52,6 +54,14 @@ inline StepFlops xclip_forward_flops(const models::ClipConfig& c, int64_t texts,
             + 2 * T * Ld * D * D + 2 * T * Ld * V * Nd * D    // frame-word: Wd·Lm, the fine-grained matrix
             + 2 * T * V * Nd * Ld * Ld + 2 * T * Ld * V * Nd * Nd + 2 * T * V * Nd * Nd + 2 * T * V * Ld * Ld;
   return f;
+}
+
+// ---- timing ----------------------------------------------------------------------------------
+inline double median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // ---- the PyTorch side ----------------------------------------------------------------------------

@@ -111,12 +111,6 @@ void synchronize(Device d) {
 #endif
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -206,7 +200,7 @@ int main(int argc, char** argv) {
       const std::vector<double> s = sim.to(Device::cpu).to_vector<double>();
       const bool finite = std::all_of(s.begin(), s.end(), [](double x) { return std::isfinite(x); });
       if (!finite) std::printf("  warning: the similarity matrix has non-finite values\n");
-      const double med = median(ms);
+      const double med = bench::median(ms);
       ours = {{"ms_median", med}, {"ms", ms}, {"peak_memory_mib", peak_mib}, {"memory", memory_kind},
               {"finite", finite}, {"sim_00", s[0]}};
     }

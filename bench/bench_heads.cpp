@@ -30,6 +30,7 @@
 #include "xclip/autograd.hpp"
 #include "xclip/kernels/cpu.hpp"
 #include "xclip/models/xclip_heads.hpp"
+#include "bench_common.hpp"
 
 namespace fs = std::filesystem;
 using namespace xclip;
@@ -85,19 +86,6 @@ Options parse(int argc, char** argv) {
 }
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
-
-double median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 std::string load_average() {
   std::ifstream in("/proc/loadavg");
@@ -208,7 +196,7 @@ int memory_child(const Options& o, int64_t budget) {
 std::string self_command(const Options& o) {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  return shell_quote(ec ? std::string("bench_heads") : exe.string()) + " --batch " + std::to_string(o.batch) +
+  return bench::shell_quote(ec ? std::string("bench_heads") : exe.string()) + " --batch " + std::to_string(o.batch) +
          " --words " + std::to_string(o.words) + " --frames " + std::to_string(o.frames) + " --dim " +
          std::to_string(o.dim) + " --layers " + std::to_string(o.layers) + " --threads " +
          std::to_string(cpu::num_threads());
@@ -248,7 +236,7 @@ std::optional<fs::path> find_script(const Options& o) {
 std::optional<json> run_torch(const Options& o, int threads, std::string& why) {
   const auto script = find_script(o);
   if (!script) return why = "tools/reference/bench_heads_torch.py not found (use --torch-script)", std::nullopt;
-  const std::string cmd = "/usr/bin/python3 " + shell_quote(script->string()) + " --threads " +
+  const std::string cmd = "/usr/bin/python3 " + bench::shell_quote(script->string()) + " --threads " +
                           std::to_string(threads) + " --reps " + std::to_string(o.reps) + " --batch " +
                           std::to_string(o.batch) + " --words " + std::to_string(o.words) + " --frames " +
                           std::to_string(o.frames) + " --dim " + std::to_string(o.dim) + " --layers " +
@@ -266,12 +254,12 @@ void append(std::vector<double>& into, const json& values) {
 }
 
 void print_row(const char* what, const StepTimes& t) {
-  std::printf("%-40s forward %8.1f ms  backward %8.1f ms  total %8.1f ms\n", what, median(t.forward),
-              median(t.backward), median(t.total));
+  std::printf("%-40s forward %8.1f ms  backward %8.1f ms  total %8.1f ms\n", what, bench::median(t.forward),
+              bench::median(t.backward), bench::median(t.total));
 }
 
 json times_json(const StepTimes& t) {
-  return {{"forward_ms", median(t.forward)}, {"backward_ms", median(t.backward)}, {"total_ms", median(t.total)},
+  return {{"forward_ms", bench::median(t.forward)}, {"backward_ms", bench::median(t.backward)}, {"total_ms", bench::median(t.total)},
           {"total_ms_all", t.total}};
 }
 
@@ -329,8 +317,8 @@ int main(int argc, char** argv) {
   if (have_torch) {
     print_row("PyTorch (xclip_reference.py heads)", torch);
     std::printf("%-40s forward %8.2fx    backward %8.2fx    total %8.2fx   (ours / PyTorch time)\n", "ratio",
-                median(ours.forward) / median(torch.forward), median(ours.backward) / median(torch.backward),
-                median(ours.total) / median(torch.total));
+                bench::median(ours.forward) / bench::median(torch.forward), bench::median(ours.backward) / bench::median(torch.backward),
+                bench::median(ours.total) / bench::median(torch.total));
   }
   char label[96];
   std::snprintf(label, sizeof label, "ours, chunk budget %lld elements", (long long)o.small_chunk);
@@ -355,7 +343,7 @@ int main(int argc, char** argv) {
     if (have_torch) {
       j["torch"] = times_json(torch);
       j["torch_info"] = torch_info;
-      j["ratio_total_ours_over_torch"] = median(ours.total) / median(torch.total);
+      j["ratio_total_ours_over_torch"] = bench::median(ours.total) / bench::median(torch.total);
     }
     std::ofstream(o.json_path) << j.dump(2) << "\n";
   }

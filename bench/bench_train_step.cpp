@@ -255,12 +255,6 @@ void release_device_memory(Device d) {
 #endif
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 std::string fmt(const char* f, double x) {
   char b[64];
   std::snprintf(b, sizeof b, f, x);
@@ -367,7 +361,7 @@ int main(int argc, char** argv) {
 #endif
       const bench::StepFlops f = bench::xclip_forward_flops(cc, B, B, L, N, xc.cross_num_hidden_layers);
       const double step_flops = 3 * (f.vision + f.text + f.temporal + f.heads) + (model.patch_frozen ? 1 : 2) * f.vision_patch;
-      const double med = median(ms);
+      const double med = bench::median(ms);
       double mean = 0;
       for (double x : ms) mean += x / double(ms.size());
       const double tflops = step_flops / (med * 1e-3) / 1e12;

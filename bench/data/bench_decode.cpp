@@ -32,6 +32,7 @@
 #include "xclip/data/video.hpp"
 #include "xclip/data/video_decoder.hpp"
 #include "xclip/data/video_sampling.hpp"
+#include "../bench_common.hpp"
 
 namespace fs = std::filesystem;
 using namespace xclip;
@@ -81,19 +82,6 @@ Options parse(int argc, char** argv) {
 }
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 std::string cpu_name() {
   std::ifstream in("/proc/cpuinfo");
@@ -198,10 +186,10 @@ std::optional<fs::path> find_script(const Options& o) {
 std::optional<json> run_opencv(const std::vector<std::string>& files, const Options& o, int cpu, std::string& why) {
   const auto script = find_script(o);
   if (!script) return why = "tools/reference/bench_decode_opencv.py not found (use --script)", std::nullopt;
-  std::string cmd = "taskset -c " + std::to_string(cpu) + " /usr/bin/python3 " + shell_quote(script->string()) +
+  std::string cmd = "taskset -c " + std::to_string(cpu) + " /usr/bin/python3 " + bench::shell_quote(script->string()) +
                     " --reps " + std::to_string(o.reps) + " --max-frames " + std::to_string(o.max_frames) +
                     " --size " + std::to_string(o.size);
-  for (const auto& f : files) cmd += " " + shell_quote((o.media / f).string());
+  for (const auto& f : files) cmd += " " + bench::shell_quote((o.media / f).string());
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return why = "cannot start /usr/bin/python3", std::nullopt;
   std::string out;
@@ -275,7 +263,7 @@ void print_table(const std::vector<std::string>& files, const std::map<std::stri
               "original", "fps", "ratio", "ours dflt");
   for (const auto& f : files) {
     const FileResult& r = res.at(f);
-    const double a = median(r.ours1), d = median(r.ours_default), c = opencv ? median(r.opencv) : NAN;
+    const double a = bench::median(r.ours1), d = bench::median(r.ours_default), c = opencv ? bench::median(r.opencv) : NAN;
     std::printf("%-34s %6d %7d | %7.2fms %8.1f | %7.2fms %8.1f | %6.2fx | %9.1f\n", f.c_str(), r.frames, r.sampled,
                 a * 1e3, r.frames / a, c * 1e3, r.frames / c, c / a, r.frames / d);
     tot.frames += r.frames;
@@ -309,9 +297,9 @@ json to_json(const std::vector<std::string>& files, const std::map<std::string, 
     const FileResult& r = res.at(f);
     json e = {{"frames", r.frames}, {"sampled", r.sampled}, {"ours_1thread_s", r.ours1},
               {"ours_default_threads_s", r.ours_default}, {"original_s", r.opencv},
-              {"ours_1thread_fps", r.frames / median(r.ours1)},
-              {"ours_default_threads_fps", r.frames / median(r.ours_default)}};
-    if (o.opencv) e["original_fps"] = r.frames / median(r.opencv);
+              {"ours_1thread_fps", r.frames / bench::median(r.ours1)},
+              {"ours_default_threads_fps", r.frames / bench::median(r.ours_default)}};
+    if (o.opencv) e["original_fps"] = r.frames / bench::median(r.opencv);
     if (bd.count(f)) {
       const Breakdown& b = bd.at(f);
       e["breakdown"] = {{"frames_decoded_per_load", b.decoded}, {"decode_us_per_frame", b.decode_us},
