@@ -238,12 +238,7 @@ double train_step(Model& m, const Inputs& in) {
   out.loss.backward();
   train::clip_grad_norm(m.xclip->parameters(), 1.0);
   m.optimizer->step();
-  // torch.clamp_(logit_scale.data, max=ln 100) (the trainer's step; one scalar read back).
-  Tensor& s = m.xclip->clip.logit_scale;
-  if (s.item_double() > std::log(100.0)) {
-    NoGradGuard no_grad;
-    s.copy_(Tensor::full(Shape{}, std::log(100.0), s.dtype(), s.device()));
-  }
+  train::clamp_logit_scale(m.xclip->clip.logit_scale, std::log(100.0));
   return loss;
 }
 

@@ -18,8 +18,13 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// torch.clamp_(logit_scale.data, max=np.log(100)): the bound is rounded to the parameter's dtype.
-// A GPU parameter is clamped through a CPU copy (one scalar per step).
+double scalar_of(const Tensor& t) { return (t.device() == Device::cpu ? t : t.to(Device::cpu)).item_double(); }
+
+nlohmann::json metrics_to_json(const RetrievalMetrics& m) {
+  return {{"R1", m.r1}, {"R5", m.r5}, {"R10", m.r10}, {"MR", m.median_rank}, {"MeanR", m.mean_rank}};
+}
+}  // namespace
+
 void clamp_logit_scale(Tensor& logit_scale, double max_value) {
   Tensor host = logit_scale.device() == Device::cpu ? logit_scale : logit_scale.to(Device::cpu);
   if (host.dtype() == DType::f32) {
@@ -31,13 +36,6 @@ void clamp_logit_scale(Tensor& logit_scale, double max_value) {
   }
   if (!host.is_same(logit_scale)) logit_scale.copy_(host);
 }
-
-double scalar_of(const Tensor& t) { return (t.device() == Device::cpu ? t : t.to(Device::cpu)).item_double(); }
-
-nlohmann::json metrics_to_json(const RetrievalMetrics& m) {
-  return {{"R1", m.r1}, {"R5", m.r5}, {"R10", m.r10}, {"MR", m.median_rank}, {"MeanR", m.mean_rank}};
-}
-}  // namespace
 
 Trainer::Trainer(models::XClip& model, BatchSource& source, TrainOptions options, OptimizerFactory optimizer_factory)
     : model_(model), source_(source), options_(std::move(options)) {

@@ -101,6 +101,10 @@ std::vector<NamedParamGroup> xclip_param_groups(const nn::NamedTensorList& param
 // included). freeze_layer_num must be in [-1, 12]; linear_patch 3d is not supported.
 std::vector<std::string> freeze_clip_layers(models::XClip& model, int freeze_layer_num);
 
+// torch.clamp_(logit_scale.data, max=max_value) after each step; the bound is rounded to the
+// parameter's dtype. A GPU parameter is clamped through a CPU copy (one scalar per step).
+void clamp_logit_scale(Tensor& logit_scale, double max_value);
+
 // ---- the loop ----------------------------------------------------------------------------------------
 struct TrainOptions {
   std::filesystem::path output_dir;      // checkpoints, train_log.jsonl, best.json
