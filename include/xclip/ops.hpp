@@ -20,6 +20,30 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans
 // x [.., in] · weightᵀ + bias, weight [out, in] (PyTorch nn.Linear layout); bias optional.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
+// ---- bf16 autocast (ops/autocast.cpp) --------------------------------------------------------
+// While autocast is on (on this thread), matmul of two f32 tensors, and so linear, the patch
+// embedding and attention's two products, rounds both operands to bf16 and multiplies them with
+// f32 accumulation into an f32 result; its backward rounds the incoming gradient to bf16 and
+// computes both operand gradients the same way, in f32. The operands are kept as bf16 for the
+// backward (half the memory of f32). Everything else (softmax, layer norm, elementwise ops,
+// losses) stays in f32, as do parameters and their gradients (f32 master weights). This is
+// torch.autocast(dtype=torch.bfloat16) for the matmuls, with f32 rather than bf16 outputs (so
+// residual streams and softmax inputs are not rounded). f64 tensors are never autocast.
+// On the CPU the same rounding is emulated exactly (cpu::gemm_batched_bf16), so a CPU run is
+// the reference of a GPU one.
+bool autocast_bf16_enabled();
+// Sets autocast on or off for a scope (nested guards restore the state they found).
+class AutocastBf16Guard {
+ public:
+  explicit AutocastBf16Guard(bool enabled = true);
+  ~AutocastBf16Guard();
+  AutocastBf16Guard(const AutocastBf16Guard&) = delete;
+  AutocastBf16Guard& operator=(const AutocastBf16Guard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // ---- elementwise with numpy broadcasting (ops/elementwise.cpp) -----------------------------
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);

@@ -1,5 +1,8 @@
 // matmul / batched matmul with transpose flags, and linear. Forward and backward via the GEMM of
-// the operands' device (cpu::gemm_batched or cuBLAS).
+// the operands' device (cpu::gemm_batched or cuBLAS); under bf16 autocast (ops.hpp) through the
+// bf16 GEMM with f32 results.
+#include <type_traits>
+
 #include "op_util.hpp"
 #include "xclip/ops.hpp"
 
@@ -43,61 +46,95 @@ MatmulDims matmul_dims(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return d;
 }
 
-// out (+)= op(a)·op(b) per batch, with explicit strides (0 = shared operand).
-template <class T>
-void gemm_batch(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* a, int64_t sa, const T* b,
-                int64_t sb, T* c, int64_t sc, int64_t batch, T beta) {
+// out (+)= op(a)·op(b) per batch, with explicit strides (0 = shared operand). In is the operand
+// type (float, double, or bf16_t for the autocast GEMM with an f32 result), Out the result type.
+template <class In, class Out>
+void gemm_batch(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const In* a, int64_t sa, const In* b,
+                int64_t sb, Out* c, int64_t sc, int64_t batch, Out beta) {
   const int64_t lda = ta ? M : K, ldb = tb ? K : N;
-  k::gemm_batched<T>(dev, ta, tb, M, N, K, T(1), a, lda, sa, b, ldb, sb, beta, c, N, sc, batch);
+  if constexpr (std::is_same_v<In, bf16_t>)
+    k::gemm_batched_bf16(dev, ta, tb, M, N, K, 1.0f, a, lda, sa, b, ldb, sb, beta, c, N, sc, batch);
+  else
+    k::gemm_batched<In>(dev, ta, tb, M, N, K, In(1), a, lda, sa, b, ldb, sb, beta, c, N, sc, batch);
 }
 
-Tensor matmul_forward(Device dev, const Tensor& a, const Tensor& b, bool ta, bool tb, const MatmulDims& d) {
-  Tensor out = Tensor::empty(d.out_shape, a.dtype(), dev);
-  dispatch_float("matmul", a, [&]<class T>() {
-    gemm_batch<T>(dev, ta, tb, d.M, d.N, d.K, a.data<T>(), d.M * d.K, b.data<T>(), d.b_shared ? 0 : d.K * d.N,
-                  out.data<T>(), d.M * d.N, d.batch, T(0));
-  });
-  return out;
+template <class In, class Out>
+void matmul_forward_into(Device dev, const Tensor& a, const Tensor& b, bool ta, bool tb, const MatmulDims& d,
+                         Tensor& out) {
+  gemm_batch<In, Out>(dev, ta, tb, d.M, d.N, d.K, a.data<In>(), d.M * d.K, b.data<In>(), d.b_shared ? 0 : d.K * d.N,
+                      out.data<Out>(), d.M * d.N, d.batch, Out(0));
 }
 
-// Gradients of C = op(A)·op(B) (see the derivation in docs/ARCHITECTURE.md, "matmul").
-std::vector<Tensor> matmul_backward(const Tensor& gc, const Tensor& a, const Tensor& b, bool ta, bool tb,
-                                    const MatmulDims& d, bool need_a, bool need_b) {
+// Gradients of C = op(A)·op(B) (see the derivation in docs/ARCHITECTURE.md, "matmul"), with the
+// operands and dC of type In and the gradients of type Out (f32 for the bf16 autocast).
+template <class In, class Out>
+std::vector<Tensor> matmul_backward_typed(const Tensor& gc, const Tensor& a, const Tensor& b, bool ta, bool tb,
+                                          const MatmulDims& d, bool need_a, bool need_b) {
   Tensor ga, gb;
   const Device dev = gc.device();
+  const DType out_type = dtype_of<Out>::value;
   const int64_t M = d.M, N = d.N, K = d.K, batch = d.batch;
-  dispatch_float("matmul backward", gc, [&]<class T>() {
-    const T* g = gc.data<T>();
-    const int64_t sb = d.b_shared ? 0 : K * N;
-    if (need_a) {
-      ga = Tensor::empty(a.shape(), a.dtype(), dev);
-      if (!ta)  // dA[M,K] = dC · op(B)ᵀ
-        gemm_batch<T>(dev, false, !tb, M, K, N, g, M * N, b.data<T>(), sb, ga.data<T>(), M * K, batch, T(0));
-      else      // dA[K,M] = op(B) · dCᵀ
-        gemm_batch<T>(dev, tb, true, K, M, N, b.data<T>(), sb, g, M * N, ga.data<T>(), M * K, batch, T(0));
+  const In* g = gc.data<In>();
+  const int64_t sb = d.b_shared ? 0 : K * N;
+  if (need_a) {
+    ga = Tensor::empty(a.shape(), out_type, dev);
+    if (!ta)  // dA[M,K] = dC · op(B)ᵀ
+      gemm_batch<In, Out>(dev, false, !tb, M, K, N, g, M * N, b.data<In>(), sb, ga.data<Out>(), M * K, batch, Out(0));
+    else      // dA[K,M] = op(B) · dCᵀ
+      gemm_batch<In, Out>(dev, tb, true, K, M, N, b.data<In>(), sb, g, M * N, ga.data<Out>(), M * K, batch, Out(0));
+  }
+  if (need_b) {
+    gb = Tensor::zeros(b.shape(), out_type, dev);
+    // On the GPU, a shared b with untransposed batch entries A_r [M, K] is one GEMM over the
+    // stacked [batch·M, K] rows: dB = A_allᵀ·dC_all (or dC_allᵀ·A_all), no per-entry launches.
+    // The CPU keeps its entry-by-entry order (its results are the reference, bit for bit).
+    const bool stacked = d.b_shared && !ta && dev != Device::cpu;
+    const int64_t rows = stacked ? batch * M : M;
+    // With a shared b, every batch entry adds into the same gradient: beta = 1 accumulates,
+    // run batch by batch (the batched GEMM may run entries in parallel).
+    const int64_t reps = d.b_shared && !stacked ? batch : 1;
+    const int64_t per = d.b_shared ? 1 : batch;
+    for (int64_t r = 0; r < reps; ++r) {
+      const In* ar = a.data<In>() + r * M * K;
+      const In* gr = g + r * M * N;
+      if (!tb)  // dB[K,N] = op(A)ᵀ · dC
+        gemm_batch<In, Out>(dev, !ta, false, K, N, rows, ar, M * K, gr, M * N, gb.data<Out>(), K * N, per, Out(1));
+      else      // dB[N,K] = dCᵀ · op(A)
+        gemm_batch<In, Out>(dev, true, ta, N, K, rows, gr, M * N, ar, M * K, gb.data<Out>(), K * N, per, Out(1));
     }
-    if (need_b) {
-      gb = Tensor::zeros(b.shape(), b.dtype(), dev);
-      // On the GPU, a shared b with untransposed batch entries A_r [M, K] is one GEMM over the
-      // stacked [batch·M, K] rows: dB = A_allᵀ·dC_all (or dC_allᵀ·A_all), no per-entry launches.
-      // The CPU keeps its entry-by-entry order (its results are the reference, bit for bit).
-      const bool stacked = d.b_shared && !ta && dev != Device::cpu;
-      const int64_t rows = stacked ? batch * M : M;
-      // With a shared b, every batch entry adds into the same gradient: beta = 1 accumulates,
-      // run batch by batch (the batched GEMM may run entries in parallel).
-      const int64_t reps = d.b_shared && !stacked ? batch : 1;
-      const int64_t per = d.b_shared ? 1 : batch;
-      for (int64_t r = 0; r < reps; ++r) {
-        const T* ar = a.data<T>() + r * M * K;
-        const T* gr = g + r * M * N;
-        if (!tb)  // dB[K,N] = op(A)ᵀ · dC
-          gemm_batch<T>(dev, !ta, false, K, N, rows, ar, M * K, gr, M * N, gb.data<T>(), K * N, per, T(1));
-        else      // dB[N,K] = dCᵀ · op(A)
-          gemm_batch<T>(dev, true, ta, N, K, rows, gr, M * N, ar, M * K, gb.data<T>(), K * N, per, T(1));
-      }
-    }
-  });
+  }
   return {ga, gb};
+}
+
+Tensor matmul_f32_f64(Device dev, const Tensor& a, const Tensor& b, bool ta, bool tb, const MatmulDims& d) {
+  Tensor out = Tensor::empty(d.out_shape, a.dtype(), dev);
+  dispatch_float("matmul", a, [&]<class T>() { matmul_forward_into<T, T>(dev, a, b, ta, tb, d, out); });
+  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  return record("matmul", out, {a, b}, [a = a.detach(), b = b.detach(), ta, tb, d, need_a, need_b](const Tensor& g) {
+    std::vector<Tensor> grads;
+    dispatch_float("matmul backward", g, [&]<class T>() {
+      grads = matmul_backward_typed<T, T>(g, a, b, ta, tb, d, need_a, need_b);
+    });
+    return grads;
+  });
+}
+
+Tensor rounded_to_bf16(const Tensor& x) {
+  NoGradGuard no_grad;
+  return x.detach().to(DType::bf16);
+}
+
+// The autocast matmul (ops.hpp): bf16 operands, f32 accumulation and result; the backward rounds
+// dC to bf16 and keeps the bf16 operands it saved.
+Tensor matmul_autocast_bf16(Device dev, const Tensor& a, const Tensor& b, bool ta, bool tb, const MatmulDims& d) {
+  Tensor a16 = rounded_to_bf16(a), b16 = rounded_to_bf16(b);
+  Tensor out = Tensor::empty(d.out_shape, DType::f32, dev);
+  matmul_forward_into<bf16_t, float>(dev, a16, b16, ta, tb, d, out);
+  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  return record("matmul_bf16", out, {a, b}, [a16, b16, ta, tb, d, need_a, need_b](const Tensor& g) {
+    XCLIP_CHECK(g.dtype() == DType::f32, "matmul_bf16 backward: expected an f32 gradient, got ", g.str());
+    return matmul_backward_typed<bf16_t, float>(rounded_to_bf16(g), a16, b16, ta, tb, d, need_a, need_b);
+  });
 }
 
 }  // namespace
@@ -106,11 +143,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   const Device dev = common_device("matmul", {&a, &b});
   check_same_dtype("matmul", a, b);
   MatmulDims d = matmul_dims(a, b, trans_a, trans_b);
-  Tensor out = matmul_forward(dev, a, b, trans_a, trans_b, d);
-  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
-  return record("matmul", out, {a, b}, [a = a.detach(), b = b.detach(), trans_a, trans_b, d, need_a, need_b](const Tensor& g) {
-    return matmul_backward(g, a, b, trans_a, trans_b, d, need_a, need_b);
-  });
+  if (autocast_bf16_enabled() && a.dtype() == DType::f32) return matmul_autocast_bf16(dev, a, b, trans_a, trans_b, d);
+  return matmul_f32_f64(dev, a, b, trans_a, trans_b, d);
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "xclip/core/dtype.hpp"
+
 namespace xclip::cpu {
 
 // ---- GEMM (src/kernels/gemm.cpp) -------------------------------------------------------------
@@ -19,6 +21,16 @@ template <class T>
 void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                   int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
                   int64_t stride_c, int64_t batch);
+
+// bf16 inputs, f32 accumulation and f32 output (the autocast matmul; src/kernels/gemm_bf16.cpp).
+// The inputs are widened to f32 (exact) and multiplied by gemm_batched<float>: the product of two
+// bf16 values is exact in f32, so the result is what an f32-accumulating bf16 GEMM gives up to
+// the order of the additions. Same layout rules as gemm_batched.
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const bf16_t* A,
+               int64_t lda, const bf16_t* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_batched_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const bf16_t* A,
+                       int64_t lda, int64_t stride_a, const bf16_t* B, int64_t ldb, int64_t stride_b, float beta,
+                       float* C, int64_t ldc, int64_t stride_c, int64_t batch);
 
 // Number of threads the CPU kernels use (OpenMP); set_num_threads(0) restores the default.
 int num_threads();
