@@ -1,7 +1,8 @@
 // CLIP image and text encoders (spec §1-2; module_clip.py VisualTransformer, CLIP.encode_image,
-// CLIP.encode_text). One code path for both precision modes: `half()` marks every place where the
+// CLIP.encode_text). One code path for every precision mode: `half()` marks every place where the
 // original holds an fp16 tensor (identity in f32 mode), `norm()`/`blocks()` pick the f32 layers or
-// their fp16 emulation (clip_fp16.cpp).
+// their fp16 emulation (clip_fp16.cpp); in bf16_autocast the encoders run the f32 layers inside an
+// ops::AutocastBf16Guard (their matmuls in bf16).
 #include "xclip/models/clip.hpp"
 
 #include <cmath>
@@ -25,8 +26,9 @@ ClipConfig validated(const ClipConfig& c, ClipPrecision precision, DType dtype) 
               " x grid ", v.grid);
   XCLIP_CHECK(dtype == DType::f32 || dtype == DType::f64, "Clip: parameters must be f32 or f64, got ",
               dtype_name(dtype));
-  XCLIP_CHECK(precision == ClipPrecision::f32 || dtype == DType::f32,
-              "Clip: the official fp16 emulation needs f32 parameters, got ", dtype_name(dtype));
+  XCLIP_CHECK(precision == ClipPrecision::f32 || dtype == DType::f32, "Clip: the ",
+              precision == ClipPrecision::official_fp16 ? "official fp16 emulation" : "bf16 autocast",
+              " needs f32 parameters, got ", dtype_name(dtype));
   return c;
 }
 
@@ -89,6 +91,10 @@ Tensor Clip::norm(const nn::LayerNorm& ln, const Tensor& x) const {
   return precision_ == ClipPrecision::official_fp16 ? fp16::layer_norm(ln, x) : ln.forward(x);
 }
 
+bool Clip::autocast() const {
+  return precision_ == ClipPrecision::bf16_autocast || ops::autocast_bf16_enabled();
+}
+
 Tensor Clip::blocks(const nn::Transformer& t, const Tensor& x, const Tensor& mask) const {
   return precision_ == ClipPrecision::official_fp16 ? fp16::transformer(t, x, mask) : t.forward(x, mask);
 }
@@ -122,6 +128,7 @@ Tensor Clip::project_image(const Tensor& hidden) const {
 }
 
 Tensor Clip::encode_image(const Tensor& frames) const {
+  ops::AutocastBf16Guard bf16(autocast());
   // ln_post and proj act on each token independently: projecting only the CLS row gives the
   // same frame feature as the original, which projects all tokens and keeps token 0.
   Tensor hidden = visual_hidden(frames);
@@ -130,6 +137,7 @@ Tensor Clip::encode_image(const Tensor& frames) const {
 }
 
 ImageEncoding Clip::encode_image_with_tokens(const Tensor& frames) const {
+  ops::AutocastBf16Guard bf16(autocast());
   Tensor tokens = project_image(visual_hidden(frames));
   return {ops::squeeze(ops::narrow(tokens, 1, 0, 1), 1), tokens};
 }
@@ -149,6 +157,7 @@ void Clip::check_ids(const Tensor& ids) const {
 
 TextEncoding Clip::encode_text(const Tensor& ids) const {
   check_ids(ids);
+  ops::AutocastBf16Guard bf16(autocast());
   const int64_t L = ids.dim(1);
   Tensor x = half(ops::index_select(token_embedding.weight, ids));  // [B, L, width]
   x = half(ops::add(x, half(ops::narrow(positional_embedding, 0, 0, L))));

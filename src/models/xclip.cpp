@@ -69,6 +69,7 @@ XClip::XClip(const XClipConfig& config, const ClipConfig& clip_config, ClipPreci
         return register_module("clip", std::make_shared<Clip>(clip_config, precision, dtype));
       }()) {
   register_temporal(head_dims(config, clip_config), dtype);
+  bf16_autocast_temporal_ = precision == ClipPrecision::bf16_autocast;
   XCLIP_CHECK(config.max_words <= clip_config.text.context_length, "X-CLIP: max_words ", config.max_words,
               " exceeds CLIP's context length ", clip_config.text.context_length);
 }

@@ -34,6 +34,7 @@ void XClipHeadsBase::register_temporal(const HeadDims& dims, DType dtype) {
 
 Tensor XClipHeadsBase::temporal(const VideoFeatures& videos) const {
   if (!config_.temporal_encoder()) return videos.frames;
+  ops::AutocastBf16Guard bf16(bf16_autocast_temporal_ || ops::autocast_bf16_enabled());
   return temporal_encode(videos.frames, videos.video_mask, frame_position_embeddings_->weight, *transformer_clip_);
 }
 

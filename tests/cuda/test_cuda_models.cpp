@@ -1,6 +1,7 @@
 // The model on the GPU: every committed reference bundle passes verify on CUDA (forward, loss,
 // evaluation path, every gradient), Module::to moves every parameter and the references to them,
-// and ten BertAdam / AdamW training steps of a tiny X-CLIP on the GPU follow the CPU run.
+// and ten BertAdam / AdamW training steps of a tiny X-CLIP on the GPU follow the CPU run (f32, and
+// bf16 autocast against the CPU's bf16 emulation).
 #include "cuda_test_util.hpp"
 
 #ifdef XCLIP_WITH_CUDA
@@ -65,8 +66,8 @@ Batch random_batch(int64_t B, uint64_t seed) {
 }
 
 // A tiny X-CLIP with every parameter random (seeded), so the CPU and GPU copies start equal.
-std::unique_ptr<XClip> tiny_model(uint64_t seed) {
-  auto model = std::make_unique<XClip>(tiny_xclip(), tiny_clip());
+std::unique_ptr<XClip> tiny_model(uint64_t seed, ClipPrecision precision = ClipPrecision::f32) {
+  auto model = std::make_unique<XClip>(tiny_xclip(), tiny_clip(), precision);
   Generator g(seed);
   NoGradGuard no_grad;
   for (auto& [name, p] : model->named_parameters())
@@ -101,10 +102,12 @@ double worst_parameter_difference(const XClip& gpu, const XClip& cpu) {
   return worst;
 }
 
-// `steps` training steps of the same model and batches on both devices; the losses step by step.
+// `steps` training steps of the same model and batches on both devices; the losses step by step
+// (relative `tolerance`) and the parameters at the end (relative to each tensor's largest value).
 template <class Optimizer, class Options>
-void check_training(const Options& options, int steps) {
-  auto cpu_model = tiny_model(11), gpu_model = tiny_model(11);
+void check_training(const Options& options, int steps, ClipPrecision precision = ClipPrecision::f32,
+                    double tolerance = 1e-4) {
+  auto cpu_model = tiny_model(11, precision), gpu_model = tiny_model(11, precision);
   gpu_model->to(Device::cuda);
   Optimizer cpu_opt(groups_of(*cpu_model), options), gpu_opt(groups_of(*gpu_model), options);
   for (int step = 0; step < steps; ++step) {
@@ -121,12 +124,12 @@ void check_training(const Options& options, int steps) {
       losses[d] = out.loss.item_double();
     }
     INFO("step " << step << ": cpu loss " << losses[0] << ", gpu loss " << losses[1]);
-    CHECK(std::abs(losses[1] - losses[0]) <= 1e-4 * std::max(1.0, std::abs(losses[0])));
+    CHECK(std::abs(losses[1] - losses[0]) <= tolerance * std::max(1.0, std::abs(losses[0])));
   }
   for (const Tensor& p : gpu_model->parameters()) CHECK(p.device() == Device::cuda);
   const double worst = worst_parameter_difference(*gpu_model, *cpu_model);
   INFO("worst parameter difference after " << steps << " steps: " << worst);
-  CHECK(worst <= 1e-4);
+  CHECK(worst <= tolerance);
 }
 
 }  // namespace
@@ -200,6 +203,50 @@ TEST_CASE("ten AdamW steps of a tiny X-CLIP on CUDA follow the CPU losses", "[cu
   XCLIP_REQUIRE_GPU();
   train::AdamWOptions options;
   check_training<train::AdamW>(options, 10);
+}
+
+// The GPU's bf16 GEMMs and the CPU's emulation see the same bf16 operands; they differ in the
+// order of the f32 additions only, which now and then moves a later rounding to bf16 by one bf16
+// step (2⁻⁸ relative): hence 1e-3 rather than the f32 run's 1e-4.
+TEST_CASE("ten BertAdam steps of a bf16-autocast tiny X-CLIP on CUDA follow the CPU's bf16 run",
+          "[cuda][models][train][autocast]") {
+  XCLIP_REQUIRE_GPU();
+  train::BertAdamOptions options;
+  options.t_total = 10;
+  options.warmup = 0.1;
+  check_training<train::BertAdam>(options, 10, ClipPrecision::bf16_autocast, 1e-3);
+}
+
+TEST_CASE("bf16 autocast matmul on CUDA against the CPU emulation, forward and backward", "[cuda][ops][autocast]") {
+  XCLIP_REQUIRE_GPU();
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      INFO("trans_a " << ta << " trans_b " << tb);
+      Generator g(40 + uint64_t(2 * ta + tb));
+      // Batched with a shared b: the GPU's stacked dB path against the CPU's entry by entry.
+      const Tensor a = Tensor::randn(ta ? Shape{3, 67, 5} : Shape{3, 5, 67}, g);
+      const Tensor b = Tensor::randn(tb ? Shape{9, 67} : Shape{67, 9}, g);
+      const Tensor up = Tensor::randn(Shape{3, 5, 9}, g);
+      std::vector<double> out[2], ga[2], gb[2];
+      for (int d = 0; d < 2; ++d) {
+        const Device dev = d == 0 ? Device::cpu : Device::cuda;
+        Tensor x = a.to(dev), y = b.to(dev);
+        x.set_requires_grad(true);
+        y.set_requires_grad(true);
+        Tensor o;
+        {
+          ops::AutocastBf16Guard bf16;
+          o = ops::matmul(x, y, ta, tb);
+        }
+        o.backward(up.to(dev));
+        out[d] = o.to_vector<double>();
+        ga[d] = x.grad().to_vector<double>();
+        gb[d] = y.grad().to_vector<double>();
+      }
+      test::expect_close(out[1], out[0], 1e-4, "autocast forward");
+      test::expect_close(ga[1], ga[0], 1e-4, "autocast dA");
+      test::expect_close(gb[1], gb[0], 1e-4, "autocast dB");
+    }
 }
 
 #endif  // XCLIP_WITH_CUDA

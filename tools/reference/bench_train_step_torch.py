@@ -1,7 +1,7 @@
 """One X-CLIP training step through our PyTorch reference, for bench/bench_train_step.cpp.
 
 Called by bench_train_step (never by a test); can also be run by hand:
-    python3 tools/reference/bench_train_step_torch.py --device cuda --batches 128 [--tf32]
+    python3 tools/reference/bench_train_step_torch.py --device cuda --batches 128 [--tf32] [--bf16]
     python3 tools/reference/bench_train_step_torch.py --device cpu --batches 2 --small --steps 2
 
 The model is xclip_reference.XCLIP (f32: its DTYPE set to float32; OpenAI CLIP's 64-wide heads) at
@@ -13,6 +13,10 @@ over the four prep_optimizer groups (lr 1e-4, coef_lr 1e-3, weight decay 0.2, wa
 1000 steps), logit_scale clamped to ln 100. CLIP layers frozen as --freeze_layer_num (the rule of
 train::freeze_clip_layers). Random weights and inputs (8 distinct clips repeated, every frame
 valid; captions of 5..25 words), made on the device before timing.
+
+--bf16: torch.autocast(dtype=torch.bfloat16) around the two CLIP towers and the temporal encoder
+(their outputs .float()), the head, loss and optimizer in f32 with f32 parameters: the region
+bench_train_step --bf16 autocasts (ClipPrecision::bf16_autocast).
 
 Timing: --warmup steps, then up to --steps steps (stopping once --budget seconds are spent), each
 ended by torch.cuda.synchronize() and timed with time.perf_counter; the median is reported.
@@ -120,6 +124,7 @@ def main():
     parser.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
     parser.add_argument("--batches", default="128", help="comma-separated; the first that fits is timed")
     parser.add_argument("--tf32", action="store_true")
+    parser.add_argument("--bf16", action="store_true", help="autocast the encoders to bfloat16")
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
@@ -172,10 +177,23 @@ def main():
                          b1=0.9, b2=0.98, e=1e-6, weight_decay=0.2, max_grad_norm=1.0)
     params = list(model.parameters())
 
+    def encoders_autocast():
+        return torch.autocast(device_type=a.device, dtype=torch.bfloat16, enabled=a.bf16)
+
+    temporal_f32 = model.temporal
+
+    def temporal(visual_output, video_mask):
+        with encoders_autocast():
+            return temporal_f32(visual_output, video_mask).float()
+
+    model.temporal = temporal
+
     def step(inp):
         optimizer.zero_grad(set_to_none=True)
-        sequence_output, seq_features = model.get_sequence_output(inp["input_ids"])
-        visual_output = model.get_visual_output(inp["video"])
+        with encoders_autocast():
+            sequence_output, seq_features = model.get_sequence_output(inp["input_ids"])
+            visual_output = model.get_visual_output(inp["video"])
+        sequence_output, seq_features, visual_output = sequence_output.float(), seq_features.float(), visual_output.float()
         f = model.features(sequence_output, seq_features, visual_output, inp["video_mask"])
         logits, _ = model.similarity(f, inp["attention_mask"], inp["video_mask"])
         loss = (ref.cross_en(logits) + ref.cross_en(logits.t())) / 2
@@ -223,7 +241,7 @@ def main():
     print(json.dumps(dict(
         torch=torch.__version__, cuda=torch.version.cuda,
         device_name=torch.cuda.get_device_name() if cuda else "CPU, %d thread(s)" % torch.get_num_threads(),
-        tf32=bool(cuda and a.tf32), batch=B, batch_tries=tries, warmup_steps=a.warmup, timed_steps=len(ms),
+        tf32=bool(cuda and a.tf32), bf16_autocast=a.bf16, batch=B, batch_tries=tries, warmup_steps=a.warmup, timed_steps=len(ms),
         ms_per_step_median=med, ms_per_step_mean=sum(ms) / len(ms), ms_per_step=ms, clips_per_s=B / (med * 1e-3),
         peak_memory_mib=torch.cuda.max_memory_allocated() / 2**20 if cuda else status_mib("VmHWM"),
         memory="torch.cuda.max_memory_allocated()" if cuda else "process peak RSS (VmHWM)",

@@ -66,6 +66,8 @@ ClipConfig infer_clip_config(const nn::NamedTensorList& state, const std::string
 enum class ClipPrecision {
   f32,            // everything in the parameters' dtype (default)
   official_fp16,  // emulation of convert_weights(clip): see clip_fp16.cpp for what is rounded
+  bf16_autocast,  // f32 parameters; both towers' matmuls under ops::AutocastBf16Guard (bf16
+                  // operands, f32 accumulation and results; softmax, LayerNorm and the rest f32)
 };
 
 // True for the parameters convert_weights turns into fp16 (name without the "clip." prefix):
@@ -154,6 +156,7 @@ class Clip : public nn::Module {
  private:
   // The rounding and layer calls that differ between the precision modes (one code path).
   Tensor half(const Tensor& x) const;  // round_to_f16 in official_fp16, identity otherwise
+  bool autocast() const;               // bf16_autocast, or an enclosing AutocastBf16Guard
   Tensor norm(const nn::LayerNorm& ln, const Tensor& x) const;
   Tensor blocks(const nn::Transformer& t, const Tensor& x, const Tensor& mask) const;
   Tensor visual_hidden(const Tensor& frames) const;  // [N, T, width] after the transformer

@@ -75,6 +75,9 @@ class XClipHeadsBase : public nn::Module {
 
   XClipConfig config_;
   AosmMatrices aosm_;
+  // The temporal encoder's matmuls in bf16 (XClip with ClipPrecision::bf16_autocast): the
+  // encoders are autocast, the similarity head and the loss stay f32.
+  bool bf16_autocast_temporal_ = false;
 
  private:
   Embedding* frame_position_embeddings_ = nullptr;

@@ -38,6 +38,8 @@ constexpr const char* kTrainUsage =
     "            DistributedSampler's) --resume_model CHECKPOINT_DIR|OUTPUT_DIR --stop_after_epoch E\n"
     "            (stop, resumable, after epoch E, 0-based) --threads N (compute threads) --device cpu|cuda\n"
     "            --official_fp16 (the original's fp16 CLIP weights and fp16 BertAdam)\n"
+    "            --bf16 (bf16 autocast: the encoders' matmuls in bf16 with f32 accumulation; f32\n"
+    "            weights, optimizer, head and loss)\n"
     "            --world_size_grad_scale N (encoder gradients / N, as the original's N-GPU all-gather)\n"
     "  eval      --batch_size_val (40)  --save_sim SIM.npy (the test similarity of the best model)\n"
     "Writes OUTPUT_DIR/checkpoint.N/ every epoch, best/, train_log.jsonl, eval.N.json, test_metrics.json.\n";

@@ -37,7 +37,7 @@ const std::set<std::string>& TrainFlags::value_flags() {
 
 const std::set<std::string>& TrainFlags::bool_flags() {
   static const std::set<std::string> b = {"do_train", "do_eval", "expand_msrvtt_sentences", "loose_type", "help",
-                                          "official_fp16"};
+                                          "official_fp16", "bf16"};
   return b;
 }
 
@@ -139,6 +139,8 @@ void check_supported(const TrainFlags& f) {
   XCLIP_CHECK(device == "cpu" || cuda_available(),
               "--device cuda: this build has no CUDA or no GPU is visible (configure with XCLIP_CUDA=ON on a "
               "machine with a GPU); use --device cpu");
+  XCLIP_CHECK(!(f.flag("official_fp16") && f.flag("bf16")),
+              "--official_fp16 and --bf16 are two precision modes: choose one");
   XCLIP_CHECK(device == "cpu" || !f.flag("official_fp16"),
               "--official_fp16 runs on the CPU only (its fp16 BertAdam emulation reads the parameters there)");
   const std::string patch = f.get("linear_patch", "2d");
@@ -218,7 +220,8 @@ train::ScratchClipOptions scratch_options(const TrainFlags& f) {
 }
 
 models::ClipPrecision precision(const TrainFlags& f) {
-  return f.flag("official_fp16") ? models::ClipPrecision::official_fp16 : models::ClipPrecision::f32;
+  if (f.flag("official_fp16")) return models::ClipPrecision::official_fp16;
+  return f.flag("bf16") ? models::ClipPrecision::bf16_autocast : models::ClipPrecision::f32;
 }
 
 io::NamedTensors load_checkpoint_flag(const TrainFlags& f, const char* flag) {
