@@ -20,8 +20,15 @@
 // measured in the same run on the same device: f32 (TF32 when --tf32) through ops::matmul, and
 // bf16 through cuda::gemm_bf16 (what a bf16 autocast run could reach).
 //
+// Profile (--profile): after the timed steps, one more step inside a profiling window
+// (include/xclip/core/profile.hpp: cudaEvents on the backend stream on the GPU, steady_clock on the
+// CPU) with regions forward (CLIP patch embedding, every visual and text resblock, ln_post/proj,
+// the temporal encoder, each contrast, the loss), backward (one row per autograd op), grad-norm
+// clipping and the optimizer step. Prints the regions with the largest self time and which
+// fraction of the step they cover; all rows go into the JSON under "profile".
+//
 //   bench_train_step [--device cpu|cuda] [--batch N | --find_max_batch] [--tf32] [--small]
-//                    [--warmup 3] [--steps 10] [--budget 120] [--freeze_layer_num 0]
+//                    [--warmup 3] [--steps 10] [--budget 120] [--freeze_layer_num 0] [--profile]
 //                    [--json OUT] [--torch-script PATH] [--python python3] [--no-torch]
 //
 // --small: a tiny CLIP (width 64, 2 layers, 32 px, patch 8) for a plumbing run on the CPU.
@@ -40,6 +47,7 @@
 
 #include "bench_common.hpp"
 #include "xclip/autograd.hpp"
+#include "xclip/core/profile.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/kernels/cpu.hpp"
 #include "xclip/models/xclip.hpp"
@@ -64,7 +72,7 @@ const std::vector<int64_t> kMaxBatchTries = {300, 256, 192, 160, 128};
 struct Options {
   std::string device = "cuda";
   int64_t batch = 128;
-  bool find_max_batch = false, tf32 = false, small = false, torch = true;
+  bool find_max_batch = false, tf32 = false, small = false, torch = true, profile = false;
   int warmup = 3, steps = 10, freeze = 0;
   double budget = 120;  // seconds for the timed steps
   int64_t gemm_n = 0;   // 0: 8192 on CUDA, 1024 on the CPU (512 with --small)
@@ -75,7 +83,7 @@ struct Options {
   std::fprintf(stderr,
                "bench_train_step: %s\nusage: bench_train_step [--device cpu|cuda] [--batch N | --find_max_batch] "
                "[--tf32] [--small] [--warmup W] [--steps S] [--budget SECONDS] [--freeze_layer_num K] "
-               "[--gemm-n N] [--json OUT] [--torch-script PATH] [--python EXE] [--no-torch]\n",
+               "[--gemm-n N] [--profile] [--json OUT] [--torch-script PATH] [--python EXE] [--no-torch]\n",
                why.c_str());
   std::exit(2);
 }
@@ -98,6 +106,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--budget") o.budget = std::stod(value());
     else if (a == "--freeze_layer_num") o.freeze = std::stoi(value());
     else if (a == "--gemm-n") o.gemm_n = std::stoll(value());
+    else if (a == "--profile") o.profile = true;
     else if (a == "--json") o.json_path = value();
     else if (a == "--torch-script") o.torch_script = value();
     else if (a == "--python") o.python = value();
@@ -230,16 +239,51 @@ Model build_model(const Options& o, const ClipConfig& cc, const XClipConfig& xc,
   return m;
 }
 
-// One training step; returns the loss.
+// One training step; returns the loss. The regions are what --profile reports (no cost otherwise).
 double train_step(Model& m, const Inputs& in) {
-  m.optimizer->zero_grad();
-  XClipOutput out = m.xclip->forward(in.ids, in.attention, in.video, in.video_mask);
-  const double loss = out.loss.item_double();
-  out.loss.backward();
-  train::clip_grad_norm(m.xclip->parameters(), 1.0);
-  m.optimizer->step();
+  {
+    profile::Scope region("zero_grad");
+    m.optimizer->zero_grad();
+  }
+  XClipOutput out = [&] {
+    profile::Scope region("forward");
+    return m.xclip->forward(in.ids, in.attention, in.video, in.video_mask);
+  }();
+  const double loss = [&] {
+    profile::Scope region("loss_item");  // the host waits for the forward here
+    return out.loss.item_double();
+  }();
+  out.loss.backward();  // the region "backward", opened by the autograd engine
+  {
+    profile::Scope region("clip_grad_norm");
+    train::clip_grad_norm(m.xclip->parameters(), 1.0);
+  }
+  {
+    profile::Scope region("optimizer_step");
+    m.optimizer->step();
+  }
+  profile::Scope region("clamp_logit_scale");
   train::clamp_logit_scale(m.xclip->clip.logit_scale, std::log(100.0));
   return loss;
+}
+
+// One more step inside a profiling window; prints the regions and returns the report as JSON,
+// with the step's wall time (profiling included) beside the window's time.
+json profiled_step(Model& m, const Inputs& in, Device device) {
+  synchronize(device);
+  const auto t0 = Clock::now();
+  profile::start(device);
+  const double loss = train_step(m, in);
+  profile::stop();
+  synchronize(device);
+  const double wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  const profile::Report report = profile::report();
+  std::printf("\n");
+  profile::print(report, stdout, 30);
+  std::printf("profiled step: %.1f ms wall clock (loss %.4f)\n", wall_ms, loss);
+  json j = profile::to_json(report);
+  j["wall_ms"] = wall_ms;
+  return j;
 }
 
 void release_device_memory(Device d) {
@@ -301,7 +345,7 @@ int main(int argc, char** argv) {
                 peak_bf16 > 0 ? fmt(", bf16 %.2f TFLOP/s", peak_bf16).c_str() : "");
 
     json tries = json::array();
-    json ours;
+    json ours, profile_json;
     {
       const auto t_build = Clock::now();
       Model model = build_model(o, cc, xc, device);
@@ -381,6 +425,7 @@ int main(int argc, char** argv) {
       if (peak_bf16 > 0) ours["mfu_vs_bf16_peak"] = tflops / peak_bf16;
       if (!std::all_of(losses.begin(), losses.end(), [](double x) { return std::isfinite(x); }))
         std::printf("  warning: a non-finite loss (see losses in the JSON)\n");
+      if (o.profile) profile_json = profiled_step(model, in, device);
     }
     release_device_memory(device);  // the PyTorch process shares the device
 
@@ -433,6 +478,7 @@ int main(int argc, char** argv) {
                    {"batch_tries", tries},
                    {"gemm_peak", {{"n", gemm_n}, {"f32_tflops", peak_f32}, {"tf32", o.tf32 && device == Device::cuda}}},
                    {"ours", ours}};
+    if (o.profile) result["profile"] = profile_json;
     if (peak_bf16 > 0) result["gemm_peak"]["bf16_tflops"] = peak_bf16;
     if (torch && torch->contains("batch")) {
       json& t = *torch;

@@ -147,7 +147,8 @@ bench_stage() {
 # The issue-6 benchmarks (expected times on an H100/H200, not yet measured: the ViT-B/32 step at
 # batch 128 is ~40 TFLOP of matmuls, ~1-2 s in f32; each stage = 3 warm-up + 10 timed steps for
 # ours, then the same for PyTorch in a child process, plus model set-up):
-#   train_b128_f32     bench_train_step --batch 128, f32                       ~1.5 min (timeout 150 s)
+#   train_b128_f32     bench_train_step --batch 128 --profile, f32             ~1.5 min (timeout 150 s)
+#                      (--profile: one more step with per-region times, "profile" in its JSON)
 #   eval_1k            bench_eval 1000 × 1000, f32                             ~1 min   (timeout 90 s)
 #   train_max_f32      bench_train_step --find_max_batch (300, 256, ...), f32  ~2 min   (timeout 150 s)
 #   train_b128_tf32    bench_train_step --batch 128 --tf32                     ~1 min   (timeout 120 s)
@@ -158,7 +159,7 @@ benches() {
   "$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())" \
     >"$logs/torch.log" 2>&1 || summary "warning: $py cannot import torch (see torch.log): benchmarks without the PyTorch side"
   local common=(--python "$py" --warmup 3 --steps 10 --budget 40)
-  bench_stage train_b128_f32 150 "$build/bench_train_step" --device cuda --batch 128 "${common[@]}"
+  bench_stage train_b128_f32 150 "$build/bench_train_step" --device cuda --batch 128 --profile "${common[@]}"
   bench_stage eval_1k 90 "$build/bench_eval" --device cuda --python "$py" --warmup 3 --reps 10 --budget 20
   bench_stage train_max_f32 150 "$build/bench_train_step" --device cuda --find_max_batch "${common[@]}"
   bench_stage train_b128_tf32 120 "$build/bench_train_step" --device cuda --batch 128 --tf32 "${common[@]}"

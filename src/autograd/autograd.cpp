@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "xclip/core/profile.hpp"
 #include "xclip/ops.hpp"
 
 namespace xclip {
@@ -80,6 +81,9 @@ void run_backward(const Tensor& root, const Tensor& grad_output) {
   XCLIP_CHECK(grad_output.shape() == root.shape(), "backward: gradient ", grad_output.str(), " for output ",
               root.str());
   NoGradGuard no_grad;  // gradients themselves are not differentiated
+  // When profiling: the whole pass is the region "backward"; each node's closure is the region
+  // "backward.<op>", aggregated over the nodes of one op (accumulating gradients is backward's own time).
+  profile::Scope pass("backward");
   std::vector<Tensor> order = topological_order(root);
   std::unordered_map<TensorImpl*, Tensor> grads;
   grads[root.impl()] = grad_output;
@@ -95,7 +99,10 @@ void run_backward(const Tensor& root, const Tensor& grad_output) {
     }
     XCLIP_CHECK(node->backward, "backward through ", node->op,
                 " a second time: the graph was freed by the first backward");
-    std::vector<Tensor> input_grads = node->backward(g);
+    std::vector<Tensor> input_grads = [&] {
+      profile::Scope op(node->op);
+      return node->backward(g);
+    }();
     XCLIP_CHECK(input_grads.size() == node->inputs.size(), "backward of ", node->op, " returned ",
                 input_grads.size(), " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < input_grads.size(); ++i) {

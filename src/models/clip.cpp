@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "xclip/core/profile.hpp"
 #include "xclip/ops.hpp"
 
 namespace xclip::models {
@@ -113,7 +114,10 @@ Tensor Clip::visual_hidden(const Tensor& frames) const {
   check_frames(frames);
   const int64_t n = frames.dim(0), width = config_.vision.width;
   // conv1 (kernel = stride = patch, no bias), flattened row-major over the grid: [N, grid², width].
-  Tensor x = half(ops::patch_embed(half(frames), half(visual.conv1.weight)));
+  Tensor x = [&] {
+    profile::Scope region("patch_embed");
+    return half(ops::patch_embed(half(frames), half(visual.conv1.weight)));
+  }();
   // Token 0 is class_embedding (+ zeros, as the original broadcasts it over the batch).
   Tensor cls = ops::add(Tensor::zeros(Shape{n, 1, width}, x.dtype(), x.device()),
                         ops::reshape(half(visual.class_embedding), Shape{1, 1, width}));
@@ -124,6 +128,7 @@ Tensor Clip::visual_hidden(const Tensor& frames) const {
 }
 
 Tensor Clip::project_image(const Tensor& hidden) const {
+  profile::Scope region("ln_post_proj");
   return half(ops::matmul(norm(visual.ln_post, hidden), half(visual.proj)));
 }
 
@@ -131,6 +136,7 @@ Tensor Clip::encode_image(const Tensor& frames) const {
   ops::AutocastBf16Guard bf16(autocast());
   // ln_post and proj act on each token independently: projecting only the CLS row gives the
   // same frame feature as the original, which projects all tokens and keeps token 0.
+  profile::Scope region("visual");
   Tensor hidden = visual_hidden(frames);
   Tensor cls = ops::squeeze(ops::narrow(hidden, 1, 0, 1), 1);
   return project_image(cls);
@@ -138,6 +144,7 @@ Tensor Clip::encode_image(const Tensor& frames) const {
 
 ImageEncoding Clip::encode_image_with_tokens(const Tensor& frames) const {
   ops::AutocastBf16Guard bf16(autocast());
+  profile::Scope region("visual");
   Tensor tokens = project_image(visual_hidden(frames));
   return {ops::squeeze(ops::narrow(tokens, 1, 0, 1), 1), tokens};
 }
@@ -158,6 +165,7 @@ void Clip::check_ids(const Tensor& ids) const {
 TextEncoding Clip::encode_text(const Tensor& ids) const {
   check_ids(ids);
   ops::AutocastBf16Guard bf16(autocast());
+  profile::Scope region("text");
   const int64_t L = ids.dim(1);
   Tensor x = half(ops::index_select(token_embedding.weight, ids));  // [B, L, width]
   x = half(ops::add(x, half(ops::narrow(positional_embedding, 0, 0, L))));

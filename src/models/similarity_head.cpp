@@ -1,6 +1,7 @@
 // The X-CLIP similarity head: features, the four contrasts with AOSM, and the loss.
 // Formulas in xclip_head.hpp; frame-word chunking in similarity_chunked.cpp.
 #include "xclip/autograd.hpp"
+#include "xclip/core/profile.hpp"
 #include "xclip/models/xclip_head.hpp"
 #include "xclip/ops.hpp"
 
@@ -166,17 +167,23 @@ void check_sides(const XClipConfig& c, const AosmMatrices& aosm, const TextSide&
 SimilarityTerms similarity_terms(const XClipConfig& c, const AosmMatrices& aosm, const Tensor& logit_scale,
                                  const TextSide& text, const VideoSide& video) {
   check_sides(c, aosm, text, video);
+  profile::Scope region("similarity");  // one region per contrast inside
   const Tensor lambda = lambda_of(logit_scale);
   SimilarityTerms out;
   std::vector<Tensor> enabled;
-  auto add_term = [&](Tensor& slot, const Tensor& unscaled) {
-    slot = ops::mul(lambda, unscaled);
+  // The contrast is computed inside the lambda, so its region covers it and its scaling by λ.
+  auto add_term = [&](const char* name, Tensor& slot, const auto& unscaled) {
+    profile::Scope term(name);
+    slot = ops::mul(lambda, unscaled());
     enabled.push_back(slot);
   };
-  if (c.contrasts.video_sentence) add_term(out.video_sentence, video_sentence(aosm, text, video));
-  if (c.contrasts.video_word) add_term(out.video_word, video_word(c, aosm, text, video));
-  if (c.contrasts.sentence_frame) add_term(out.sentence_frame, sentence_frame(c, aosm, text, video));
-  if (c.contrasts.frame_word) add_term(out.frame_word, frame_word_similarity(c, aosm, text, video));
+  if (c.contrasts.video_sentence)
+    add_term("video_sentence", out.video_sentence, [&] { return video_sentence(aosm, text, video); });
+  if (c.contrasts.video_word) add_term("video_word", out.video_word, [&] { return video_word(c, aosm, text, video); });
+  if (c.contrasts.sentence_frame)
+    add_term("sentence_frame", out.sentence_frame, [&] { return sentence_frame(c, aosm, text, video); });
+  if (c.contrasts.frame_word)
+    add_term("frame_word", out.frame_word, [&] { return frame_word_similarity(c, aosm, text, video); });
   Tensor total = enabled[0];
   for (size_t i = 1; i < enabled.size(); ++i) total = ops::add(total, enabled[i]);
   out.logits = enabled.size() == 1 ? total : ops::scale(total, 1.0 / double(enabled.size()));
@@ -186,6 +193,7 @@ SimilarityTerms similarity_terms(const XClipConfig& c, const AosmMatrices& aosm,
 Tensor symmetric_cross_entropy(const Tensor& logits) {
   XCLIP_CHECK(logits.ndim() == 2 && logits.dim(0) == logits.dim(1),
               "CrossEn: logits must be square [B, B] (text i pairs with video i), got ", logits.str());
+  profile::Scope region("loss");
   Tensor target = Tensor::arange(logits.dim(0), DType::i64, logits.device());
   Tensor t2v = ops::cross_entropy(logits, target);
   Tensor v2t = ops::cross_entropy(ops::transpose(logits, 0, 1), target);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "xclip/core/profile.hpp"
 #include "xclip/ops.hpp"
 
 namespace xclip::models {
@@ -35,6 +36,7 @@ void XClipHeadsBase::register_temporal(const HeadDims& dims, DType dtype) {
 Tensor XClipHeadsBase::temporal(const VideoFeatures& videos) const {
   if (!config_.temporal_encoder()) return videos.frames;
   ops::AutocastBf16Guard bf16(bf16_autocast_temporal_ || ops::autocast_bf16_enabled());
+  profile::Scope region("temporal");
   return temporal_encode(videos.frames, videos.video_mask, frame_position_embeddings_->weight, *transformer_clip_);
 }
 

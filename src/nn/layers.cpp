@@ -1,5 +1,6 @@
 #include "xclip/nn/layers.hpp"
 
+#include "xclip/core/profile.hpp"
 #include "xclip/ops.hpp"
 
 namespace xclip::nn {
@@ -64,7 +65,10 @@ Transformer::Transformer(int64_t width_, int layers, int heads_, double ln_eps, 
 
 Tensor Transformer::forward(const Tensor& x, const Tensor& mask) const {
   Tensor h = x;
-  for (const ResidualAttentionBlock* block : resblocks) h = block->forward(h, mask);
+  for (size_t i = 0; i < resblocks.size(); ++i) {
+    profile::Scope region("resblocks", int(i));  // inside the caller's region: visual, text, temporal
+    h = resblocks[i]->forward(h, mask);
+  }
   return h;
 }
 

@@ -47,12 +47,36 @@ Tensor grad_as_param(Tensor& p, const char* who) {
   return p.grad();
 }
 
-void init_state(OptimizerState& st, const Tensor& p) {
-  if (st.m.defined() && st.m.device() == p.device()) return;
-  XCLIP_CHECK(!st.m.defined(), "optimizer: parameter ", p.name(), " moved to ", device_name(p.device()),
-              " after its optimizer state was made; move the model before building the optimizer");
-  st.m = Tensor::zeros(p.shape(), p.dtype(), p.device());
-  st.v = Tensor::zeros(p.shape(), p.dtype(), p.device());
+std::string param_label(const Tensor& p, const ParamGroup& group, size_t index) {
+  return p.name().empty() ? format("#", index, " of group ", group.name) : p.name();
+}
+
+// Lazily made state, on the parameter's device. State that does not fit its parameter is refused
+// here, before a kernel could read the wrong memory: left on another device (the model moved, the
+// optimizer not), or of another shape or dtype (set through state()).
+void init_state(OptimizerState& st, const Tensor& p, const ParamGroup& group, size_t index, const char* who) {
+  if (!st.m.defined() && !st.v.defined()) {
+    st.m = Tensor::zeros(p.shape(), p.dtype(), p.device());
+    st.v = Tensor::zeros(p.shape(), p.dtype(), p.device());
+    return;
+  }
+  XCLIP_CHECK(st.m.defined() && st.v.defined(), who, ": parameter ", param_label(p, group, index),
+              " has only one of its moments m, v");
+  const bool same_device = st.m.device() == p.device() && st.v.device() == p.device();
+  XCLIP_CHECK(same_device, who, ": parameter ", param_label(p, group, index), " is on ", device_name(p.device()),
+              " but its optimizer state (m on ", device_name(st.m.device()), ", v on ", device_name(st.v.device()),
+              ") is not; move the optimizer with the model (optimizer.to(", device_name(p.device()), "))");
+  for (const Tensor* moment : {&st.m, &st.v})
+    XCLIP_CHECK(moment->shape() == p.shape() && moment->dtype() == p.dtype(), who, ": the optimizer state ",
+                moment->str(), " of parameter ", param_label(p, group, index), " does not fit the parameter ", p.str());
+}
+
+void move_state(std::vector<std::vector<OptimizerState>>& state, Device device) {
+  for (auto& group : state)
+    for (OptimizerState& st : group) {
+      if (st.m.defined()) st.m = st.m.to(device);
+      if (st.v.defined()) st.v = st.v.to(device);
+    }
 }
 
 // The CUDA parameters of one step, by element type, updated together by flush().
@@ -142,7 +166,7 @@ void BertAdam::step() {
       Tensor p = group.params[pi];
       if (!p.grad().defined()) continue;
       OptimizerState& st = state_[gi][pi];
-      init_state(st, p);
+      init_state(st, p, group, pi, "BertAdam");
       const double lr_t =
           options_.t_total == -1
               ? group.lr
@@ -166,6 +190,8 @@ void BertAdam::step() {
   }
   on_gpu.flush_bert_adam(options_);
 }
+
+void BertAdam::to(Device device) { move_state(state_, device); }
 
 void BertAdam::zero_grad() {
   for (ParamGroup& g : groups_)
@@ -204,7 +230,7 @@ void AdamW::step() {
       Tensor p = group.params[pi];
       if (!p.grad().defined()) continue;
       OptimizerState& st = state_[gi][pi];
-      init_state(st, p);
+      init_state(st, p, group, pi, "AdamW");
       const double factor = options_.t_total == -1 ? 1.0
                                                    : schedule_factor(options_.schedule,
                                                                      double(st.step) / options_.t_total, options_.warmup);
@@ -225,6 +251,8 @@ void AdamW::step() {
   }
   on_gpu.flush_adamw(options_);
 }
+
+void AdamW::to(Device device) { move_state(state_, device); }
 
 void AdamW::zero_grad() {
   for (ParamGroup& g : groups_)

@@ -124,6 +124,15 @@ std::string name_of(const Tensor& p, const nn::NamedTensorList& names) {
   return p.name();
 }
 
+// CPU-only by design (the fp16 emulation reads and writes host memory): a parameter on another
+// device, at construction or moved there later, is refused by name.
+void require_cpu(const ParamGroup& group) {
+  for (const Tensor& p : group.params)
+    XCLIP_CHECK(p.device() == Device::cpu, "BertAdamFp16: parameter ", p.name().empty() ? "(unnamed)" : p.name(),
+                " of group ", group.name, " is on ", device_name(p.device()),
+                "; this optimizer runs on the CPU only (use BertAdam for a model on the GPU)");
+}
+
 // Splits the groups: same names and hyper-parameters, parameters by is_fp16 of their name.
 std::vector<ParamGroup> select(const std::vector<ParamGroup>& groups, const nn::NamedTensorList& names,
                                const BertAdamFp16::NamePredicate& is_fp16, bool want_fp16) {
@@ -163,6 +172,7 @@ BertAdamFp16::BertAdamFp16(const std::vector<ParamGroup>& groups, BertAdamOption
     }
     fp16_state_.emplace_back(g.params.size());
   }
+  for (const ParamGroup& g : fp32_.groups()) require_cpu(g);
 }
 
 void BertAdamFp16::step_fp16(ParamGroup& group, Tensor& p, OptimizerState& st) {
@@ -182,6 +192,8 @@ void BertAdamFp16::step_fp16(ParamGroup& group, Tensor& p, OptimizerState& st) {
 }
 
 void BertAdamFp16::step() {
+  for (const ParamGroup& g : fp16_groups_) require_cpu(g);
+  for (const ParamGroup& g : fp32_.groups()) require_cpu(g);
   for (size_t gi = 0; gi < fp16_groups_.size(); ++gi) {
     ParamGroup& group = fp16_groups_[gi];
     for (size_t pi = 0; pi < group.params.size(); ++pi)

@@ -153,3 +153,61 @@ TEST_CASE("BertAdam skips parameters without gradients and rejects bad options",
   Tensor ints = Tensor::ones(Shape{2}, DType::i64);
   CHECK_THROWS_WITH(BertAdam({{"g", {ints}, 0.1, 0.0}}, BertAdamOptions{}), Catch::Contains("i64"));
 }
+
+namespace {
+// One step of `opt` with the fixture's first gradients.
+template <class Opt>
+void step_once(Problem& p, Opt& opt) {
+  for (auto& [name, t] : p.params)
+    if (const Tensor* g = fixture().find("grad.0." + name)) t.set_grad(g->clone());
+  opt.step();
+}
+
+void expect_same_params(Problem& p, Problem& q) {
+  for (auto& [name, t] : p.params) CHECK(t.to_vector<double>() == q.params[name].to_vector<double>());
+}
+
+template <class Opt>
+void check_to_cpu_keeps_state(Opt& opt, Problem& p, Opt& twin, Problem& q) {
+  step_once(p, opt);
+  step_once(q, twin);
+  const Tensor m_before = opt.state()[0][0].m;
+  const std::vector<double> m_values = m_before.template to_vector<double>();
+  opt.to(Device::cpu);
+  CHECK(opt.state()[0][0].m.is_same(m_before));  // already there: nothing copied
+  CHECK(opt.state()[0][0].m.template to_vector<double>() == m_values);
+  CHECK(opt.state()[0][0].step == 1);
+  step_once(p, opt);
+  step_once(q, twin);
+  expect_same_params(p, q);
+}
+}  // namespace
+
+TEST_CASE("optimizer.to(cpu) on CPU state is a no-op that keeps values and steps", "[optimizer][device]") {
+  SECTION("BertAdam") {
+    Problem p = make_problem(), q = make_problem();
+    BertAdam opt(p.groups, BertAdamOptions{}), twin(q.groups, BertAdamOptions{});
+    check_to_cpu_keeps_state(opt, p, twin, q);
+  }
+  SECTION("AdamW") {
+    Problem p = make_problem(), q = make_problem();
+    AdamW opt(p.groups, AdamWOptions{}), twin(q.groups, AdamWOptions{});
+    check_to_cpu_keeps_state(opt, p, twin, q);
+  }
+}
+
+TEST_CASE("a step refuses optimizer state that does not fit its parameter, naming it", "[optimizer][errors]") {
+  Problem p = make_problem();
+  BertAdam bert(p.groups, BertAdamOptions{});
+  AdamW adamw(p.groups, AdamWOptions{});
+  step_once(p, bert);
+  step_once(p, adamw);
+  // decay_clip holds clip.w first; a moment of another shape, then of another dtype.
+  bert.state()[0][0].m = Tensor::zeros(Shape{1}, DType::f64);
+  CHECK_THROWS_WITH(bert.step(), Catch::Contains("BertAdam") && Catch::Contains("clip.w") &&
+                                     Catch::Contains("does not fit"));
+  adamw.state()[0][0].v = adamw.state()[0][0].v.to(DType::f32);
+  CHECK_THROWS_WITH(adamw.step(), Catch::Contains("AdamW") && Catch::Contains("clip.w"));
+  adamw.state()[0][0].v = Tensor();
+  CHECK_THROWS_WITH(adamw.step(), Catch::Contains("only one of its moments"));
+}

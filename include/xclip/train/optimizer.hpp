@@ -35,6 +35,9 @@ struct ParamGroup {
   double weight_decay = 0.0;
 };
 
+// Made at a parameter's first step on the parameter's device. It does not follow the parameter
+// by itself: after model.to(d), call optimizer.to(d); a step with the state on another device
+// than its parameter throws, naming the parameter.
 struct OptimizerState {
   int64_t step = 0;  // per parameter, as the original keeps it
   Tensor m, v;       // same dtype as the parameter (as zeros_like in the original)
@@ -62,6 +65,9 @@ class BertAdam {
   const BertAdamOptions& options() const { return options_; }
   // Per-parameter state in group order (for checkpoints); load_state expects the same layout.
   std::vector<std::vector<OptimizerState>>& state() { return state_; }
+  // Moves every state tensor (m, v) to `device`, values and step counts kept; a no-op for state
+  // already there. Pair it with the model's move: model.to(d); optimizer.to(d).
+  void to(Device device);
 
  private:
   std::vector<ParamGroup> groups_;
@@ -82,6 +88,7 @@ class AdamW {
   void step();  // p ← p·(1 − lr·wd); Adam with bias correction; lr = group lr · schedule
   void zero_grad();
   std::vector<std::vector<OptimizerState>>& state() { return state_; }
+  void to(Device device);  // as BertAdam::to
 
  private:
   std::vector<ParamGroup> groups_;

@@ -35,7 +35,8 @@ bool is_official_fp16_name(const std::string& name);
 // fp16 after every step. The moments are f16 tensors (zeros_like of an fp16 parameter). This is
 // equivalent to fp16 storage because each emulated op is rounded exactly where PyTorch rounds
 // (verified bit for bit against torch running the original code on fp16 tensors,
-// tests/train/test_optimizer_fp16.cpp). Parameters must be on the CPU.
+// tests/train/test_optimizer_fp16.cpp). Parameters must be on the CPU (all of them, the fp32 ones
+// too: a parameter on another device throws, at construction or at a step after a move).
 class BertAdamFp16 {
  public:
   using NamePredicate = std::function<bool(const std::string& name)>;
