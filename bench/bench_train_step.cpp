@@ -9,7 +9,10 @@
 // --freeze_layer_num (default 0, the official scripts': the embeddings and ln_pre frozen).
 // Random weights (CLIP's initialize_parameters) and random inputs, f32; --tf32 lets f32 GEMMs use
 // TF32 tensor cores (cuda::set_allow_tf32), as torch.backends.cuda.matmul.allow_tf32 on the
-// PyTorch side. Inputs are put on the device once, before timing (no host-to-device copy timed).
+// PyTorch side; --bf16 runs the model in ClipPrecision::bf16_autocast (both CLIP towers and the
+// temporal encoder with bf16 GEMM operands and f32 accumulation, head, loss and BertAdam in f32
+// with f32 parameters) and the PyTorch side under torch.autocast(bfloat16) over the same region.
+// Inputs are put on the device once, before timing (no host-to-device copy timed).
 //
 // Timing: --warmup steps, then up to --steps timed steps (fewer if --budget seconds are spent),
 // each ended by cuda::synchronize() and measured with steady_clock; ms/step is the median.
@@ -27,7 +30,7 @@
 // clipping and the optimizer step. Prints the regions with the largest self time and which
 // fraction of the step they cover; all rows go into the JSON under "profile".
 //
-//   bench_train_step [--device cpu|cuda] [--batch N | --find_max_batch] [--tf32] [--small]
+//   bench_train_step [--device cpu|cuda] [--batch N | --find_max_batch] [--tf32] [--bf16] [--small]
 //                    [--warmup 3] [--steps 10] [--budget 120] [--freeze_layer_num 0] [--profile]
 //                    [--json OUT] [--torch-script PATH] [--python python3] [--no-torch]
 //
@@ -72,7 +75,7 @@ const std::vector<int64_t> kMaxBatchTries = {300, 256, 192, 160, 128};
 struct Options {
   std::string device = "cuda";
   int64_t batch = 128;
-  bool find_max_batch = false, tf32 = false, small = false, torch = true, profile = false;
+  bool find_max_batch = false, tf32 = false, bf16 = false, small = false, torch = true, profile = false;
   int warmup = 3, steps = 10, freeze = 0;
   double budget = 120;  // seconds for the timed steps
   int64_t gemm_n = 0;   // 0: 8192 on CUDA, 1024 on the CPU (512 with --small)
@@ -82,7 +85,7 @@ struct Options {
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "bench_train_step: %s\nusage: bench_train_step [--device cpu|cuda] [--batch N | --find_max_batch] "
-               "[--tf32] [--small] [--warmup W] [--steps S] [--budget SECONDS] [--freeze_layer_num K] "
+               "[--tf32] [--bf16] [--small] [--warmup W] [--steps S] [--budget SECONDS] [--freeze_layer_num K] "
                "[--gemm-n N] [--profile] [--json OUT] [--torch-script PATH] [--python EXE] [--no-torch]\n",
                why.c_str());
   std::exit(2);
@@ -100,6 +103,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--batch") o.batch = std::stoll(value());
     else if (a == "--find_max_batch" || a == "--find-max-batch") o.find_max_batch = true;
     else if (a == "--tf32") o.tf32 = true;
+    else if (a == "--bf16") o.bf16 = true;
     else if (a == "--small") o.small = true;
     else if (a == "--warmup") o.warmup = std::stoi(value());
     else if (a == "--steps") o.steps = std::stoi(value());
@@ -221,7 +225,7 @@ struct Model {
 
 Model build_model(const Options& o, const ClipConfig& cc, const XClipConfig& xc, Device device) {
   Model m;
-  m.xclip = std::make_unique<XClip>(xc, cc);
+  m.xclip = std::make_unique<XClip>(xc, cc, o.bf16 ? ClipPrecision::bf16_autocast : ClipPrecision::f32);
   train::init_xclip_random(*m.xclip, 42);
   const auto frozen = train::freeze_clip_layers(*m.xclip, o.freeze);
   m.patch_frozen = std::find(frozen.begin(), frozen.end(), "clip.visual.conv1.weight") != frozen.end();
@@ -328,8 +332,9 @@ int main(int argc, char** argv) {
 #ifdef XCLIP_WITH_CUDA
     if (device == Device::cuda) device_name = cuda::device_name();
 #endif
-    std::printf("bench_train_step: %s, f32%s, CLIP %s\n  X-CLIP %s, %lld words, %lld frames, freeze_layer_num %d\n",
-                device_name.c_str(), o.tf32 && device == Device::cuda ? " (TF32 GEMMs)" : "", cc.str().c_str(),
+    std::printf("bench_train_step: %s, %s%s, CLIP %s\n  X-CLIP %s, %lld words, %lld frames, freeze_layer_num %d\n",
+                device_name.c_str(), o.bf16 ? "bf16 autocast encoders, f32 head and weights" : "f32",
+                o.tf32 && device == Device::cuda ? " (TF32 GEMMs)" : "", cc.str().c_str(),
                 xc.sim_header.c_str(), (long long)L, (long long)N, o.freeze);
 
     // The GEMM peaks first, on an idle device.
@@ -439,7 +444,7 @@ int main(int argc, char** argv) {
       } else {
         std::string args = "--device " + o.device + " --warmup " + std::to_string(o.warmup) + " --steps " +
                            std::to_string(o.steps) + " --budget " + fmt("%g", o.budget) + " --freeze_layer_num " +
-                           std::to_string(o.freeze) + (o.tf32 ? " --tf32" : "") + (o.small ? " --small" : "") +
+                           std::to_string(o.freeze) + (o.tf32 ? " --tf32" : "") + (o.bf16 ? " --bf16" : "") + (o.small ? " --small" : "") +
                            (device == Device::cpu ? " --threads " + std::to_string(cpu::num_threads()) : "");
         if (o.find_max_batch) {
           args += " --batches ";
@@ -468,6 +473,7 @@ int main(int argc, char** argv) {
                    {"device", o.device},
                    {"device_name", device_name},
                    {"dtype", "f32"},
+                   {"bf16_autocast", o.bf16},
                    {"tf32", o.tf32 && device == Device::cuda},
                    {"clip", cc.str()},
                    {"small", o.small},

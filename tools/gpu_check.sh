@@ -150,6 +150,7 @@ bench_stage() {
 #   train_b128_f32     bench_train_step --batch 128 --profile, f32             ~1.5 min (timeout 150 s)
 #                      (--profile: one more step with per-region times, "profile" in its JSON)
 #   eval_1k            bench_eval 1000 × 1000, f32                             ~1 min   (timeout 90 s)
+#   train_b128_bf16    bench_train_step --batch 128 --bf16 (vs torch.autocast)  ~1 min   (timeout 120 s)
 #   train_max_f32      bench_train_step --find_max_batch (300, 256, ...), f32  ~2 min   (timeout 150 s)
 #   train_b128_tf32    bench_train_step --batch 128 --tf32                     ~1 min   (timeout 120 s)
 benches() {
@@ -161,6 +162,7 @@ benches() {
   local common=(--python "$py" --warmup 3 --steps 10 --budget 40)
   bench_stage train_b128_f32 150 "$build/bench_train_step" --device cuda --batch 128 --profile "${common[@]}"
   bench_stage eval_1k 90 "$build/bench_eval" --device cuda --python "$py" --warmup 3 --reps 10 --budget 20
+  bench_stage train_b128_bf16 120 "$build/bench_train_step" --device cuda --batch 128 --bf16 "${common[@]}"
   bench_stage train_max_f32 150 "$build/bench_train_step" --device cuda --find_max_batch "${common[@]}"
   bench_stage train_b128_tf32 120 "$build/bench_train_step" --device cuda --batch 128 --tf32 "${common[@]}"
   [ $bench_status = 0 ] && summary "ALL BENCHMARK STAGES RAN" || summary "SOME BENCHMARK STAGES FAILED"
