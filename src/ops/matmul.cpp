@@ -83,6 +83,20 @@ std::vector<Tensor> matmul_backward_typed(const Tensor& gc, const Tensor& a, con
     else      // dA[K,M] = op(B) · dCᵀ
       gemm_batch<In, Out>(dev, tb, true, K, M, N, b.data<In>(), sb, g, M * N, ga.data<Out>(), M * K, batch, Out(0));
   }
+  if (need_b && d.b_shared && ta && dev != Device::cpu && batch > 1) {
+    // Shared b with transposed entries A_r [K, M] on the GPU: the entries' products into a
+    // [batch, ·, ·] scratch with one batched GEMM, then summed over the batch (no per-entry launches).
+    Tensor per_entry = Tensor::empty(Shape{batch, b.dim(0), b.dim(1)}, out_type, dev);
+    if (!tb)  // dB_r[K,N] = A_r · dC_r
+      gemm_batch<In, Out>(dev, false, false, K, N, M, a.data<In>(), M * K, g, M * N, per_entry.data<Out>(), K * N,
+                          batch, Out(0));
+    else      // dB_r[N,K] = dC_rᵀ · A_rᵀ
+      gemm_batch<In, Out>(dev, true, true, N, K, M, g, M * N, a.data<In>(), M * K, per_entry.data<Out>(), K * N,
+                          batch, Out(0));
+    gb = Tensor::empty(b.shape(), out_type, dev);
+    k::reduce_sum<Out>(dev, per_entry.data<Out>(), gb.data<Out>(), 1, batch, K * N);
+    need_b = false;
+  }
   if (need_b) {
     gb = Tensor::zeros(b.shape(), out_type, dev);
     // On the GPU, a shared b with untransposed batch entries A_r [M, K] is one GEMM over the

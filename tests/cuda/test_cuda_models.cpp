@@ -223,7 +223,8 @@ TEST_CASE("bf16 autocast matmul on CUDA against the CPU emulation, forward and b
     for (int tb = 0; tb < 2; ++tb) {
       INFO("trans_a " << ta << " trans_b " << tb);
       Generator g(40 + uint64_t(2 * ta + tb));
-      // Batched with a shared b: the GPU's stacked dB path against the CPU's entry by entry.
+      // Batched with a shared b: the GPU's stacked (untransposed a) and scratch + sum (transposed a) dB
+      // paths against the CPU's entry by entry.
       const Tensor a = Tensor::randn(ta ? Shape{3, 67, 5} : Shape{3, 5, 67}, g);
       const Tensor b = Tensor::randn(tb ? Shape{9, 67} : Shape{67, 9}, g);
       const Tensor up = Tensor::randn(Shape{3, 5, 9}, g);
