@@ -7,7 +7,9 @@
 // timing. Timed: XClipHeads::similarity_matrix, the model's chunked evaluation path: the
 // seqTransf temporal encoder (4 layers, D / 64 heads) once per block of batch_size_val videos,
 // then the four contrasts with AOSM block by block (batch_size_val texts × videos), giving the
-// full [T, V] matrix. The PyTorch side (tools/reference/bench_eval_torch.py) times the heads of
+// full [T, V] matrix; its frame-word term is the fused kernel (k::aosm_frame_word). Then, unless
+// --no-frame-word-paths, the frame-word term alone over all T × V: fused against the chunked
+// graph of aosm_pool ops (the training path's forward), one run each, and their largest difference. The PyTorch side (tools/reference/bench_eval_torch.py) times the heads of
 // tools/reference/xclip_reference.py in f32 on the same device twice: as main_xclip.py's
 // _run_on_single_gpu does (temporal encoder re-run for every text block) and with the temporal
 // encoder once per video block (our schedule); the ratio is against the latter.
@@ -18,6 +20,7 @@
 //   bench_eval [--device cpu|cuda] [--texts 1000] [--videos 1000] [--words 32] [--frames 12]
 //              [--dim 512] [--batch_size_val 40] [--tf32] [--small] [--warmup 2] [--reps 5]
 //              [--budget 60] [--json OUT] [--torch-script PATH] [--python python3] [--no-torch]
+//              [--no-frame-word-paths]
 //
 // --small: 60 × 60, D 64 (two blocks each way, one partial): a plumbing run on the CPU.
 #include <algorithm>
@@ -50,7 +53,7 @@ namespace {
 struct Options {
   std::string device = "cuda";
   int64_t texts = 1000, videos = 1000, words = 32, frames = 12, dim = 512, batch_size_val = 40;
-  bool tf32 = false, small = false, torch = true;
+  bool tf32 = false, small = false, torch = true, frame_word_paths = true;
   int warmup = 2, reps = 5;
   double budget = 60;
   std::string json_path, torch_script, python = "python3";
@@ -60,7 +63,7 @@ struct Options {
   std::fprintf(stderr,
                "bench_eval: %s\nusage: bench_eval [--device cpu|cuda] [--texts T] [--videos V] [--words L] "
                "[--frames N] [--dim D] [--batch_size_val B] [--tf32] [--small] [--warmup W] [--reps R] "
-               "[--budget SECONDS] [--json OUT] [--torch-script PATH] [--python EXE] [--no-torch]\n",
+               "[--budget SECONDS] [--json OUT] [--torch-script PATH] [--python EXE] [--no-torch] [--no-frame-word-paths]\n",
                why.c_str());
   std::exit(2);
 }
@@ -94,6 +97,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--torch-script") o.torch_script = value();
     else if (a == "--python") o.python = value();
     else if (a == "--no-torch") o.torch = false;
+    else if (a == "--no-frame-word-paths") o.frame_word_paths = false;
     else usage("unknown argument " + a);
   }
   if (o.small && !sized) o.texts = 60, o.videos = 60, o.dim = 64;
@@ -109,6 +113,36 @@ void synchronize(Device d) {
 #else
   (void)d;
 #endif
+}
+
+// The frame-word term alone, both paths on the same features, one timed run each after one
+// warm-up: the fused kernel (what similarity_matrix runs) and the chunked graph of aosm_pool ops
+// (what runs with gradients; here its forward only, reached by a words leaf that requires grad).
+json frame_word_paths(const XClipConfig& config, const XClipHeads& heads, const TextFeatures& texts,
+                      const VideoFeatures& videos, Device device) {
+  NoGradGuard no_grad;
+  const TextSide text = make_text_side(texts.sentence, texts.words, texts.attention_mask);
+  const VideoSide video = heads.video_side(videos);
+  auto timed = [&](bool graph) {
+    Tensor out;
+    double ms = 0;
+    for (int i = 0; i < 2; ++i) {
+      TextSide t = text;
+      set_grad_enabled(graph);
+      if (graph) t.words = text.words.detach().set_requires_grad(true);
+      const auto t0 = Clock::now();
+      out = frame_word_similarity(config, heads.aosm(), t, video).detach();
+      synchronize(device);
+      ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      set_grad_enabled(false);
+    }
+    return std::make_pair(ms, out.to(Device::cpu).to_vector<double>());
+  };
+  const auto [fused_ms, fused] = timed(false);
+  const auto [graph_ms, graph] = timed(true);
+  double diff = 0;
+  for (size_t i = 0; i < fused.size(); ++i) diff = std::max(diff, std::abs(fused[i] - graph[i]));
+  return {{"fused_ms", fused_ms}, {"chunked_graph_ms", graph_ms}, {"max_abs_diff", diff}};
 }
 
 }  // namespace
@@ -203,6 +237,7 @@ int main(int argc, char** argv) {
       const double med = bench::median(ms);
       ours = {{"ms_median", med}, {"ms", ms}, {"peak_memory_mib", peak_mib}, {"memory", memory_kind},
               {"finite", finite}, {"sim_00", s[0]}};
+      if (o.frame_word_paths) ours["frame_word"] = frame_word_paths(config, heads, texts, videos, device);
     }
 #ifdef XCLIP_WITH_CUDA
     if (device == Device::cuda) cuda::empty_cache();  // the PyTorch process shares the device
@@ -236,6 +271,12 @@ int main(int argc, char** argv) {
     std::printf("\n| implementation | schedule | ms (median) | matmul TFLOP/s | peak memory MiB |\n|---|---|---:|---:|---:|\n");
     std::printf("| xclip.cpp | temporal once per video block | %.1f | %.3f | %.0f |\n", ours["ms_median"].get<double>(),
                 ours["matmul_tflops"].get<double>(), ours["peak_memory_mib"].get<double>());
+    if (ours.contains("frame_word")) {
+      const json& fw = ours["frame_word"];
+      std::printf("\nframe-word term alone: fused kernel %.1f ms, chunked graph %.1f ms (%.1fx); max |difference| %.2e\n",
+                  fw["fused_ms"].get<double>(), fw["chunked_graph_ms"].get<double>(),
+                  fw["chunked_graph_ms"].get<double>() / fw["fused_ms"].get<double>(), fw["max_abs_diff"].get<double>());
+    }
     json result = {{"benchmark", "eval"},
                    {"device", o.device},
                    {"device_name", device_name},

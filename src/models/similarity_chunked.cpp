@@ -1,14 +1,17 @@
-// The frame-word term with bounded memory.
+// The frame-word term: which path runs when, and bounded memory for training.
 //
 // The fine-grained matrix c = (w · local_mat_weight)·fᵀ is [T, L, V, N]: 1.6 M elements for a
-// training batch of 64 (L 32, N 12), 35 M for the official global batch of 300, and the AOSM
-// stages keep several tensors of that size for the backward (softmaxes, mixed weights, products).
-// Memory is bounded by building it for chunks of texts: each chunk is at most
-// config.frame_word_chunk_elements elements. Without gradients the chunks are simply computed one
-// after the other. With gradients the whole term is one node on the tape whose forward keeps only
-// its inputs; its backward rebuilds each chunk's graph, runs it backward and drops it
-// (recomputation, as activation checkpointing), so at most one chunk's intermediates are alive.
-// Batches that fit in one chunk take the plain path (no recomputation).
+// training batch of 64 (L 32, N 12), 35 M for the official global batch of 300, 384 M for a 1k × 1k
+// evaluation. Two paths compute the same value:
+//  - No gradient needed (grad mode off, or no input requires grad): the fused kernel
+//    (frame_word_fused.cpp, k::aosm_frame_word) forms each (text, video) pair's L×N block in a
+//    small buffer and pools it at once; c is never stored. This is evaluation on both devices. On
+//    CUDA, sizes beyond the kernel's budget (L·N > 4096, see cuda/aosm.cu) take the graph below.
+//  - Otherwise (training): the graph of aosm_pool ops, with memory bounded by building c for
+//    chunks of texts, each at most config.frame_word_chunk_elements elements. The whole term is
+//    one node on the tape whose forward keeps only its inputs; its backward rebuilds each chunk's
+//    graph, runs it backward and drops it (recomputation, as activation checkpointing), so at most
+//    one chunk's intermediates are alive. Batches that fit in one chunk take the plain graph.
 #include "xclip/autograd.hpp"
 #include "xclip/models/xclip_head.hpp"
 #include "xclip/ops.hpp"
@@ -145,6 +148,12 @@ Tensor frame_word_similarity(const XClipConfig& config, const AosmMatrices& aosm
     }
   }
   const int64_t T = text.words.dim(0), L = text.words.dim(1);
+  if (!needs_grad(in) && detail::frame_word_fused_fits(video.frames.device(), video.frames.dtype(), L,
+                                                       video.frames.dim(1)))
+    return detail::frame_word_fused(config,
+                                    {in[kWords], in[kFrames], in[kLocal], in[kWordMat], in[kFrameMat],
+                                     in[kFrameMat2], in[kWordMat2]},
+                                    text.mask, video.mask);
   const int64_t per_text = L * video.frames.dim(0) * video.frames.dim(1);
   const std::vector<Chunk> chunks = text_chunks(T, per_text, config.frame_word_chunk_elements);
   if (chunks.size() == 1) return frame_word_block(d, in, text.mask);  // fits: the plain graph

@@ -133,3 +133,32 @@ template <class T>
 void scale_by(T* x, int64_t n, double c);
 
 }  // namespace xclip::cpu
+
+// ==== fused AOSM frame-word term (src/kernels/aosm.cpp) ==========================================
+// The frame-word term of the X-CLIP head (include/xclip/models/xclip_head.hpp) for evaluation,
+// without ever storing c = w·fᵀ [T, L, V, N]: each (text, video) pair's L×N block is formed in a
+// small buffer and pooled at once.
+namespace xclip::cpu {
+
+// The pooling of one AOSM stage (models::Pool has the same three kinds).
+enum class AosmPool : int { attention = 0, mean = 1, max = 2 };
+
+// out[t, v] = 0.5·(sent2frame + video2word) for words [T, L, D] (already · local_mat_weight) and
+// frames [V, N, D], with c[l, n] = words[t, l]·frames[v, n]:
+//   word_level[n]  = pool_l(c[:, n]; first, word_mat)     frame_level[l] = pool_n(c[l, :]; first, frame_mat)
+//   sent2frame     = pool_n(word_level; second, frame_mat2) video2word   = pool_l(frame_level; second, word_mat2)
+// word_mask [T, L] / frame_mask [V, N]: 0/1 values, or null (no padding mask). The mixing
+// matrices ([L, L] or [N, N], w'_j = Σ_i w_i·M[i, j]) are read for attention pooling only; null =
+// identity. Same arithmetic as models::aosm_pool over the materialised tensor (masks folded into
+// the softmax as x + τ·(m − 1)·1e6 in the element type, softmax sums in double). out is [T, V].
+template <class T>
+void aosm_frame_word(const T* words, const T* frames, const T* word_mask, const T* frame_mask, const T* word_mat,
+                     const T* frame_mat, const T* frame_mat2, const T* word_mat2, AosmPool first, AosmPool second,
+                     double temperature, T* out, int64_t n_texts, int64_t n_words, int64_t n_videos,
+                     int64_t n_frames, int64_t dim);
+// The argument checks both twins make: throws xclip::Error naming `who` unless T, V, D ≥ 0,
+// L, N ≥ 1 and temperature > 0.
+void aosm_frame_word_check(const char* who, int64_t n_texts, int64_t n_words, int64_t n_videos, int64_t n_frames,
+                           int64_t dim, double temperature);
+
+}  // namespace xclip::cpu

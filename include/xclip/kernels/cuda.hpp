@@ -148,3 +148,23 @@ template <class T>
 void adamw_step(const AdamSlot<T>* slots, int64_t count, double b1, double b2, double eps);
 
 }  // namespace xclip::cuda
+
+// ==== fused AOSM frame-word term (cuda/aosm.cu) ====================================================
+namespace xclip::cuda {
+
+using cpu::AosmPool;
+
+// Exactly cpu::aosm_frame_word (same arguments; words, frames, masks, matrices and out on the
+// device): one thread block per (text, tile of videos) forms the tile's L × (tile·N) dot products
+// in registers, keeps only those blocks in shared memory and pools each pair with one warp. Sizes
+// beyond its register/shared-memory budget (aosm_frame_word_fits false) throw xclip::Error.
+template <class T>
+void aosm_frame_word(const T* words, const T* frames, const T* word_mask, const T* frame_mask, const T* word_mat,
+                     const T* frame_mat, const T* frame_mat2, const T* word_mat2, AosmPool first, AosmPool second,
+                     double temperature, T* out, int64_t n_texts, int64_t n_words, int64_t n_videos,
+                     int64_t n_frames, int64_t dim);
+// Whether aosm_frame_word handles L words × N frames for elements of `elem_size` bytes on the
+// current device (L·N at most 4096, and its shared memory within the device's limit).
+bool aosm_frame_word_fits(int64_t n_words, int64_t n_frames, size_t elem_size);
+
+}  // namespace xclip::cuda

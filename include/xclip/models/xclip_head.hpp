@@ -76,10 +76,11 @@ struct SimilarityTerms {
 SimilarityTerms similarity_terms(const XClipConfig& config, const AosmMatrices& aosm, const Tensor& logit_scale,
                                  const TextSide& text, const VideoSide& video);
 
-// The frame-word term before λ, [T, V]. When the [T, L, V, N] matrix has more than
-// config.frame_word_chunk_elements elements it is built for chunks of texts at a time; with
-// gradients on, each chunk's graph is dropped after the forward and rebuilt in the backward, so
-// the memory of the term is bounded by one chunk whatever T is.
+// The frame-word term before λ, [T, V]. Without gradients (evaluation) it is the fused kernel
+// (detail::frame_word_fused), which never stores the [T, L, V, N] matrix. With gradients it is the
+// graph of aosm_pool ops; when the matrix has more than config.frame_word_chunk_elements elements
+// it is built for chunks of texts at a time, each chunk's graph dropped after the forward and
+// rebuilt in the backward, so the memory of the term is bounded by one chunk whatever T is.
 Tensor frame_word_similarity(const XClipConfig& config, const AosmMatrices& aosm, const TextSide& text,
                              const VideoSide& video);
 
@@ -95,6 +96,22 @@ Tensor symmetric_cross_entropy(const Tensor& logits);
 namespace detail {
 // A 0/1 mask as `dtype` viewed with `shape` (broadcastable against the similarities); no grad.
 Tensor mask_as(const Tensor& mask, DType dtype, const Shape& shape);
+
+// The tensors of the frame-word term; an undefined matrix is the identity (local) or absent
+// (the mixing matrices, which only attention pooling has).
+struct FrameWordInputs {
+  Tensor words;   // [T, L, D]
+  Tensor frames;  // [V, N, D]
+  Tensor local_mat_weight, word_mat_weight, frame_mat_weight, frame_mat_weight2, word_mat_weight2;
+};
+// Whether the fused kernel takes L words × N frames of `dtype` on `device` (the CPU always does;
+// the CUDA kernel has a register and shared-memory budget).
+bool frame_word_fused_fits(Device device, DType dtype, int64_t L, int64_t N);
+// The frame-word term before λ, [T, V], without gradients: words · local_mat_weight by
+// ops::matmul, then k::aosm_frame_word, which never stores the [T, L, V, N] matrix. Same value as
+// the graph of frame_word_similarity to the rounding of the dot products.
+Tensor frame_word_fused(const XClipConfig& config, const FrameWordInputs& in, const Tensor& word_mask,
+                        const Tensor& frame_mask);
 }  // namespace detail
 
 }  // namespace xclip::models
