@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "../src/kernels/gemm_kernel.hpp"
+#include "bench_common.hpp"
 #include "xclip/kernels/cpu.hpp"
 
 namespace {
@@ -142,68 +142,33 @@ struct TorchResult {
   int threads = 0;
 };
 
-std::optional<fs::path> find_torch_script(const Options& o) {
-  if (!o.torch_script.empty()) return fs::path(o.torch_script);
-  const fs::path rel = "tools/reference/bench_gemm_torch.py";
-  if (fs::exists(rel)) return rel;
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec)  // the benchmark usually sits in <checkout>/<build folder>/
-    for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path())
-      if (fs::exists(dir / rel)) return dir / rel;
-  return std::nullopt;
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 // Runs the script; on failure returns nullopt and says why in `why`.
 std::optional<TorchResult> run_torch(const std::vector<GemmShape>& shapes, int threads, const Options& o,
                                      std::string& why) {
   const std::string python = "/usr/bin/python3";
   if (!fs::exists(python)) return why = python + " not found", std::nullopt;
-  const auto script = find_torch_script(o);
+  const auto script = xclip::bench::find_script(o.torch_script, "tools/reference/bench_gemm_torch.py");
   if (!script) return why = "tools/reference/bench_gemm_torch.py not found (use --torch-script)", std::nullopt;
-  std::string cmd = python + " " + shell_quote(script->string()) + " --threads " + std::to_string(threads) +
-                    " --samples " + std::to_string(o.samples) + " --min-seconds " + std::to_string(o.min_seconds);
+  std::string args = "--threads " + std::to_string(threads) + " --samples " + std::to_string(o.samples) +
+                     " --min-seconds " + std::to_string(o.min_seconds);
   for (size_t i = 0; i < shapes.size(); ++i) {
     const GemmShape& s = shapes[i];
-    cmd += " --shape s" + std::to_string(i) + ":" + s.dtype + ":" + std::to_string(s.M) + ":" + std::to_string(s.N) +
-           ":" + std::to_string(s.K) + ":" + (s.ta ? "1" : "0") + ":" + (s.tb ? "1" : "0") + ":" +
-           std::to_string(s.batch);
+    args += " --shape s" + std::to_string(i) + ":" + s.dtype + ":" + std::to_string(s.M) + ":" + std::to_string(s.N) +
+            ":" + std::to_string(s.K) + ":" + (s.ta ? "1" : "0") + ":" + (s.tb ? "1" : "0") + ":" +
+            std::to_string(s.batch);
   }
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return why = "cannot start " + python, std::nullopt;
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-  const int status = pclose(pipe);
-  nlohmann::json j = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
-  if (j.is_object() && j.contains("error")) return why = j["error"].get<std::string>(), std::nullopt;
-  if (status != 0 || !j.is_object() || !j.contains("results"))
-    return why = "the PyTorch script failed (exit status " + std::to_string(status) + ")", std::nullopt;
+  const std::optional<nlohmann::json> j = xclip::bench::run_python_json(python, *script, args, why);
+  if (!j) return std::nullopt;
+  if (!j->contains("results")) return why = "the PyTorch script printed no results", std::nullopt;
   TorchResult r;
-  r.version = j.value("torch", "?");
-  r.blas = j.value("blas", "?");
-  r.threads = j.value("threads", 0);
-  for (const auto& e : j["results"]) {
+  r.version = j->value("torch", "?");
+  r.blas = j->value("blas", "?");
+  r.threads = j->value("threads", 0);
+  for (const auto& e : (*j)["results"]) {
     const size_t i = std::stoul(e["name"].get<std::string>().substr(1));
     if (i < shapes.size()) r.gflops[shapes[i].dtype + " " + shapes[i].name] = e["gflops"].get<double>();
   }
   return r;
-}
-
-void write_json_atomically(const std::string& path, const nlohmann::json& j) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << j.dump(2) << "\n";
-    if (!f) throw std::runtime_error("bench_gemm: cannot write " + tmp);
-  }
-  fs::rename(tmp, path);
 }
 
 }  // namespace
@@ -272,7 +237,7 @@ int main(int argc, char** argv) {
                         {"results", rows}};
     if (torch) j["torch"] = {{"version", torch->version}, {"blas", torch->blas}, {"threads", torch->threads}};
     else j["torch"] = {{"not_run", why}};
-    write_json_atomically(o.json_path, j);
+    xclip::bench::write_json_atomically(o.json_path, j);
     std::printf("\nwrote %s\n", o.json_path.c_str());
   }
   return 0;
