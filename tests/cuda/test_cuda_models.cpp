@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "xclip/kernels/cuda.hpp"
 #include "xclip/models/xclip.hpp"
+#include "xclip/models/xclip_head.hpp"
 #include "xclip/models/xclip_verify.hpp"
 #include "xclip/ops.hpp"
 #include "xclip/train/optimizer.hpp"
@@ -248,6 +250,42 @@ TEST_CASE("bf16 autocast matmul on CUDA against the CPU emulation, forward and b
       test::expect_close(ga[1], ga[0], 1e-4, "autocast dA");
       test::expect_close(gb[1], gb[0], 1e-4, "autocast dB");
     }
+}
+
+// Evaluation's frame-word term on CUDA: the fused kernel where L·N fits a thread block, the
+// chunked graph where it does not (L 65 × N 64 > 4096); both against the CPU's fused kernel.
+TEST_CASE("the no-grad frame-word term on CUDA, fused and chunked fallback, matches the CPU", "[cuda][models][aosm]") {
+  XCLIP_REQUIRE_GPU();
+  for (const auto [L, N] : {std::pair<int64_t, int64_t>{32, 12}, {65, 64}}) {
+    INFO("L " << L << ", N " << N << (cuda::aosm_frame_word_fits(L, N, 4) ? " (fused)" : " (chunked fallback)"));
+    CHECK(cuda::aosm_frame_word_fits(L, N, 4) == (L * N <= 4096));
+    const int64_t T = 5, V = 7, D = 24;
+    XClipConfig c;
+    c.max_words = L;
+    c.max_frames = N;
+    c.mask_padding = true;
+    Generator g(uint64_t(L * N));
+    AosmMatrices aosm = AosmMatrices::identity(D, L, N, DType::f32);
+    NoGradGuard no_grad;
+    for (Tensor* m : aosm.all()) m->copy_(ops::add(*m, Tensor::randn(m->shape(), g, DType::f32, 0.0, 0.05)));
+    std::vector<int64_t> wm(size_t(T * L), 1), fm(size_t(V * N), 1);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t l = 2 + t; l < L; ++l) wm[size_t(t * L + l)] = 0;
+    for (int64_t v = 0; v < V; ++v)
+      for (int64_t n = 1 + v; n < N; ++n) fm[size_t(v * N + n)] = 0;
+    const Tensor words = ops::l2_normalize(Tensor::randn(Shape{T, L, D}, g), -1);
+    const Tensor frames = ops::l2_normalize(Tensor::randn(Shape{V, N, D}, g), -1);
+    const Tensor wmask = Tensor::from_vector(wm, Shape{T, L}), fmask = Tensor::from_vector(fm, Shape{V, N});
+    const Tensor sentence = ops::l2_normalize(Tensor::randn(Shape{T, D}, g), -1);
+    const Tensor video = ops::l2_normalize(Tensor::randn(Shape{V, D}, g), -1);
+    const Tensor cpu = frame_word_similarity(c, aosm, {sentence, words, wmask}, {video, frames, fmask});
+    AosmMatrices on_gpu = aosm;
+    for (Tensor* m : on_gpu.all()) *m = m->to(Device::cuda);
+    const Tensor gpu = frame_word_similarity(c, on_gpu, {sentence.to(Device::cuda), words.to(Device::cuda), wmask.to(Device::cuda)},
+                                             {video.to(Device::cuda), frames.to(Device::cuda), fmask.to(Device::cuda)});
+    CHECK(gpu.device() == Device::cuda);
+    test::expect_close(gpu.to_vector<double>(), cpu.to_vector<double>(), 1e-5, "frame-word term");
+  }
 }
 
 #endif  // XCLIP_WITH_CUDA
