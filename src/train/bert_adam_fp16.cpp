@@ -45,7 +45,8 @@ void check_fp16_values(const Tensor& p) {
   if (bad < 0) return;
   const float value = p.to(Device::cpu).to_vector<float>()[size_t(bad)];
   throw Error(format("BertAdamFp16: parameter ", label(p), " element ", bad, " = ", value,
-                     " is not an fp16 value; round the fp16 CLIP weights first (Clip::round_official_fp16_parameters)"));
+                     " is not an fp16 value; round the fp16 CLIP weights first "
+                     "(Clip::round_official_fp16_parameters)"));
 }
 
 double scheduled_lr(const BertAdamOptions& o, double lr, int64_t step) {
@@ -170,6 +171,7 @@ void BertAdamFp16::step() {
   const Device device = common_device(fp16_groups_, fp32_.groups());
   std::vector<cpu::Fp16AdamSlot> slots;
   std::vector<Tensor> gradients;  // the f32 gradients the slots point at, alive until the launch
+  std::vector<OptimizerState*> stepped;
   for (size_t gi = 0; gi < fp16_groups_.size(); ++gi) {
     const ParamGroup& group = fp16_groups_[gi];
     for (size_t pi = 0; pi < group.params.size(); ++pi) {
@@ -183,12 +185,13 @@ void BertAdamFp16::step() {
       gradients.push_back(f32_gradient(p, "BertAdamFp16"));
       slots.push_back(fp16_slot(p, gradients.back(), st));
       cpu::set_fp16_adam_scalars(slots.back(), scheduled_lr(options_, group.lr, st.step), group.weight_decay);
-      st.step += 1;
+      stepped.push_back(&st);
     }
   }
   if (!slots.empty())
     k::bert_adam_fp16_step(device, slots.data(), int64_t(slots.size()),
                            cpu::fp16_adam_constants(options_.b1, options_.b2, options_.e, options_.max_grad_norm));
+  for (OptimizerState* st : stepped) st->step += 1;  // after every check passed: a refused step changes nothing
   fp32_.step();  // parameters are independent: the order between the two kinds does not matter
 }
 
