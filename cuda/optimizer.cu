@@ -1,13 +1,12 @@
-// Fused optimizer steps over a flat list of parameters: one launch sequence for all of them.
-// Each parameter is cut into chunks of kChunk elements; block b finds its parameter by binary
-// search over the chunk offsets. Arithmetic reproduces src/train/bert_adam.cpp operation by
+// Fused optimizer steps over a flat list of parameters: one launch sequence for all of them, in
+// the chunked layout of slot_chunks.cuh. Arithmetic reproduces src/train/bert_adam.cpp operation by
 // operation in the parameter's type (explicitly rounded intrinsics, so no FMA contraction), and
 // BertAdam's per-parameter clipping computes the norm in double as src/train/clip.cpp does.
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "common.cuh"
+#include "slot_chunks.cuh"
 
 namespace xclip::cuda {
 
@@ -18,8 +17,11 @@ using detail::mul_rn;
 using detail::sqrt_rn;
 using detail::sub_rn;
 
-constexpr int kThreadsPerBlock = 256;
-constexpr int64_t kChunk = kThreadsPerBlock * 16;
+using chunked::chunk_offsets;
+using chunked::kChunk;
+using chunked::kThreadsPerBlock;
+using chunked::slot_of_chunk;
+using chunked::SlotTable;
 
 // One parameter as the kernels see it; the scalars are already rounded to T as the CPU rounds them.
 template <class T>
@@ -43,50 +45,11 @@ struct AdamConstants {
   T b1, b2, one_minus_b1, one_minus_b2, eps;
 };
 
-// The slot table and chunk offsets (chunk_begin[count] = total chunks) in one device block.
-template <class T>
-class SlotTable {
- public:
-  SlotTable(const std::vector<DeviceSlot<T>>& slots, const std::vector<int64_t>& chunk_begin)
-      : bytes_(slots.size() * sizeof(DeviceSlot<T>) + chunk_begin.size() * sizeof(int64_t)), buffer_(bytes_) {
-    std::vector<unsigned char> host(bytes_);
-    std::memcpy(host.data(), slots.data(), slots.size() * sizeof(DeviceSlot<T>));
-    std::memcpy(host.data() + slots.size() * sizeof(DeviceSlot<T>), chunk_begin.data(),
-                chunk_begin.size() * sizeof(int64_t));
-    // From pageable memory: returns once the bytes are staged, so `host` may go out of scope.
-    XCLIP_CUDA_CHECK(cudaMemcpyAsync(buffer_.get(), host.data(), bytes_, cudaMemcpyHostToDevice, cuda_stream()));
-    slots_ = reinterpret_cast<const DeviceSlot<T>*>(buffer_.get());
-    chunk_begin_ = reinterpret_cast<const int64_t*>(buffer_.get() + slots.size() * sizeof(DeviceSlot<T>));
-  }
-  const DeviceSlot<T>* slots() const { return slots_; }
-  const int64_t* chunk_begin() const { return chunk_begin_; }
-
- private:
-  size_t bytes_;
-  detail::Scratch<unsigned char> buffer_;
-  const DeviceSlot<T>* slots_ = nullptr;
-  const int64_t* chunk_begin_ = nullptr;
-};
-
-// The slot owning chunk b: the largest s with chunk_begin[s] ≤ b (empty slots own no chunk).
-__device__ __forceinline__ int64_t slot_of_chunk(const int64_t* chunk_begin, int64_t count, int64_t b) {
-  int64_t lo = 0, hi = count - 1;
-  while (lo < hi) {
-    const int64_t mid = (lo + hi + 1) / 2;
-    if (chunk_begin[mid] <= b)
-      lo = mid;
-    else
-      hi = mid - 1;
-  }
-  return lo;
-}
-
 // Element range [begin, end) of chunk b inside its slot.
 template <class T>
 __device__ __forceinline__ void chunk_range(const DeviceSlot<T>& s, const int64_t* chunk_begin, int64_t slot,
                                             int64_t b, int64_t* begin, int64_t* end) {
-  *begin = (b - chunk_begin[slot]) * kChunk;
-  *end = *begin + kChunk < s.numel ? *begin + kChunk : s.numel;
+  chunked::chunk_range(s.numel, chunk_begin, slot, b, begin, end);
 }
 
 // ---- BertAdam -------------------------------------------------------------------------------------------
@@ -176,14 +139,6 @@ void check_slots(const char* who, const AdamSlot<T>* slots, int64_t count) {
   }
 }
 
-// Chunk offsets: chunk_begin[i] = chunks of slots before i; the last entry is the total.
-template <class T>
-std::vector<int64_t> chunk_offsets(const AdamSlot<T>* slots, int64_t count) {
-  std::vector<int64_t> begin(size_t(count) + 1, 0);
-  for (int64_t i = 0; i < count; ++i) begin[size_t(i) + 1] = begin[size_t(i)] + (slots[i].numel + kChunk - 1) / kChunk;
-  return begin;
-}
-
 template <class T>
 AdamConstants<T> constants(double b1, double b2, double eps) {
   return {T(b1), T(b2), T(1 - b1), T(1 - b2), T(eps)};
@@ -204,7 +159,7 @@ void bert_adam_step(const AdamSlot<T>* slots, int64_t count, double b1, double b
     dev[size_t(i)] = {s.param, s.grad, s.m, s.v, s.numel, T(s.lr), T(s.weight_decay), s.weight_decay > 0 ? 1 : 0,
                       T(0), T(0), T(0)};
   }
-  const SlotTable<T> table(dev, chunk_begin);
+  const SlotTable<DeviceSlot<T>> table(dev, chunk_begin);
   cudaStream_t st = cuda_stream();
   const bool clip = max_grad_norm > 0;
   detail::Scratch<double> partial(size_t(clip ? chunks : 1));
@@ -239,7 +194,7 @@ void adamw_step(const AdamSlot<T>* slots, int64_t count, double b1, double b2, d
     dev[size_t(i)] = {s.param, s.grad, s.m, s.v, s.numel, T(s.lr), T(s.weight_decay), 0,
                       T(1 - s.lr * s.weight_decay), T(s.lr / bc1), T(std::sqrt(bc2))};
   }
-  const SlotTable<T> table(dev, chunk_begin);
+  const SlotTable<DeviceSlot<T>> table(dev, chunk_begin);
   adamw_kernel<T><<<unsigned(chunks), kThreadsPerBlock, 0, cuda_stream()>>>(table.slots(), table.chunk_begin(), count,
                                                                            constants<T>(b1, b2, eps));
   XCLIP_CUDA_LAUNCH_CHECK();

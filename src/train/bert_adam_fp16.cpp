@@ -12,103 +12,41 @@
 //   * lr_t itself is rounded to fp16 before it multiplies the update: at the CLIP lr 1e-7 it is
 //     a multiple of 2^-24 = 5.96e-8 (1e-7 → 1.19e-7; below 2.98e-8, i.e. schedule < 0.298 → 0);
 //   * with v == 0 (|g| ≲ 1.2e-3 from the start) the step is fp16(lr_t)·m/1.0133e-6: momentum SGD.
+// The per-element update and the per-parameter clip are the kernel bert_adam_fp16_step
+// (src/kernels/optimizer_fp16.cpp, its CUDA twin cuda/optimizer_fp16.cu, the shared arithmetic
+// xclip/kernels/fp16_rounding.hpp); this file gathers the parameters into one call per step.
 #include <cmath>
 
+#include "xclip/kernels/dispatch.hpp"
+#include "xclip/kernels/fp16_rounding.hpp"
 #include "xclip/models/clip.hpp"
 #include "xclip/train/precision.hpp"
 
 namespace xclip::train {
 
 namespace {
+using fp16_rounding::round_f16;
 
-// The output of one fp16 kernel: its f32 result rounded to fp16 (round to nearest even).
-inline float r(float x) { return f16_to_float(float_to_f16(x)); }
-// A Python float / c10::Scalar as the kernel uses it: converted to at::Half (via float).
-inline float half_scalar(double s) { return r(float(s)); }
+const char* label(const Tensor& p) { return p.name().empty() ? "(unnamed)" : p.name().c_str(); }
 
-// The constants of one parameter's update, each already an fp16 value.
-struct Fp16Constants {
-  float b1, one_minus_b1, b2, one_minus_b2, e, wd, lr;
-  bool decay;
-};
-
-Fp16Constants constants(const BertAdamOptions& o, double weight_decay, double lr_t) {
-  return {half_scalar(o.b1), half_scalar(1 - o.b1), half_scalar(o.b2), half_scalar(1 - o.b2),
-          half_scalar(o.e),  half_scalar(weight_decay), half_scalar(lr_t), weight_decay > 0};
+// The gradient as an f32 tensor on its parameter's device (the kernels read f32).
+Tensor f32_gradient(const Tensor& p, const char* who) {
+  XCLIP_CHECK(p.grad().numel() == p.numel() && p.grad().device() == p.device(), who, ": gradient ", p.grad().str(),
+              " for parameter ", label(p), " ", p.str());
+  return p.grad().dtype() == DType::f32 ? p.grad() : p.grad().to(DType::f32);
 }
 
-// One element of the original's update, in its op order; every line is one kernel (one Half
-// result). p, g are fp16 values held in floats.
-void update_element(float& p, float g, f16_t& m16, f16_t& v16, const Fp16Constants& k) {
-  float m = f16_to_float(m16), v = f16_to_float(v16);
-  m = r(m * k.b1);                                // next_m.mul_(b1)
-  m = r(m + r(k.one_minus_b1 * g));               // .add_(grad, alpha=1-b1): alpha·g, then the sum
-  v = r(v * k.b2);                                // next_v.mul_(b2)
-  v = r(v + r(r(k.one_minus_b2 * g) * g));        // .addcmul_(g, g, value=1-b2): (value·g)·g, then +
-  const float root = r(std::sqrt(v));             // next_v.sqrt()
-  const float denom = r(root + k.e);              // + e
-  float u = r(m / denom);                         // next_m / (...)
-  if (k.decay) u = r(u + r(p * k.wd));            // update += wd * p.data: wd·p, then the sum
-  const float step = r(u * k.lr);                 // update_with_lr = lr_scheduled * update
-  p = r(p - step);                                // p.data.add_(-update_with_lr): negation is exact
-  m16 = float_to_f16(m);
-  v16 = float_to_f16(v);
-}
-
-// clip_grad_norm_(p, max_norm) of torch 1.7 on one fp16 gradient. The norm is the exact one
-// rounded to fp16 (CUDA accumulates in f32 and rounds the result; these agree unless the f32 sum
-// lands within an f32 ulp of an fp16 rounding boundary); the norm of the one-element stack is that
-// value again. Then total + 1e-6, max_norm / (...) = reciprocal · max_norm, each rounded, and
-// `if clip_coef < 1: grad.mul_(clip_coef)` with a rounded product.
-void clip_fp16_gradient(std::vector<float>& g, double max_norm) {
-  double squares = 0;
-  for (float x : g) squares += double(x) * double(x);
-  const float total = r(float(std::sqrt(squares)));
-  const float denom = r(total + half_scalar(1e-6));
-  const float coef = r(r(1.0f / denom) * half_scalar(max_norm));
-  if (coef < 1)
-    for (float& x : g) x = r(x * coef);
-}
-
-std::vector<float> rounded_gradient(const Tensor& p) {
-  XCLIP_CHECK(p.grad().numel() == p.numel(), "BertAdamFp16: gradient ", p.grad().str(), " for parameter ", p.name(),
-              " ", p.str());
-  std::vector<float> g = p.grad().to_vector<float>();
-  for (float& x : g) x = r(x);  // the original's fp16 autograd produced the gradient in fp16
-  return g;
-}
-
-// The parameter's values; they must already be fp16 values (the update keeps them so, and a
-// value that is not one means the parameter was never rounded as convert_weights rounds it).
-std::vector<float> fp16_values(const Tensor& p) {
-  std::vector<float> w = p.to_vector<float>();
-  for (size_t i = 0; i < w.size(); ++i)
-    XCLIP_CHECK(r(w[i]) == w[i] || std::isnan(w[i]), "BertAdamFp16: parameter ", p.name(), " element ", i, " = ",
-                w[i], " is not an fp16 value; round the fp16 CLIP weights first "
-                      "(Clip::round_official_fp16_parameters)");
-  return w;
-}
-
-void store(Tensor& p, const std::vector<float>& w) {
-  if (p.dtype() == DType::f32) {
-    float* out = p.data<float>();
-    for (size_t i = 0; i < w.size(); ++i) out[i] = w[i];
-  } else {
-    f16_t* out = p.data<f16_t>();
-    for (size_t i = 0; i < w.size(); ++i) out[i] = float_to_f16(w[i]);
-  }
-}
-
-// g *= c in g's own precision (f32 as torch's f32 mul_; f64 exact products of the f32 c).
-void scale_in_place(Tensor& g, float c) {
-  if (g.dtype() == DType::f32) {
-    float* x = g.data<float>();
-    for (int64_t i = 0; i < g.numel(); ++i) x[i] *= c;
-  } else {
-    XCLIP_CHECK(g.dtype() == DType::f64, "gradient scaling: unsupported gradient ", g.str());
-    double* x = g.data<double>();
-    for (int64_t i = 0; i < g.numel(); ++i) x[i] *= double(c);
-  }
+// The parameter's values must already be fp16 values (the update keeps them so, and a value that
+// is not one means the parameter was never rounded as convert_weights rounds it). An f16 tensor
+// holds nothing else.
+void check_fp16_values(const Tensor& p) {
+  if (p.dtype() == DType::f16) return;
+  const int64_t bad = k::first_non_f16_value(p.device(), p.data<float>(), p.numel());
+  if (bad < 0) return;
+  const float value = p.to(Device::cpu).to_vector<float>()[size_t(bad)];
+  throw Error(format("BertAdamFp16: parameter ", label(p), " element ", bad, " = ", value,
+                     " is not an fp16 value; round the fp16 CLIP weights first "
+                     "(Clip::round_official_fp16_parameters)"));
 }
 
 double scheduled_lr(const BertAdamOptions& o, double lr, int64_t step) {
@@ -124,13 +62,52 @@ std::string name_of(const Tensor& p, const nn::NamedTensorList& names) {
   return p.name();
 }
 
-// CPU-only by design (the fp16 emulation reads and writes host memory): a parameter on another
-// device, at construction or moved there later, is refused by name.
-void require_cpu(const ParamGroup& group) {
-  for (const Tensor& p : group.params)
-    XCLIP_CHECK(p.device() == Device::cpu, "BertAdamFp16: parameter ", p.name().empty() ? "(unnamed)" : p.name(),
-                " of group ", group.name, " is on ", device_name(p.device()),
-                "; this optimizer runs on the CPU only (use BertAdam for a model on the GPU)");
+// The one device of all parameters, fp16 and fp32 (the fp16 step is one launch on it): a parameter
+// elsewhere, at construction or moved there later, is refused by name. CPU when there is none.
+Device common_device(const std::vector<ParamGroup>& fp16, const std::vector<ParamGroup>& fp32) {
+  const Tensor* first = nullptr;
+  for (const auto* groups : {&fp16, &fp32})
+    for (const ParamGroup& g : *groups)
+      for (const Tensor& p : g.params) {
+        if (!first) first = &p;
+        XCLIP_CHECK(p.device() == first->device(), "BertAdamFp16: parameter ", label(p), " of group ", g.name,
+                    " is on ", device_name(p.device()), " but parameter ", label(*first), " is on ",
+                    device_name(first->device()), "; all parameters must be on one device");
+      }
+  return first ? first->device() : Device::cpu;
+}
+
+// zeros_like(p) of an fp16 parameter: fp16 moments, on the parameter's device. State that does not
+// fit (another device: the model moved but the optimizer did not; another shape or dtype, set
+// through fp16_state()) is refused before a kernel could read the wrong memory.
+void init_fp16_state(OptimizerState& st, const Tensor& p) {
+  if (!st.m.defined() && !st.v.defined()) {
+    st.m = Tensor::zeros(p.shape(), DType::f16, p.device());
+    st.v = Tensor::zeros(p.shape(), DType::f16, p.device());
+    return;
+  }
+  for (const Tensor* moment : {&st.m, &st.v}) {
+    XCLIP_CHECK(moment->defined(), "BertAdamFp16: parameter ", label(p), " has only one of its moments m, v");
+    XCLIP_CHECK(moment->device() == p.device(), "BertAdamFp16: parameter ", label(p), " is on ",
+                device_name(p.device()), " but its moments are on ", device_name(moment->device()),
+                "; move the optimizer with the model (optimizer.to(", device_name(p.device()), "))");
+    XCLIP_CHECK(moment->dtype() == DType::f16 && moment->shape() == p.shape(), "BertAdamFp16: moment ",
+                moment->str(), " of parameter ", label(p), " is not an f16 tensor of the parameter's shape ", p.str());
+  }
+}
+
+// The kernel's view of one fp16 parameter (its scalars are set by the caller).
+cpu::Fp16AdamSlot fp16_slot(Tensor& p, const Tensor& g, OptimizerState& st) {
+  cpu::Fp16AdamSlot slot;
+  if (p.dtype() == DType::f32)
+    slot.param = p.data<float>();
+  else
+    slot.param_f16 = p.data<f16_t>();
+  slot.grad = g.data<float>();
+  slot.m = st.m.data<f16_t>();
+  slot.v = st.v.data<f16_t>();
+  slot.numel = p.numel();
+  return slot;
 }
 
 // Splits the groups: same names and hyper-parameters, parameters by is_fp16 of their name.
@@ -150,6 +127,21 @@ std::vector<ParamGroup> select(const std::vector<ParamGroup>& groups, const nn::
   return out;
 }
 
+// grad.mul_(clip_coef) on an fp16 grad: the f32 coefficient is cast to Half (c), the product is
+// rounded. The gradient's values become fp16 values, in its own dtype.
+void scale_fp16_gradient(Tensor& p, float c) {
+  Tensor g = f32_gradient(p, "clip_grad_norm_official_fp16");  // the gradient itself, or an f32 copy
+  k::f16_scale(g.device(), g.data<float>(), g.numel(), c);
+  if (!g.is_same(p.grad())) p.set_grad(g.to(p.grad().dtype()));
+}
+
+// g *= c in g's own precision (f32 as torch's f32 mul_; f64 exact products of the f32 c): the
+// product formed in double is exact for both, so scale_grad's single rounding is torch's.
+void scale_fp32_gradient(Tensor& g, float c) {
+  XCLIP_CHECK(g.dtype() == DType::f32 || g.dtype() == DType::f64, "gradient scaling: unsupported gradient ", g.str());
+  scale_grad(g, double(c));
+}
+
 }  // namespace
 
 bool is_official_fp16_name(const std::string& name) {
@@ -166,40 +158,50 @@ BertAdamFp16::BertAdamFp16(const std::vector<ParamGroup>& groups, BertAdamOption
       fp32_(select(groups, names, is_fp16, false), options) {
   for (const ParamGroup& g : fp16_groups_) {
     for (const Tensor& p : g.params) {
-      XCLIP_CHECK(p.device() == Device::cpu && (p.dtype() == DType::f32 || p.dtype() == DType::f16),
-                  "BertAdamFp16: fp16 parameter ", p.name(), " ", p.str(), " must be an f32 or f16 CPU tensor");
-      fp16_values(p);
+      XCLIP_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f16, "BertAdamFp16: fp16 parameter ", p.name(),
+                  " ", p.str(), " must be an f32 or f16 tensor");
+      check_fp16_values(p);
     }
     fp16_state_.emplace_back(g.params.size());
   }
-  for (const ParamGroup& g : fp32_.groups()) require_cpu(g);
-}
-
-void BertAdamFp16::step_fp16(ParamGroup& group, Tensor& p, OptimizerState& st) {
-  if (!st.m.defined()) {  // zeros_like(p) of an fp16 parameter: fp16 moments
-    st.m = Tensor::zeros(p.shape(), DType::f16);
-    st.v = Tensor::zeros(p.shape(), DType::f16);
-  }
-  std::vector<float> g = rounded_gradient(p);
-  if (options_.max_grad_norm > 0) clip_fp16_gradient(g, options_.max_grad_norm);
-  std::vector<float> w = fp16_values(p);
-  const Fp16Constants k = constants(options_, group.weight_decay, scheduled_lr(options_, group.lr, st.step));
-  f16_t* m = st.m.data<f16_t>();
-  f16_t* v = st.v.data<f16_t>();
-  for (size_t i = 0; i < w.size(); ++i) update_element(w[i], g[i], m[i], v[i], k);
-  store(p, w);
-  st.step += 1;
+  common_device(fp16_groups_, fp32_.groups());
 }
 
 void BertAdamFp16::step() {
-  for (const ParamGroup& g : fp16_groups_) require_cpu(g);
-  for (const ParamGroup& g : fp32_.groups()) require_cpu(g);
+  const Device device = common_device(fp16_groups_, fp32_.groups());
+  std::vector<cpu::Fp16AdamSlot> slots;
+  std::vector<Tensor> gradients;  // the f32 gradients the slots point at, alive until the launch
+  std::vector<OptimizerState*> stepped;
   for (size_t gi = 0; gi < fp16_groups_.size(); ++gi) {
-    ParamGroup& group = fp16_groups_[gi];
-    for (size_t pi = 0; pi < group.params.size(); ++pi)
-      if (group.params[pi].grad().defined()) step_fp16(group, group.params[pi], fp16_state_[gi][pi]);
+    const ParamGroup& group = fp16_groups_[gi];
+    for (size_t pi = 0; pi < group.params.size(); ++pi) {
+      Tensor p = group.params[pi];
+      if (!p.grad().defined()) continue;
+      OptimizerState& st = fp16_state_[gi][pi];
+      init_fp16_state(st, p);
+      // On the CPU the values are checked every step, as they were at construction; on a GPU
+      // only at construction (a check there costs a synchronisation per parameter).
+      if (device == Device::cpu) check_fp16_values(p);
+      gradients.push_back(f32_gradient(p, "BertAdamFp16"));
+      slots.push_back(fp16_slot(p, gradients.back(), st));
+      cpu::set_fp16_adam_scalars(slots.back(), scheduled_lr(options_, group.lr, st.step), group.weight_decay);
+      stepped.push_back(&st);
+    }
   }
+  if (!slots.empty())
+    k::bert_adam_fp16_step(device, slots.data(), int64_t(slots.size()),
+                           cpu::fp16_adam_constants(options_.b1, options_.b2, options_.e, options_.max_grad_norm));
+  for (OptimizerState* st : stepped) st->step += 1;  // after every check passed: a refused step changes nothing
   fp32_.step();  // parameters are independent: the order between the two kinds does not matter
+}
+
+void BertAdamFp16::to(Device device) {
+  for (auto& group : fp16_state_)
+    for (OptimizerState& st : group) {
+      if (st.m.defined()) st.m = st.m.to(device);
+      if (st.v.defined()) st.v = st.v.to(device);
+    }
+  fp32_.to(device);
 }
 
 void BertAdamFp16::zero_grad() {
@@ -233,13 +235,11 @@ double clip_grad_norm_official_fp16(const nn::NamedTensorList& params, double ma
   for (const auto& [name, p] : params) {
     if (!p.grad().defined()) continue;
     if (is_fp16(name)) {
-      std::vector<float> g = rounded_gradient(p);
-      double s = 0;
-      for (float x : g) s += double(x) * double(x);
-      const double n = r(float(std::sqrt(s)));
+      const Tensor g = f32_gradient(p, "clip_grad_norm_official_fp16");
+      const double n = k::f16_norm(g.device(), g.data<float>(), g.numel());
       squares += n * n;
     } else {
-      for (double x : p.grad().to_vector<double>()) squares += x * x;
+      squares += grad_sum_squares(p.grad());
     }
   }
   const float total = float(std::sqrt(squares));
@@ -248,15 +248,10 @@ double clip_grad_norm_official_fp16(const nn::NamedTensorList& params, double ma
   for (const auto& [name, p] : params) {
     if (!p.grad().defined()) continue;
     Tensor t = p;
-    if (is_fp16(name)) {
-      // grad.mul_(clip_coef) on an fp16 grad: the f32 coefficient is cast to Half, the product rounded.
-      std::vector<float> g = rounded_gradient(p);
-      const float c = half_scalar(coef);
-      for (float& x : g) x = r(x * c);
-      t.set_grad(Tensor::from_vector<float>(g, p.shape()).to(p.grad().dtype()));
-    } else {
-      scale_in_place(t.mutable_grad(), coef);
-    }
+    if (is_fp16(name))
+      scale_fp16_gradient(t, round_f16(coef));
+    else
+      scale_fp32_gradient(t.mutable_grad(), coef);
   }
   return total;
 }

@@ -6,7 +6,6 @@
 
 namespace xclip::train {
 
-namespace {
 double grad_sum_squares(const Tensor& g) {
   const Device dev = g.device();
   if (g.dtype() == DType::f32) return k::sum_squares<float>(dev, g.data<float>(), g.numel());
@@ -26,7 +25,6 @@ void scale_grad(Tensor& g, double c) {
     g.copy_(f);
   }
 }
-}  // namespace
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   double total_sq = 0;

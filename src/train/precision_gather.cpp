@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <array>
 
+#include "xclip/kernels/dispatch.hpp"
 #include "xclip/train/precision.hpp"
 
 namespace xclip::train {
@@ -16,20 +17,19 @@ constexpr std::array<const char*, 9> kAfterGather = {
     "clip.logit_scale",  "global_mat_weight", "word_logit_weight", "frame_logit_weight", "local_mat_weight",
     "frame_mat_weight",  "word_mat_weight",   "frame_mat_weight2", "word_mat_weight2"};
 
-float round_f16(float x) { return f16_to_float(float_to_f16(x)); }
-
 // g ← g / world_size, rounded to fp16 before (the fp16 autograd output) and after (DDP's div_ on
-// the fp16 bucket) when the parameter is fp16. f32/f64: one correctly rounded division.
+// the fp16 bucket) when the parameter is fp16. f32/f64: one correctly rounded division. On the
+// gradient's own device; an f64 gradient on a GPU goes through a host copy (no f64 kernel).
 void divide_gradient(Tensor& g, int world_size, bool fp16) {
   if (g.dtype() == DType::f64) {
-    double* x = g.data<double>();
-    for (int64_t i = 0; i < g.numel(); ++i) x[i] /= world_size;
+    Tensor h = g.device() == Device::cpu ? g : g.to(Device::cpu);
+    double* x = h.data<double>();
+    for (int64_t i = 0; i < h.numel(); ++i) x[i] /= world_size;
+    if (!h.is_same(g)) g.copy_(h);
     return;
   }
   XCLIP_CHECK(g.dtype() == DType::f32, "scale_pre_gather_gradients: unsupported gradient ", g.str());
-  float* x = g.data<float>();
-  for (int64_t i = 0; i < g.numel(); ++i)
-    x[i] = fp16 ? round_f16(round_f16(x[i]) / float(world_size)) : x[i] / float(world_size);
+  k::divide_by(g.device(), g.data<float>(), g.numel(), float(world_size), fp16);
 }
 
 }  // namespace

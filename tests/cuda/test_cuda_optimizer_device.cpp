@@ -1,7 +1,7 @@
 // Optimizer state follows the model to the GPU: BertAdam and AdamW built and stepped on the CPU,
 // then moved with the model (model.to(cuda); optimizer.to(cuda)), take the CPU's steps within
 // 1e-6 relative; before the optimizer is moved, a step refuses the CPU state by parameter name.
-// BertAdamFp16, CPU-only by design, refuses GPU parameters.
+// (BertAdamFp16 moved with the model: tests/cuda/test_cuda_optimizer_fp16.cpp.)
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -9,7 +9,6 @@
 #include "cuda_test_util.hpp"
 #include "train/train_test_util.hpp"
 #include "xclip/train/optimizer.hpp"
-#include "xclip/train/precision.hpp"
 
 #ifdef XCLIP_WITH_CUDA
 using namespace xclip;
@@ -73,16 +72,5 @@ TEST_CASE("cuda optimizer: BertAdam moved with the model to the GPU steps as on 
 TEST_CASE("cuda optimizer: AdamW moved with the model to the GPU steps as on the CPU", "[cuda][optimizer]") {
   XCLIP_REQUIRE_GPU();
   check_follows_model<AdamW>(AdamWOptions{});
-}
-TEST_CASE("cuda optimizer: BertAdamFp16 refuses parameters on the GPU", "[cuda][optimizer][fp16]") {
-  XCLIP_REQUIRE_GPU();
-  auto model = test::tiny_model(12);
-  model->clip.round_official_fp16_parameters();
-  BertAdamFp16 built_on_cpu(groups_of(*model), BertAdamOptions{}, model->named_parameters());
-  model->to(Device::cuda);
-  CHECK_THROWS_WITH(BertAdamFp16(groups_of(*model), BertAdamOptions{}, model->named_parameters()),
-                    Catch::Contains("CPU"));
-  set_gradients(*model, 1);
-  CHECK_THROWS_WITH(built_on_cpu.step(), Catch::Contains("CPU only") && Catch::Contains("clip."));
 }
 #endif

@@ -132,6 +132,49 @@ double sum_squares(const T* x, int64_t n);
 template <class T>
 void scale_by(T* x, int64_t n, double c);
 
+// ==== the --official_fp16 optimizer: BertAdam on fp16 values (src/kernels/optimizer_fp16.cpp) ====
+// The original's BertAdam on its fp16 CLIP weights as PyTorch 1.7's CUDA Half kernels compute it:
+// each op in f32, its result rounded to fp16 (the rules: src/train/bert_adam_fp16.cpp; the element
+// arithmetic, shared with the CUDA twin: xclip/kernels/fp16_rounding.hpp). "fp16 value" below
+// means an f32 float holding exactly an fp16 value.
+
+// The Python-float constants of the update, each converted to Half as the kernels convert them.
+struct Fp16AdamConstants {
+  float b1 = 0, one_minus_b1 = 0, b2 = 0, one_minus_b2 = 0, e = 0;
+  bool clip = false;        // max_grad_norm > 0: each gradient is clipped to its own norm first
+  float max_grad_norm = 0;  // fp16(max_grad_norm)
+  float clip_eps = 0;       // fp16(1e-6), added to the norm
+};
+Fp16AdamConstants fp16_adam_constants(double b1, double b2, double e, double max_grad_norm);
+
+// One parameter. The slot array is a host array; the buffers live on the kernel's device.
+struct Fp16AdamSlot {
+  float* param = nullptr;       // fp16 values in f32 storage, or
+  f16_t* param_f16 = nullptr;   // in f16 storage: exactly one of the two is set
+  const float* grad = nullptr;  // rounded to fp16 and clipped on reading; never written
+  f16_t* m = nullptr;
+  f16_t* v = nullptr;
+  int64_t numel = 0;
+  float lr = 0;            // fp16(lr_t), lr_t = lr · schedule(step / t_total)
+  float weight_decay = 0;  // fp16(wd), used when decay
+  bool decay = false;      // wd > 0
+};
+// The slot's scalars from the group's lr_t and weight decay, rounded as the kernels round them.
+void set_fp16_adam_scalars(Fp16AdamSlot& slot, double lr_t, double weight_decay);
+
+// One optimizer step of every slot: g = fp16(grad), clipped (per slot) when k.clip, then the
+// update of m, v (f16) and the parameter in PyTorch's op order; the parameter stays fp16.
+void bert_adam_fp16_step(const Fp16AdamSlot* slots, int64_t count, const Fp16AdamConstants& k);
+// ‖fp16(x)‖ rounded to fp16 (torch.norm of an fp16 tensor), from the exact Σ fp16(x)²: the CUDA
+// twin returns the same bits (it synchronises and returns the value on the host).
+float f16_norm(const float* x, int64_t n);
+// x ← fp16(fp16(x) · c) in place, c an fp16 value: grad.mul_(clip_coef) on an fp16 gradient.
+void f16_scale(float* x, int64_t n, float c);
+// x ← x / d in f32, or with in_f16 fp16(fp16(x) / d): DDP's average on an fp32 / fp16 bucket.
+void divide_by(float* x, int64_t n, float d, bool in_f16);
+// The index of the first element that is not an fp16 value (NaN counts as one), or -1.
+int64_t first_non_f16_value(const float* x, int64_t n);
+
 }  // namespace xclip::cpu
 
 // ==== fused AOSM frame-word term (src/kernels/aosm.cpp) ==========================================

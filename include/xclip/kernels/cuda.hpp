@@ -147,6 +147,19 @@ void bert_adam_step(const AdamSlot<T>* slots, int64_t count, double b1, double b
 template <class T>
 void adamw_step(const AdamSlot<T>* slots, int64_t count, double b1, double b2, double eps);
 
+// ==== the --official_fp16 optimizer (cuda/optimizer_fp16.cu) =======================================
+// Exactly cpu::bert_adam_fp16_step and its helpers (include/xclip/kernels/cpu.hpp), bit for bit:
+// the element arithmetic is the shared xclip/kernels/fp16_rounding.hpp, and the fp16 norms are
+// exact sums, so no reduction order can change them. Slot arrays are host arrays.
+using cpu::Fp16AdamConstants;
+using cpu::Fp16AdamSlot;
+// One fused launch sequence for all slots (per-slot norms and clip coefficients stay on the device).
+void bert_adam_fp16_step(const Fp16AdamSlot* slots, int64_t count, const Fp16AdamConstants& k);
+float f16_norm(const float* x, int64_t n);  // synchronises; the value comes back to the host
+void f16_scale(float* x, int64_t n, float c);
+void divide_by(float* x, int64_t n, float d, bool in_f16);
+int64_t first_non_f16_value(const float* x, int64_t n);  // synchronises
+
 }  // namespace xclip::cuda
 
 // ==== fused AOSM frame-word term (cuda/aosm.cu) ====================================================

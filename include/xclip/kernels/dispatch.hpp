@@ -33,10 +33,10 @@ namespace xclip::k {
     if (device == Device::cpu) return cpu::name<T>(std::forward<Args>(args)...);    \
     XCLIP_K_CUDA_CALL(name, cuda::name<T>(std::forward<Args>(args)...));            \
   }
-// A kernel over raw bytes (element size passed as an argument).
+// A kernel that is not a template (raw bytes with an element size, or one fixed type).
 #define XCLIP_K_TWIN(name)                                                          \
   template <class... Args>                                                          \
-  void name(Device device, Args&&... args) {                                        \
+  decltype(auto) name(Device device, Args&&... args) {                              \
     if (device == Device::cpu) return cpu::name(std::forward<Args>(args)...);       \
     XCLIP_K_CUDA_CALL(name, cuda::name(std::forward<Args>(args)...));               \
   }
@@ -68,6 +68,11 @@ XCLIP_K_TWIN(permute_copy)
 XCLIP_K_TWIN(copy_axis_block)
 XCLIP_K_TWIN(slice_axis_block)
 XCLIP_K_TWIN(index_rows)
+XCLIP_K_TWIN(bert_adam_fp16_step)
+XCLIP_K_TWIN(f16_norm)
+XCLIP_K_TWIN(f16_scale)
+XCLIP_K_TWIN(divide_by)
+XCLIP_K_TWIN(first_non_f16_value)
 
 #undef XCLIP_K_TWIN
 #undef XCLIP_K_TWIN_T

@@ -26,6 +26,10 @@ const char* schedule_name(Schedule s);
 // torch.nn.utils.clip_grad_norm_(params, max_norm): total = ‖(‖g_i‖)_i‖₂ over defined grads;
 // every grad is multiplied by min(max_norm / (total + 1e-6), 1). Returns the total norm.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+// Its two halves, on the gradient's own device: Σ g² in double (any floating dtype), and
+// g ← g·c in g's dtype with the product formed in double.
+double grad_sum_squares(const Tensor& g);
+void scale_grad(Tensor& g, double c);
 
 // ---- parameter groups --------------------------------------------------------------------------------
 struct ParamGroup {

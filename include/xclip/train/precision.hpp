@@ -35,8 +35,10 @@ bool is_official_fp16_name(const std::string& name);
 // fp16 after every step. The moments are f16 tensors (zeros_like of an fp16 parameter). This is
 // equivalent to fp16 storage because each emulated op is rounded exactly where PyTorch rounds
 // (verified bit for bit against torch running the original code on fp16 tensors,
-// tests/train/test_optimizer_fp16.cpp). Parameters must be on the CPU (all of them, the fp32 ones
-// too: a parameter on another device throws, at construction or at a step after a move).
+// tests/train/test_optimizer_fp16.cpp). All parameters, fp16 and fp32, must be on one device, the
+// CPU or a GPU (a parameter elsewhere throws, at construction or at a step after a move); the
+// moments live there, and a step is one bert_adam_fp16_step launch for the fp16 parameters plus
+// the ordinary BertAdam for the fp32 ones. The CUDA step gives the CPU's bits exactly.
 class BertAdamFp16 {
  public:
   using NamePredicate = std::function<bool(const std::string& name)>;
@@ -54,6 +56,7 @@ class BertAdamFp16 {
 
   void step();       // every parameter with a gradient; the others are skipped (frozen)
   void zero_grad();  // all parameters of both kinds
+  void to(Device device);  // moves the moments of both kinds, as BertAdam::to (after the model)
   std::vector<double> current_lr() const;  // per group, as BertAdam::current_lr
 
   const BertAdamOptions& options() const { return options_; }
@@ -65,7 +68,6 @@ class BertAdamFp16 {
   int64_t num_fp16_parameters() const;
 
  private:
-  void step_fp16(ParamGroup& group, Tensor& p, OptimizerState& st);
   BertAdamOptions options_;
   std::vector<ParamGroup> fp16_groups_;
   std::vector<std::vector<OptimizerState>> fp16_state_;
@@ -75,7 +77,9 @@ class BertAdamFp16 {
 // The original's clip_grad_norm_(model.parameters(), max_norm) over fp16 and fp32 gradients
 // (torch 1.7 on CUDA): fp16 gradients (those is_fp16 selects, first rounded to fp16) contribute
 // their norm rounded to fp16, the total is an f32 norm, and each fp16 gradient is multiplied by
-// the coefficient rounded to fp16 with an fp16-rounded product. Returns the total norm.
+// the coefficient rounded to fp16 with an fp16-rounded product. Returns the total norm. Works on
+// the gradients' own device (only per-parameter norms come back to the host); the fp16 norms are
+// summed exactly, so they are the same bits on either device.
 double clip_grad_norm_official_fp16(const nn::NamedTensorList& params, double max_norm,
                                     const BertAdamFp16::NamePredicate& is_fp16 = is_official_fp16_name);
 
@@ -92,7 +96,7 @@ GatherSide gather_side(const std::string& name);
 // Divides the gradient of every "before" parameter that has one by world_size, in place. With
 // official_fp16 the fp16 parameters' gradients are rounded to fp16 before and after the division,
 // as DDP divides the fp16 bucket (exact for normal values, it rounds the fp16 subnormals).
-// world_size 1 leaves everything as it is.
+// world_size 1 leaves everything as it is. Runs on the gradients' own device.
 void scale_pre_gather_gradients(const nn::NamedTensorList& params, int world_size, bool official_fp16 = false);
 
 }  // namespace xclip::train

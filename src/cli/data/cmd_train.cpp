@@ -37,7 +37,7 @@ constexpr const char* kTrainUsage =
     "            --freeze_layer_num -1..12 (0) --n_display (100) --sampler_seed (0, the\n"
     "            DistributedSampler's) --resume_model CHECKPOINT_DIR|OUTPUT_DIR --stop_after_epoch E\n"
     "            (stop, resumable, after epoch E, 0-based) --threads N (compute threads) --device cpu|cuda\n"
-    "            --official_fp16 (the original's fp16 CLIP weights and fp16 BertAdam)\n"
+    "            --official_fp16 (the original's fp16 CLIP weights and fp16 BertAdam; cpu or cuda)\n"
     "            --bf16 (bf16 autocast: the encoders' matmuls in bf16 with f32 accumulation; f32\n"
     "            weights, optimizer, head and loss)\n"
     "            --world_size_grad_scale N (encoder gradients / N, as the original's N-GPU all-gather)\n"
