@@ -1,5 +1,5 @@
 // The demo's path through the built xclip-cli, shortened to about a minute: synth -> extract ->
-// train (a small X-CLIP from scratch) -> eval -> metrics; plus resume and the error messages.
+// train (a small X-CLIP from scratch) -> eval -> metrics; plus resume, --bf16 and the error messages.
 // The binaries are found beside this test (the build folder).
 #include <catch2/catch.hpp>
 #include <sys/wait.h>
@@ -186,4 +186,28 @@ TEST_CASE("e2e: bad flags and missing files are clear errors", "[e2e][errors]") 
   std::ofstream(dir / "good.json") << "{\"epochs\": \"x\"}";
   r = cli(dir, "train " + base + " --config good.json --epochs 1");  // the command line wins
   CHECK(r.status == 0);
+}
+
+TEST_CASE("e2e: --bf16 trains and evaluates in bf16 autocast; it excludes --official_fp16", "[e2e][autocast]") {
+  const fs::path data = dataset();
+  const fs::path dir = test::temp_dir("e2e_bf16");
+  Run t = cli(dir, "train " + train_flags(data, "out", 2) + " --bf16");
+  INFO(t.out << t.err);
+  REQUIRE(t.status == 0);
+  std::vector<double> epoch_loss;
+  for (const auto& r : train::read_train_log(dir / "out/train_log.jsonl"))
+    if (r.at("event") == "epoch") epoch_loss.push_back(r.at("mean_loss").get<double>());
+  REQUIRE(epoch_loss.size() == 2);
+  CHECK(epoch_loss.back() < epoch_loss.front());
+  // eval in the same precision reproduces the training run's test numbers.
+  const double r1 = read_json(dir / "out/test_metrics.json").at("text_to_video").at("R1").get<double>();
+  Run e = cli(dir, "eval --bf16 --init_model out/best/model.safetensors --data_path '" + (data / "data").string() +
+                       "' --features_path '" + (data / "data/videos").string() + "' --frame_cache '" +
+                       (data / "cache").string() + "' --slice_framepos 2 --eval_json eval.json" + bpe_flag());
+  INFO(e.out << e.err);
+  REQUIRE(e.status == 0);
+  CHECK(read_json(dir / "eval.json").at("text_to_video").at("R1").get<double>() == Approx(r1));
+  Run both = cli(dir, "train " + train_flags(data, "both", 1) + " --bf16 --official_fp16");
+  CHECK(both.status == 1);
+  CHECK_THAT(both.err, Catch::Contains("--official_fp16 and --bf16"));
 }
