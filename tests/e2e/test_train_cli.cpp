@@ -90,6 +90,14 @@ std::string train_flags(const fs::path& data, const std::string& out, int epochs
          bpe_flag();
 }
 
+// The mean loss of every epoch of a run's train_log.jsonl.
+std::vector<double> epoch_losses(const fs::path& output_dir) {
+  std::vector<double> out;
+  for (const auto& r : train::read_train_log(output_dir / "train_log.jsonl"))
+    if (r.at("event") == "epoch") out.push_back(r.at("mean_loss").get<double>());
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("e2e: synth, extract, train from scratch, eval and metrics agree", "[e2e][train]") {
@@ -101,9 +109,7 @@ TEST_CASE("e2e: synth, extract, train from scratch, eval and metrics agree", "[e
   CHECK_THAT(t.out, Catch::Contains("text-to-video") && Catch::Contains("best epoch"));
 
   // The loss falls: the last epoch's mean below the first's.
-  std::vector<double> epoch_loss;
-  for (const auto& r : train::read_train_log(dir / "out/train_log.jsonl"))
-    if (r.at("event") == "epoch") epoch_loss.push_back(r.at("mean_loss").get<double>());
+  const std::vector<double> epoch_loss = epoch_losses(dir / "out");
   REQUIRE(epoch_loss.size() == 4);
   CHECK(epoch_loss.back() < epoch_loss.front() - 0.5);
 
@@ -194,9 +200,7 @@ TEST_CASE("e2e: --bf16 trains and evaluates in bf16 autocast; it excludes --offi
   Run t = cli(dir, "train " + train_flags(data, "out", 2) + " --bf16");
   INFO(t.out << t.err);
   REQUIRE(t.status == 0);
-  std::vector<double> epoch_loss;
-  for (const auto& r : train::read_train_log(dir / "out/train_log.jsonl"))
-    if (r.at("event") == "epoch") epoch_loss.push_back(r.at("mean_loss").get<double>());
+  const std::vector<double> epoch_loss = epoch_losses(dir / "out");
   REQUIRE(epoch_loss.size() == 2);
   CHECK(epoch_loss.back() < epoch_loss.front());
   // eval in the same precision reproduces the training run's test numbers.
