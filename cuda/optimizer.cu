@@ -76,7 +76,7 @@ __global__ void clip_coef_kernel(const double* partial, const int64_t* chunk_beg
     double total = 0;
     for (int64_t b = chunk_begin[s]; b < chunk_begin[s + 1]; ++b) total += partial[b];
     const double c = max_norm / (sqrt(total) + 1e-6);
-    coef[s] = c < 1.0 ? c : 1.0;
+    coef[s] = 1.0 < c ? 1.0 : c;  // std::min(c, 1.0) as clip.cpp: a NaN norm gives a NaN coefficient there too
   }
 }
 
