@@ -118,6 +118,21 @@ __global__ void affine_kernel(const T* x, T* y, int64_t n, T scale, T shift) {
   for (int64_t i = global_index(); i < n; i += global_stride()) y[i] = x[i] * scale + shift;
 }
 
+// The fused c_fc bias + QuickGELU (cpu.hpp): t = x + bias, then exactly unary_value / unary_grad
+// of quick_gelu on t.
+template <class T>
+__global__ void bias_quick_gelu_forward_kernel(const T* x, const T* bias, T* y, int64_t n, int64_t cols) {
+  for (int64_t i = global_index(); i < n; i += global_stride())
+    y[i] = unary_value<UnaryOp::quick_gelu>(T(x[i] + bias[i % cols]));
+}
+
+template <class T>
+__global__ void bias_quick_gelu_backward_kernel(const T* x, const T* bias, const T* gy, T* gx, int64_t n,
+                                                int64_t cols) {
+  for (int64_t i = global_index(); i < n; i += global_stride())
+    gx[i] = unary_grad<UnaryOp::quick_gelu>(T(x[i] + bias[i % cols]), T(0), gy[i]);
+}
+
 template <UnaryOp Op, class T>
 void launch_unary(const T* x, const T* y, const T* gy, T* out, int64_t n, bool backward) {
   if (backward)
@@ -189,13 +204,33 @@ void affine(const T* x, T* y, int64_t n, T scale, T shift) {
   XCLIP_CUDA_LAUNCH_CHECK();
 }
 
+template <class T>
+void bias_quick_gelu_forward(const T* x, const T* bias, T* y, int64_t rows, int64_t cols) {
+  XCLIP_CHECK(rows >= 0 && cols >= 0, "cuda::bias_quick_gelu_forward: negative size ", rows, " x ", cols);
+  const int64_t n = rows * cols;
+  if (n == 0) return;
+  bias_quick_gelu_forward_kernel<T><<<grid_for(n), kThreads, 0, cuda_stream()>>>(x, bias, y, n, cols);
+  XCLIP_CUDA_LAUNCH_CHECK();
+}
+
+template <class T>
+void bias_quick_gelu_backward(const T* x, const T* bias, const T* gy, T* gx, int64_t rows, int64_t cols) {
+  XCLIP_CHECK(rows >= 0 && cols >= 0, "cuda::bias_quick_gelu_backward: negative size ", rows, " x ", cols);
+  const int64_t n = rows * cols;
+  if (n == 0) return;
+  bias_quick_gelu_backward_kernel<T><<<grid_for(n), kThreads, 0, cuda_stream()>>>(x, bias, gy, gx, n, cols);
+  XCLIP_CUDA_LAUNCH_CHECK();
+}
+
 #define XCLIP_INSTANTIATE(T)                                                                              \
   template void binary_broadcast<T>(BinaryOp, const T*, const int64_t*, const T*, const int64_t*, T*,        \
                                     const int64_t*, int);                                                 \
   template void sum_to_broadcast<T>(const T*, const int64_t*, int, T*, const int64_t*);                    \
   template void unary_forward<T>(UnaryOp, const T*, T*, int64_t);                                          \
   template void unary_backward<T>(UnaryOp, const T*, const T*, const T*, T*, int64_t);                     \
-  template void affine<T>(const T*, T*, int64_t, T, T);
+  template void affine<T>(const T*, T*, int64_t, T, T);                                                    \
+  template void bias_quick_gelu_forward<T>(const T*, const T*, T*, int64_t, int64_t);                      \
+  template void bias_quick_gelu_backward<T>(const T*, const T*, const T*, T*, int64_t, int64_t);
 XCLIP_INSTANTIATE(float)
 XCLIP_INSTANTIATE(double)
 #undef XCLIP_INSTANTIATE

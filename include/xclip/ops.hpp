@@ -61,6 +61,10 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor quick_gelu(const Tensor& x);   // x·sigmoid(1.702x), CLIP's activation
 Tensor gelu(const Tensor& x);         // exact erf GELU
+// quick_gelu(x + bias) in one pass, bias [x.dim(-1)]: CLIP's c_fc bias and activation fused. The
+// same values and gradients as add then quick_gelu, bit for bit, with two passes over the
+// activation fewer.
+Tensor bias_quick_gelu(const Tensor& x, const Tensor& bias);
 
 // ---- normalisation (ops/layer_norm.cpp, ops/reduce.cpp) ------------------------------------
 // Over the last dimension; weight/bias [D]. CLIP uses eps 1e-5, the temporal encoder 1e-12.

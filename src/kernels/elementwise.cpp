@@ -141,6 +141,29 @@ void unary_backward(UnaryOp op, const T* x, const T* y, const T* gy, T* gx, int6
 }
 
 template <class T>
+void bias_quick_gelu_forward(const T* x, const T* bias, T* y, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const T v = x[r * cols + c] + bias[c];
+      y[r * cols + c] = v * sigmoid_of(T(kQuickGeluAlpha) * v);
+    }
+}
+
+template <class T>
+void bias_quick_gelu_backward(const T* x, const T* bias, const T* gy, T* gx, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const T v = x[r * cols + c] + bias[c];
+      const T s = sigmoid_of(T(kQuickGeluAlpha) * v);
+      gx[r * cols + c] = gy[r * cols + c] * (s + v * T(kQuickGeluAlpha) * s * (T(1) - s));
+    }
+}
+
+template <class T>
 void affine(const T* x, T* y, int64_t n, T scale, T shift) {
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
@@ -152,7 +175,9 @@ void affine(const T* x, T* y, int64_t n, T scale, T shift) {
   template void sum_to_broadcast<T>(const T*, const int64_t*, int, T*, const int64_t*);                    \
   template void unary_forward<T>(UnaryOp, const T*, T*, int64_t);                                          \
   template void unary_backward<T>(UnaryOp, const T*, const T*, const T*, T*, int64_t);                     \
-  template void affine<T>(const T*, T*, int64_t, T, T);
+  template void affine<T>(const T*, T*, int64_t, T, T);                                                    \
+  template void bias_quick_gelu_forward<T>(const T*, const T*, T*, int64_t, int64_t);                      \
+  template void bias_quick_gelu_backward<T>(const T*, const T*, const T*, T*, int64_t, int64_t);
 XCLIP_INSTANTIATE(float)
 XCLIP_INSTANTIATE(double)
 #undef XCLIP_INSTANTIATE

@@ -99,6 +99,8 @@ TEST_CASE("ops on CUDA: unary functions", "[cuda][ops]") {
   for (DType t : kTypes) {
     for (const auto& [name, fn] : fns)
       check_op(name, {rnd(Shape{7, 333}, t, -4, 4)}, [fn = fn](const std::vector<Tensor>& in) { return fn(in[0]); });
+    check_op("bias_quick_gelu", {rnd(Shape{7, 3, 333}, t, -4, 4), rnd(Shape{333}, t)},
+             [](const std::vector<Tensor>& in) { return o::bias_quick_gelu(in[0], in[1]); });
     check_op("log", {rnd(Shape{1001}, t, 0.3, 5)}, [](const std::vector<Tensor>& in) { return o::log(in[0]); });
     check_op("sqrt", {rnd(Shape{1001}, t, 0.3, 5)}, [](const std::vector<Tensor>& in) { return o::sqrt(in[0]); });
   }

@@ -55,6 +55,36 @@ TEST_CASE("pointwise function gradients", "[grad][unary]") {
   check_gradients([](const auto& in) { return ops::sqrt(in[0]); }, {pos});
 }
 
+TEST_CASE("bias_quick_gelu gradients (x and bias)", "[grad][unary]") {
+  check_gradients([](const auto& in) { return ops::bias_quick_gelu(in[0], in[1]); },
+                  {param(Shape{2, 3, 5}, 11, -3.0, 3.0), param(Shape{5}, 12)});
+}
+
+TEST_CASE("bias_quick_gelu is add then quick_gelu, bit for bit, forward and backward", "[unary]") {
+  for (DType t : {DType::f32, DType::f64}) {
+    Generator g(13);
+    Tensor x = Tensor::randn(Shape{67, 129}, g, t, 0.0, 2.0), b = Tensor::randn(Shape{129}, g, t);
+    const Tensor up = Tensor::randn(Shape{67, 129}, g, t);
+    Tensor grads[2][2];
+    std::vector<double> out[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      Tensor xi = x.detach(), bi = b.detach();
+      xi.set_requires_grad(true);
+      bi.set_requires_grad(true);
+      Tensor y = fused ? ops::bias_quick_gelu(xi, bi) : ops::quick_gelu(ops::add(xi, bi));
+      y.backward(up);
+      out[fused] = y.to_vector<double>();
+      grads[fused][0] = xi.grad();
+      grads[fused][1] = bi.grad();
+    }
+    CHECK(out[1] == out[0]);
+    CHECK(grads[1][0].to_vector<double>() == grads[0][0].to_vector<double>());
+    CHECK(grads[1][1].to_vector<double>() == grads[0][1].to_vector<double>());
+  }
+  CHECK_THROWS_WITH(ops::bias_quick_gelu(Tensor::zeros(Shape{2, 3}), Tensor::zeros(Shape{2})),
+                    Catch::Contains("bias_quick_gelu") && Catch::Contains("[2, 3]"));
+}
+
 TEST_CASE("QuickGELU and GELU forward values", "[unary]") {
   Tensor x = Tensor::from_vector<double>({-2.0, -0.5, 0.0, 0.7, 3.0}, Shape{5});
   auto q = ops::quick_gelu(x).to_vector<double>();

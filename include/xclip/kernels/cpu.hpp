@@ -60,6 +60,14 @@ template <class T>
 void unary_backward(UnaryOp op, const T* x, const T* y, const T* gy, T* gx, int64_t n);
 template <class T>
 void affine(const T* x, T* y, int64_t n, T scale, T shift);  // y = x·scale + shift
+// CLIP's c_fc bias and QuickGELU in one pass over x [rows, cols], bias [cols]: t = x + bias (as the
+// broadcast add rounds it), y = t·sigmoid(1.702·t); the backward recomputes t and writes
+// gx = gy·QuickGELU'(t) (the bias gradient is the column sum of gx, left to sum_to_broadcast).
+// Same arithmetic as add followed by unary quick_gelu, so the results are the same bit for bit.
+template <class T>
+void bias_quick_gelu_forward(const T* x, const T* bias, T* y, int64_t rows, int64_t cols);
+template <class T>
+void bias_quick_gelu_backward(const T* x, const T* bias, const T* gy, T* gx, int64_t rows, int64_t cols);
 
 // ---- layer norm over the last dimension (src/kernels/layer_norm.cpp) ------------------------------
 // mean/rstd [rows] are saved for the backward. Statistics are accumulated in double for f32.

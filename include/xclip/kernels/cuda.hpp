@@ -66,6 +66,10 @@ template <class T>
 void unary_backward(UnaryOp op, const T* x, const T* y, const T* gy, T* gx, int64_t n);
 template <class T>
 void affine(const T* x, T* y, int64_t n, T scale, T shift);
+template <class T>
+void bias_quick_gelu_forward(const T* x, const T* bias, T* y, int64_t rows, int64_t cols);
+template <class T>
+void bias_quick_gelu_backward(const T* x, const T* bias, const T* gy, T* gx, int64_t rows, int64_t cols);
 
 // ---- layer norm (cuda/layer_norm.cu): statistics in double, gweight/gbias accumulated (+=) -------
 template <class T>
