@@ -1,5 +1,5 @@
 // Elementwise GPU kernels against their CPU twins: broadcasting binary ops, sum_to_broadcast,
-// unary forward/backward, affine. f32 within 1e-5 relative, f64 within 1e-12; outputs poisoned.
+// unary forward/backward, affine, the fused bias + QuickGELU. f32 within 1e-5 relative, f64 within 1e-12; outputs poisoned.
 #include "cuda_test_util.hpp"
 
 #ifdef XCLIP_WITH_CUDA
@@ -112,7 +112,33 @@ void check_unary(UnaryOp op, size_t n, uint32_t seed) {
   expect_close(dgx.download(), gx, rtol, std::string("unary_backward ") + unary_name(op));
 }
 
+// The fused bias + QuickGELU over [rows, cols].
+template <class T>
+void check_bias_quick_gelu(int64_t rows, int64_t cols, uint32_t seed) {
+  const size_t n = size_t(rows * cols);
+  const auto x = random_vector<T>(n, seed, -4.0, 4.0), bias = random_vector<T>(size_t(cols), seed + 1);
+  const auto gy = random_vector<T>(n, seed + 2);
+  std::vector<T> y(n), gx(n);
+  cpu::bias_quick_gelu_forward<T>(x.data(), bias.data(), y.data(), rows, cols);
+  cpu::bias_quick_gelu_backward<T>(x.data(), bias.data(), gy.data(), gx.data(), rows, cols);
+  DeviceBuffer<T> dx(x), dbias(bias), dgy(gy);
+  PoisonedBuffer<T> dy(n), dgx(n);
+  cuda::bias_quick_gelu_forward<T>(dx.get(), dbias.get(), dy.get(), rows, cols);
+  cuda::bias_quick_gelu_backward<T>(dx.get(), dbias.get(), dgy.get(), dgx.get(), rows, cols);
+  const std::string what = "bias_quick_gelu " + std::to_string(rows) + "x" + std::to_string(cols);
+  expect_close(dy.download(), y, default_rtol<T>(), what + " forward");
+  expect_close(dgx.download(), gx, default_rtol<T>(), what + " backward");
+}
+
 }  // namespace
+
+TEST_CASE("cuda bias_quick_gelu matches the CPU, forward and backward", "[cuda][elementwise]") {
+  XCLIP_REQUIRE_GPU();
+  uint32_t seed = 700;
+  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 3073}, {50, 1}, {77, 2049}})
+    for (int d = 0; d < 2; ++d) d == 0 ? check_bias_quick_gelu<float>(rows, cols, seed++)
+                                       : check_bias_quick_gelu<double>(rows, cols, seed++);
+}
 
 TEST_CASE("cuda binary_broadcast matches the CPU for every op and broadcast pattern", "[cuda][elementwise]") {
   XCLIP_REQUIRE_GPU();
