@@ -111,7 +111,7 @@ tests() {
 
   t0=$SECONDS
   local bundles=("$root"/tests/fixtures/bundles/*/)
-  if "$build/xclip-cli" verify "${bundles[@]}" --device cuda --quiet >"$logs/verify_cuda.log" 2>&1; then
+  if timeout --kill-after=10 120 "$build/xclip-cli" verify "${bundles[@]}" --device cuda --quiet >"$logs/verify_cuda.log" 2>&1; then
     summary "verify --device cuda: PASS on ${#bundles[@]} bundles, $((SECONDS - t0)) s"
   else
     summary "FAIL: verify --device cuda (see verify_cuda.log)"
