@@ -93,6 +93,18 @@ inline T sigmoid_of(T x) {
 constexpr double kQuickGeluAlpha = 1.702;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+
+// QuickGELU and its derivative, shared by the unary kernels and the fused bias + QuickGELU, whose
+// results must stay the same bit for bit.
+template <class T>
+inline T quick_gelu_of(T v) {
+  return v * sigmoid_of(T(kQuickGeluAlpha) * v);
+}
+template <class T>
+inline T quick_gelu_grad(T v, T g) {
+  const T s = sigmoid_of(T(kQuickGeluAlpha) * v);
+  return g * (s + v * T(kQuickGeluAlpha) * s * (T(1) - s));
+}
 }  // namespace
 
 template <class T>
@@ -106,7 +118,7 @@ void unary_forward(UnaryOp op, const T* x, T* y, int64_t n) {
       case UnaryOp::sqrt: y[i] = std::sqrt(v); break;
       case UnaryOp::tanh: y[i] = std::tanh(v); break;
       case UnaryOp::sigmoid: y[i] = sigmoid_of(v); break;
-      case UnaryOp::quick_gelu: y[i] = v * sigmoid_of(T(kQuickGeluAlpha) * v); break;
+      case UnaryOp::quick_gelu: y[i] = quick_gelu_of(v); break;
       case UnaryOp::gelu: y[i] = T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2))); break;
       case UnaryOp::neg: y[i] = -v; break;
     }
@@ -124,11 +136,7 @@ void unary_backward(UnaryOp op, const T* x, const T* y, const T* gy, T* gx, int6
       case UnaryOp::sqrt: gx[i] = g * T(0.5) / y[i]; break;
       case UnaryOp::tanh: gx[i] = g * (T(1) - y[i] * y[i]); break;
       case UnaryOp::sigmoid: gx[i] = g * y[i] * (T(1) - y[i]); break;
-      case UnaryOp::quick_gelu: {
-        const T s = sigmoid_of(T(kQuickGeluAlpha) * v);
-        gx[i] = g * (s + v * T(kQuickGeluAlpha) * s * (T(1) - s));
-        break;
-      }
+      case UnaryOp::quick_gelu: gx[i] = quick_gelu_grad(v, g); break;
       case UnaryOp::gelu: {
         const T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
         const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
@@ -146,8 +154,7 @@ void bias_quick_gelu_forward(const T* x, const T* bias, T* y, int64_t rows, int6
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) {
-      const T v = x[r * cols + c] + bias[c];
-      y[r * cols + c] = v * sigmoid_of(T(kQuickGeluAlpha) * v);
+      y[r * cols + c] = quick_gelu_of(T(x[r * cols + c] + bias[c]));
     }
 }
 
@@ -157,9 +164,7 @@ void bias_quick_gelu_backward(const T* x, const T* bias, const T* gy, T* gx, int
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) {
-      const T v = x[r * cols + c] + bias[c];
-      const T s = sigmoid_of(T(kQuickGeluAlpha) * v);
-      gx[r * cols + c] = gy[r * cols + c] * (s + v * T(kQuickGeluAlpha) * s * (T(1) - s));
+      gx[r * cols + c] = quick_gelu_grad(T(x[r * cols + c] + bias[c]), gy[r * cols + c]);
     }
 }
 
