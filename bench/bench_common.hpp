@@ -117,6 +117,21 @@ inline void write_json_atomically(const std::string& path, const nlohmann::json&
   fs::rename(tmp, path);
 }
 
+// The end of a benchmark whose PyTorch side gave no result: why, on stdout and under "torch".
+// `script_ran`: the script ran but printed no usable result (then `why` is not its reason).
+inline void record_torch_not_run(nlohmann::json& result, bool script_ran, std::string why) {
+  if (script_ran) why = "the PyTorch script printed no result";
+  std::printf("\nPyTorch reference not run: %s\n", why.c_str());
+  result["torch"] = {{"not_run", why}};
+}
+
+// Writes the result JSON (atomically) when a path was given, and says where.
+inline void write_result(const std::string& path, const nlohmann::json& result) {
+  if (path.empty()) return;
+  write_json_atomically(path, result);
+  std::printf("wrote %s\n", path.c_str());
+}
+
 // VmHWM of this process in MiB (the CPU runs' memory figure).
 inline double peak_rss_mib() {
   std::ifstream f("/proc/self/status");

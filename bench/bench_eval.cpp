@@ -315,14 +315,9 @@ int main(int argc, char** argv) {
       std::printf("\n");
       result["torch"] = t;
     } else {
-      if (torch) why = "the PyTorch script printed no result";
-      std::printf("\nPyTorch reference not run: %s\n", why.c_str());
-      result["torch"] = {{"not_run", why}};
+      bench::record_torch_not_run(result, bool(torch), why);
     }
-    if (!o.json_path.empty()) {
-      bench::write_json_atomically(o.json_path, result);
-      std::printf("wrote %s\n", o.json_path.c_str());
-    }
+    bench::write_result(o.json_path, result);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_eval: %s\n", e.what());
     return 1;

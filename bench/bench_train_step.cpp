@@ -504,14 +504,9 @@ int main(int argc, char** argv) {
       result["torch"] = t;
       result["ratio_time_per_clip_ours_over_torch"] = ratio;
     } else {
-      if (torch) why = "the PyTorch script printed no result";
-      std::printf("\nPyTorch reference not run: %s\n", why.c_str());
-      result["torch"] = {{"not_run", why}};
+      bench::record_torch_not_run(result, bool(torch), why);
     }
-    if (!o.json_path.empty()) {
-      bench::write_json_atomically(o.json_path, result);
-      std::printf("wrote %s\n", o.json_path.c_str());
-    }
+    bench::write_result(o.json_path, result);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train_step: %s\n", e.what());
     return 1;
