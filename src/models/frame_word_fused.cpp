@@ -19,9 +19,13 @@ cpu::AosmPool kernel_pool(Pool p) {
   throw Error("frame_word_fused: unknown pooling");
 }
 
-void check_mix(const Tensor& m, int64_t n, const char* name) {
+void check_mix(const Tensor& m, int64_t n, Device device, const char* name) {
   XCLIP_CHECK(!m.defined() || (m.ndim() == 2 && m.dim(0) == n && m.dim(1) == n), "frame_word_fused: ", name,
               " must be [", n, ", ", n, "], got ", m.str());
+  // Its raw pointer goes straight to the kernel of `device` (no op checks it, unlike the graph
+  // path): a matrix left on another device would be dereferenced by the wrong processor.
+  XCLIP_CHECK(!m.defined() || m.device() == device, "frame_word_fused: ", name, " ", m.str(), " is not on ",
+              device_name(device), " with the features");
 }
 
 // A 0/1 mask [rows, cols] as `dtype` on `device` for the kernel; undefined without mask_padding.
@@ -52,12 +56,12 @@ Tensor frame_word_fused(const XClipConfig& c, const FrameWordInputs& in, const T
               "frame_word_fused: words ", in.words.str(), " and frames ", in.frames.str(), " must be [T, L, D] and [V, N, D]");
   const int64_t T = in.words.dim(0), L = in.words.dim(1), D = in.words.dim(2);
   const int64_t V = in.frames.dim(0), N = in.frames.dim(1);
-  check_mix(in.word_mat_weight, L, "word_mat_weight");
-  check_mix(in.word_mat_weight2, L, "word_mat_weight2");
-  check_mix(in.frame_mat_weight, N, "frame_mat_weight");
-  check_mix(in.frame_mat_weight2, N, "frame_mat_weight2");
   const DType dtype = in.words.dtype();
   const Device dev = in.words.device();
+  check_mix(in.word_mat_weight, L, dev, "word_mat_weight");
+  check_mix(in.word_mat_weight2, L, dev, "word_mat_weight2");
+  check_mix(in.frame_mat_weight, N, dev, "frame_mat_weight");
+  check_mix(in.frame_mat_weight2, N, dev, "frame_mat_weight2");
   // The [T·L, D] × [D, D] projection stays a plain GEMM; only the [T, L, V, N] part is fused.
   const Tensor words = in.local_mat_weight.defined() ? ops::matmul(in.words, in.local_mat_weight) : in.words;
   const Tensor wmask = kernel_mask(c, word_mask, dtype, dev, T, L);
