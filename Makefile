@@ -1,12 +1,13 @@
 # The README's two commands:
 #   make test   install missing Debian packages, configure, build, run ctest
 #   make demo   build and run the demo
-# Other targets: make build, make bench, make clean. BUILD_DIR and JOBS can be overridden.
+# Other targets: make build, make test-emu, make bench, make clean. BUILD_DIR and JOBS can be
+# overridden.
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo bench clean
+.PHONY: all deps configure build test test-emu demo bench clean
 
 all: build
 
@@ -23,6 +24,12 @@ build: configure
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# Only the cuda tests on the CPU emulator of CUDA (tests/cuda_emu; label emu, part of make test
+# where the toolkit is): every kernel runs against its CPU twin without a GPU. Not a GPU run:
+# tests/cuda_emu/cuda_emu.hpp says what it checks and what it cannot.
+test-emu: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L emu
 
 # The demo needs only the CLI: building the tests and benchmarks too would double its time.
 demo: configure

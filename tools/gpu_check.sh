@@ -78,7 +78,8 @@ configure_and_build() {
   local bench_flag=OFF
   [ "$with_bench" = 1 ] && bench_flag=ON
   if ! cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$nvcc" \
-      -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" -DXCLIP_CUDA=ON -DXCLIP_DATA=OFF -DXCLIP_BENCH=$bench_flag \
+      -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" -DXCLIP_CUDA=ON -DXCLIP_CUDA_EMU=OFF -DXCLIP_DATA=OFF \
+      -DXCLIP_BENCH=$bench_flag \
       >"$logs/configure.log" 2>&1; then
     summary "FAIL: configure (see configure.log)"
     return 1
