@@ -1,6 +1,7 @@
 // CUDA runtime seam: caching device allocator, copies, error checks.
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -69,6 +70,21 @@ Allocator& allocator() {
   return *a;
 }
 
+// XCLIP_CUDA_POISON=1 fills every block the cache hands out again with 0xff bytes (NaN as f32/f64),
+// so a kernel that leaves part of its output unwritten shows NaN instead of an earlier result.
+// A debugging switch; on by default in the CPU emulator build (tests/cuda_emu).
+bool poison_reused_blocks() {
+  static const bool on = [] {
+    const char* v = std::getenv("XCLIP_CUDA_POISON");
+#ifdef XCLIP_CUDA_EMULATION
+    return !(v && std::string(v) == "0");
+#else
+    return v && *v && std::string(v) != "0";
+#endif
+  }();
+  return on;
+}
+
 }  // namespace
 
 void* allocate(size_t bytes) {
@@ -77,6 +93,7 @@ void* allocate(size_t bytes) {
   size_t size = round_size(bytes == 0 ? 1 : bytes);
   if (void* p = a.take_cached(size)) {
     a.stats.peak_in_use = std::max(a.stats.peak_in_use, a.stats.in_use);
+    if (poison_reused_blocks()) XCLIP_CUDA_CHECK(cudaMemset(p, 0xff, size));
     return p;
   }
   void* p = nullptr;
