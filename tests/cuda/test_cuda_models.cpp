@@ -91,24 +91,45 @@ double max_abs(const std::vector<double>& v) {
   return m;
 }
 
-// max|a − b| / max|b| over the parameters' values.
-double worst_parameter_difference(const XClip& gpu, const XClip& cpu) {
+// How far the GPU's parameters are from the CPU's, worst over the tensors: elementwise,
+// max|a − b| / max|b|; norm-wise, ‖a − b‖₂ / ‖b‖₂ (a few elements that drifted apart weigh little).
+enum class Distance { elementwise, norm };
+
+double worst_parameter_difference(const XClip& gpu, const XClip& cpu, Distance distance, std::string* worst_name,
+                                  const std::string& skip) {
   double worst = 0;
   const auto g = gpu.named_parameters(), c = cpu.named_parameters();
   for (size_t i = 0; i < c.size(); ++i) {
+    if (c[i].first == skip) continue;
     const std::vector<double> a = g[i].second.to_vector<double>(), b = c[i].second.to_vector<double>();
-    double d = 0;
-    for (size_t j = 0; j < b.size(); ++j) d = std::max(d, std::abs(a[j] - b[j]));
-    worst = std::max(worst, d / std::max(max_abs(b), 1e-30));
+    double d = 0, dd = 0, bb = 0;
+    for (size_t j = 0; j < b.size(); ++j) {
+      d = std::max(d, std::abs(a[j] - b[j]));
+      dd += (a[j] - b[j]) * (a[j] - b[j]);
+      bb += b[j] * b[j];
+    }
+    const double r = distance == Distance::elementwise ? d / std::max(max_abs(b), 1e-30)
+                                                       : std::sqrt(dd) / std::max(std::sqrt(bb), 1e-30);
+    if (r > worst) {
+      worst = r;
+      *worst_name = c[i].first;
+    }
   }
   return worst;
 }
 
 // `steps` training steps of the same model and batches on both devices; the losses step by step
 // (relative `tolerance`) and the parameters at the end (relative to each tensor's largest value).
+struct Agreement {
+  double loss = 1e-4;        // relative, each step
+  double parameters = 1e-4;  // after the last step, by `distance`
+  Distance distance = Distance::elementwise;
+  std::string skip;  // a parameter left out of the comparison
+};
+
 template <class Optimizer, class Options>
 void check_training(const Options& options, int steps, ClipPrecision precision = ClipPrecision::f32,
-                    double tolerance = 1e-4) {
+                    const Agreement& agree = {}) {
   auto cpu_model = tiny_model(11, precision), gpu_model = tiny_model(11, precision);
   gpu_model->to(Device::cuda);
   Optimizer cpu_opt(groups_of(*cpu_model), options), gpu_opt(groups_of(*gpu_model), options);
@@ -126,12 +147,13 @@ void check_training(const Options& options, int steps, ClipPrecision precision =
       losses[d] = out.loss.item_double();
     }
     INFO("step " << step << ": cpu loss " << losses[0] << ", gpu loss " << losses[1]);
-    CHECK(std::abs(losses[1] - losses[0]) <= tolerance * std::max(1.0, std::abs(losses[0])));
+    CHECK(std::abs(losses[1] - losses[0]) <= agree.loss * std::max(1.0, std::abs(losses[0])));
   }
   for (const Tensor& p : gpu_model->parameters()) CHECK(p.device() == Device::cuda);
-  const double worst = worst_parameter_difference(*gpu_model, *cpu_model);
-  INFO("worst parameter difference after " << steps << " steps: " << worst);
-  CHECK(worst <= tolerance);
+  std::string name;
+  const double worst = worst_parameter_difference(*gpu_model, *cpu_model, agree.distance, &name, agree.skip);
+  INFO("worst parameter difference after " << steps << " steps: " << worst << " (" << name << ")");
+  CHECK(worst <= agree.parameters);
 }
 
 }  // namespace
@@ -209,14 +231,22 @@ TEST_CASE("ten AdamW steps of a tiny X-CLIP on CUDA follow the CPU losses", "[cu
 
 // The GPU's bf16 GEMMs and the CPU's emulation see the same bf16 operands; they differ in the
 // order of the f32 additions only, which now and then moves a later rounding to bf16 by one bf16
-// step (2⁻⁸ relative): hence 1e-3 rather than the f32 run's 1e-4.
+// step (2⁻⁸ relative). Adam's normalised step turns such noise in a small gradient into a full
+// ±lr step, so the runs drift apart slowly: losses within 1e-3 (the f32 run: 1e-4) and, after ten
+// steps, parameters within 1e-2 norm-wise (run with exact sums on the CPU emulator of
+// tests/cuda_emu: losses within 6e-5, parameters 2.4e-3, clip.token_embedding.weight). A missed
+// or wrong update of a tensor moves it by ~0.2 of its norm in ten steps. clip.logit_scale is left
+// out of the parameter comparison: near chance-level loss its gradient is the cancellation of
+// every similarity's term, as small as the rounding noise, so its sign, and the scalar's ±lr
+// steps, can differ between any two summation orders. The losses, which it scales, are checked.
 TEST_CASE("ten BertAdam steps of a bf16-autocast tiny X-CLIP on CUDA follow the CPU's bf16 run",
           "[cuda][models][train][autocast]") {
   XCLIP_REQUIRE_GPU();
   train::BertAdamOptions options;
   options.t_total = 10;
   options.warmup = 0.1;
-  check_training<train::BertAdam>(options, 10, ClipPrecision::bf16_autocast, 1e-3);
+  check_training<train::BertAdam>(options, 10, ClipPrecision::bf16_autocast,
+                                  Agreement{1e-3, 1e-2, Distance::norm, "clip.logit_scale"});
 }
 
 TEST_CASE("bf16 autocast matmul on CUDA against the CPU emulation, forward and backward", "[cuda][ops][autocast]") {
@@ -256,7 +286,7 @@ TEST_CASE("bf16 autocast matmul on CUDA against the CPU emulation, forward and b
 // chunked graph where it does not (L 65 × N 64 > 4096); both against the CPU's fused kernel.
 TEST_CASE("the no-grad frame-word term on CUDA, fused and chunked fallback, matches the CPU", "[cuda][models][aosm]") {
   XCLIP_REQUIRE_GPU();
-  for (const auto [L, N] : {std::pair<int64_t, int64_t>{32, 12}, {65, 64}}) {
+  for (const auto& [L, N] : {std::pair<int64_t, int64_t>{32, 12}, {65, 64}}) {
     INFO("L " << L << ", N " << N << (cuda::aosm_frame_word_fits(L, N, 4) ? " (fused)" : " (chunked fallback)"));
     CHECK(cuda::aosm_frame_word_fits(L, N, 4) == (L * N <= 4096));
     const int64_t T = 5, V = 7, D = 24;
