@@ -104,6 +104,14 @@ TEST_CASE("cuda aosm_frame_word matches the CPU twin at evaluation shapes", "[cu
   check_aosm<double>({3, 64, 4, 64, 40}, {cpu::AosmPool::max, cpu::AosmPool::mean, true, false, 0.01}, 800);
 }
 
+TEST_CASE("cuda aosm_frame_word beyond 48 KiB of shared memory (the opt-in launch)", "[cuda][kernels][aosm]") {
+  XCLIP_REQUIRE_GPU();
+  // L·N = 4096 with N = 1024: the frame staging and the per-warp softmax weights need about
+  // 70-105 KB, so the launch must raise cudaFuncAttributeMaxDynamicSharedMemorySize first.
+  check_aosm<float>({2, 4, 3, 1024, 40}, {cpu::AosmPool::attention, cpu::AosmPool::attention, true, true, 0.01}, 900);
+  check_aosm<double>({2, 4, 3, 1024, 40}, {cpu::AosmPool::attention, cpu::AosmPool::max, true, true, 0.01}, 910);
+}
+
 TEST_CASE("cuda aosm_frame_word refuses a block it cannot hold", "[cuda][kernels][aosm]") {
   XCLIP_REQUIRE_GPU();
   CHECK(cuda::aosm_frame_word_fits(32, 12, sizeof(float)));
