@@ -93,6 +93,8 @@ unsigned char* take_span(Memory& m, size_t bytes) {
   return p;
 }
 
+void install_segv_handler();
+
 // Fills [p, p + bytes) with 0xff, opening the protection around it when needed.
 void poison(Memory& m, unsigned char* p, size_t bytes) {
   if (window_open(m)) {
@@ -101,6 +103,7 @@ void poison(Memory& m, unsigned char* p, size_t bytes) {
   }
   protect_all(m, PROT_READ | PROT_WRITE);
   std::memset(p, 0xff, bytes);
+  install_segv_handler();
   protect_all(m, PROT_NONE);
 }
 
@@ -121,16 +124,14 @@ void on_segv(int, siginfo_t* info, void*) {
   raise(SIGSEGV);
 }
 
+// Installed again each time the memory is protected: a test framework may have put its own
+// handler back in between (Catch2 restores the previous handlers after every test case).
 void install_segv_handler() {
-  static const bool done = [] {
-    struct sigaction sa {};
-    sa.sa_sigaction = on_segv;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, nullptr);
-    return true;
-  }();
-  (void)done;
+  struct sigaction sa {};
+  sa.sa_sigaction = on_segv;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, nullptr);
 }
 
 thread_local cudaError_t tls_last_error = cudaSuccess;
@@ -203,7 +204,10 @@ DeviceAccess::DeviceAccess() {
 DeviceAccess::~DeviceAccess() {
   Memory& m = memory();
   std::lock_guard<std::mutex> lock(m.mu);
-  if (--m.open_windows == 0 && protection_enabled()) protect_all(m, PROT_NONE);
+  if (--m.open_windows == 0 && protection_enabled()) {
+    install_segv_handler();
+    protect_all(m, PROT_NONE);
+  }
 }
 
 bool is_device_range(const void* ptr, size_t bytes) {
@@ -231,7 +235,6 @@ using namespace xclip_emu;
 extern "C" {
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
-  install_segv_handler();
   Memory& m = memory();
   std::lock_guard<std::mutex> lock(m.mu);
   *ptr = nullptr;

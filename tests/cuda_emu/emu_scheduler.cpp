@@ -4,9 +4,9 @@
 // A fiber runs until it reaches a barrier (__syncthreads: the block; __syncwarp and each half of
 // a shuffle: its warp) or returns. After each round over the ready fibers, a warp whose live lanes
 // all wait at a warp barrier is released, and so is the block when all its live threads wait at a
-// block barrier. When no fiber can run and nothing can be released, the threads disagree about
-// barriers (a __syncthreads not every thread reaches, a shuffle after a lane returned): the
-// process stops with a message, since on a GPU that is a hang or undefined behaviour.
+// block barrier. A barrier that some thread of its scope returned before, or one that can never
+// complete (threads waiting at barriers of different scopes), stops the process with a message:
+// on a GPU that is undefined behaviour or a hang.
 //
 // Fibers switch with a few instructions of assembly on x86-64 (callee-saved registers and the
 // floating-point control words; glibc's swapcontext makes a system call per switch), with
@@ -21,6 +21,7 @@
 #include <ucontext.h>
 #endif
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -226,19 +227,29 @@ bool release_barriers(Block& b) {
   }
   bool released = false;
   if (any_block_waiter && all_at_block) {
+    // CUDA requires every thread of the block to reach the barrier; one that returned first is
+    // undefined behaviour (a hang on older GPUs), though today's hardware lets it pass.
+    const size_t returned = size_t(std::count_if(b.fibers.begin(), b.fibers.end(),
+                                                 [](const Fiber& f) { return f.state == State::done; }));
+    if (returned)
+      fail(("__syncthreads after " + std::to_string(returned) + " of the block's threads returned").c_str());
     for (Fiber& f : b.fibers)
       if (f.state == State::at_block) f.state = State::ready;
     return true;
   }
   for (size_t w0 = 0; w0 < n; w0 += 32) {
     const size_t w1 = std::min(n, w0 + 32);
-    bool any = false, all = true;
+    bool any = false, all = true, returned = false;
     for (size_t i = w0; i < w1; ++i) {
-      if (b.fibers[i].state == State::done) continue;
+      if (b.fibers[i].state == State::done) {
+        returned = true;
+        continue;
+      }
       if (b.fibers[i].state == State::at_warp) any = true;
       else all = false;
     }
     if (any && all) {
+      if (returned) fail("a full-mask __syncwarp or shuffle after a lane of the warp returned");
       for (size_t i = w0; i < w1; ++i)
         if (b.fibers[i].state == State::at_warp) b.fibers[i].state = State::ready;
       released = true;
