@@ -16,8 +16,10 @@
 // or a full-mask shuffle in a warp with a missing lane, stops the process with a message.
 // Device allocations are kept inaccessible outside kernels, copies and GEMMs, so host code that
 // reads or writes device memory crashes here as it would on a GPU.
-// What it is not: a GPU. Threads run one after another, so races, the memory model, asynchronous
-// stream ordering, alignment faults and speed are not tested; that still needs a GPU run.
+// Threads run one after another; XCLIP_EMU_ORDER=reverse runs blocks and threads last to first
+// (make test runs the cuda tests both ways), so a result that depends on the order changes.
+// What it is not: a GPU. Races that no order exposes, the memory model, asynchronous stream
+// ordering, alignment faults and speed are not tested; that still needs a GPU run.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -122,6 +124,9 @@ void* dynamic_shared();
 // Lane `src_lane`'s `bytes` bytes at `value`, after every lane of the warp has offered its own.
 void warp_exchange(const void* value, void* out, size_t bytes, int src_lane);
 int lane_id();
+// Blocks, and each round's threads, last to first (default: XCLIP_EMU_ORDER=reverse or not).
+void set_reverse_order(bool reverse);
+bool reverse_order_enabled();
 // Stops the process with a message naming the running kernel, block and thread.
 [[noreturn]] void fail(const char* what);
 

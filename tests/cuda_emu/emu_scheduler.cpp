@@ -10,8 +10,8 @@
 //
 // Fibers switch with a few instructions of assembly on x86-64 (callee-saved registers and the
 // floating-point control words; glibc's swapcontext makes a system call per switch), with
-// ucontext elsewhere. Speed: fibers still cost a switch per barrier, so only block 0 of a launch
-// always runs on fibers.
+// ucontext elsewhere. Speed: fibers still cost a switch per barrier, so only the first block of a
+// launch always runs on fibers.
 // When none of its threads reached a barrier, the other blocks run their threads as plain calls;
 // a barrier met in that mode stops the process with a message (the kernel then needs fibers for
 // every block: set XCLIP_EMU_ALL_FIBERS=1).
@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -168,6 +169,24 @@ std::string where() {
   return s;
 }
 
+// XCLIP_EMU_ORDER=reverse (or set_reverse_order) runs blocks, and the threads of each round,
+// last to first: a kernel whose result depends on the order (a missing barrier, a read of another
+// block's output, a non-atomic update shared between threads) then gives a different answer.
+std::atomic<int> g_reverse{-1};  // -1: not yet read from the environment
+
+bool reverse_order() {
+  int r = g_reverse.load();
+  if (r < 0) {
+    const char* v = std::getenv("XCLIP_EMU_ORDER");
+    r = v && std::strcmp(v, "reverse") == 0 ? 1 : 0;
+    g_reverse.store(r);
+  }
+  return r == 1;
+}
+
+// The i-th of n in the run order.
+size_t in_order(size_t i, size_t n) { return reverse_order() ? n - 1 - i : i; }
+
 bool all_fibers_mode() {
   static const bool on = [] {
     const char* v = std::getenv("XCLIP_EMU_ALL_FIBERS");
@@ -185,7 +204,7 @@ Fiber& current_fiber(const char* what) {
   if (!b) fail((std::string(what) + " called outside a kernel").c_str());
   if (b->direct)
     fail((std::string(what) +
-          " reached in a block run without fibers (block 0 of this launch reached no barrier); rerun with "
+          " reached in a block run without fibers (the launch's first block reached no barrier); rerun with "
           "XCLIP_EMU_ALL_FIBERS=1")
              .c_str());
   b->synced = true;
@@ -269,7 +288,8 @@ void run_block_with_fibers(Block& b) {
     make_context(f.context, tls_stacks.get(i), kStackBytes, fiber_entry);
   }
   for (;;) {
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = in_order(k, n);
       if (b.fibers[i].state != State::ready) continue;
       b.current = int(i);
       set_thread(b.fibers[i].thread);
@@ -287,12 +307,12 @@ void run_block_with_fibers(Block& b) {
 void run_block_direct(Block& b) {
   const dim3 bd = tls_block_dim;
   b.direct = true;
-  for (unsigned z = 0; z < bd.z; ++z)
-    for (unsigned y = 0; y < bd.y; ++y)
-      for (unsigned x = 0; x < bd.x; ++x) {
-        set_thread(uint3{x, y, z});
-        b.body(b.closure);
-      }
+  const size_t n = size_t(bd.x) * bd.y * bd.z;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = in_order(k, n);
+    set_thread(uint3{unsigned(i % bd.x), unsigned(i / bd.x % bd.y), unsigned(i / (size_t(bd.x) * bd.y))});
+    b.body(b.closure);
+  }
 }
 
 void poison_dynamic_shared(size_t bytes) {
@@ -308,6 +328,9 @@ bool valid_config(const LaunchConfig& c, const void* kernel) {
 }
 
 }  // namespace
+
+void set_reverse_order(bool reverse) { g_reverse.store(reverse ? 1 : 0); }
+bool reverse_order_enabled() { return reverse_order(); }
 
 void fail(const char* what) {
   std::fprintf(stderr, "cuda-emu: %s (%s)\n", what, where().c_str());
@@ -337,18 +360,19 @@ void run_grid(const LaunchConfig& config, const void* kernel, void (*body)(void*
   tls_grid_dim = config.grid;
   tls_block_dim = config.block;
   bool fibers = true;
-  for (unsigned z = 0; z < config.grid.z; ++z)
-    for (unsigned y = 0; y < config.grid.y; ++y)
-      for (unsigned x = 0; x < config.grid.x; ++x) {
-        tls_block_idx = uint3{x, y, z};
-        poison_dynamic_shared(config.shared_bytes);
-        if (fibers) {
-          run_block_with_fibers(block);
-          fibers = block.synced || all_fibers_mode();
-        } else {
-          run_block_direct(block);
-        }
-      }
+  const dim3 g = config.grid;
+  const size_t blocks = size_t(g.x) * g.y * g.z;
+  for (size_t k = 0; k < blocks; ++k) {
+    const size_t i = in_order(k, blocks);
+    tls_block_idx = uint3{unsigned(i % g.x), unsigned(i / g.x % g.y), unsigned(i / (size_t(g.x) * g.y))};
+    poison_dynamic_shared(config.shared_bytes);
+    if (fibers) {
+      run_block_with_fibers(block);
+      fibers = block.synced || all_fibers_mode();
+    } else {
+      run_block_direct(block);
+    }
+  }
   tls_block = nullptr;
 }
 

@@ -39,6 +39,18 @@ __global__ void dynamic_shared_kernel(int* out, int n) {
   if (threadIdx.x == 0) out[0] = dyn[n - 1];
 }
 
+__global__ void read_neighbour_kernel(int* out, bool barrier) {
+  extern __shared__ int slots[];
+  const int t = int(threadIdx.x);
+  slots[t] = t;
+  if (barrier) __syncthreads();
+  out[t] = slots[(t + 1) % int(blockDim.x)];
+}
+
+__global__ void chain_blocks_kernel(int* out) {
+  if (threadIdx.x == 0) out[blockIdx.x] = blockIdx.x == 0 ? 1 : out[blockIdx.x - 1] + 1;
+}
+
 __global__ void divergent_barrier_kernel() {
   if (threadIdx.x < 16) __syncthreads();
 }
@@ -82,6 +94,20 @@ cudaError_t use_dynamic_shared(int* out, int bytes, bool opt_in) {
   dynamic_shared_kernel<<<1, 64, size_t(bytes)>>>(out, bytes / int(sizeof(int)));
   return cudaGetLastError();
 }
+
+cudaError_t read_neighbour(int* out, int threads, bool barrier) {
+  read_neighbour_kernel<<<1, threads, size_t(threads) * sizeof(int)>>>(out, barrier);
+  return cudaGetLastError();
+}
+
+cudaError_t chain_blocks(int* out, int blocks) {
+  cudaMemset(out, 0, size_t(blocks) * sizeof(int));
+  chain_blocks_kernel<<<blocks, 32>>>(out);
+  return cudaGetLastError();
+}
+
+void set_reverse_order(bool reverse) { xclip_emu::set_reverse_order(reverse); }
+bool reverse_order() { return xclip_emu::reverse_order_enabled(); }
 
 cudaError_t divergent_barrier() {
   divergent_barrier_kernel<<<1, 64>>>();

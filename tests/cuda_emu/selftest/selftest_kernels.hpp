@@ -16,6 +16,14 @@ cudaError_t block_any(const float* x, int* out, int blocks, int threads);
 cudaError_t write_thread_ids(int* out, int threads);
 // A kernel with `bytes` of dynamic shared memory, optionally after raising the limit.
 cudaError_t use_dynamic_shared(int* out, int bytes, bool opt_in);
+// Order-dependent kernels (bugs on a GPU), whose results the reverse run order changes:
+// out[t] = t + 1 of a block after each thread wrote its index to shared memory, with or without
+// the __syncthreads between the write and the read; and out[b] = out[b − 1] + 1 across blocks.
+cudaError_t read_neighbour(int* out, int threads, bool barrier);
+cudaError_t chain_blocks(int* out, int blocks);
+// The emulator's run order (tests/cuda_emu/cuda_emu.hpp), for the tests that compare orders.
+void set_reverse_order(bool reverse);
+bool reverse_order();
 // Misuses that must stop the process with a cuda-emu message:
 cudaError_t divergent_barrier();      // __syncthreads reached by half the block
 cudaError_t shuffle_after_return();   // a lane returns before a full-mask shuffle

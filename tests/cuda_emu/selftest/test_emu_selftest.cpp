@@ -133,6 +133,8 @@ TEST_CASE("emulator: launch limits fail as on the driver", "[emu]") {
   CHECK(use_dynamic_shared(dout, 64 * 1024, true) == cudaSuccess);
   CHECK(host_copy(dout, 1)[0] == 64 * 1024 / 4 - 1);
   CHECK(use_dynamic_shared(dout, 300 * 1024, true) == cudaErrorInvalidValue);
+  CHECK(cudaGetLastError() == cudaErrorInvalidValue);  // the failed cudaFuncSetAttribute, as CUDA records it
+  CHECK(cudaGetLastError() == cudaSuccess);
 }
 
 TEST_CASE("emulator: copies must match their cudaMemcpyKind", "[emu]") {
@@ -142,6 +144,8 @@ TEST_CASE("emulator: copies must match their cudaMemcpyKind", "[emu]") {
   CHECK(cudaMemcpy(h.data(), d, 32, cudaMemcpyDeviceToHost) == cudaErrorInvalidValue);  // past the end
   CHECK(cudaMemcpy(h.data(), d, 16, cudaMemcpyDeviceToHost) == cudaSuccess);
   CHECK(h == std::vector<int>(4, 0));
+  CHECK(cudaGetLastError() == cudaErrorInvalidValue);  // recorded by the failed copies
+  CHECK(cudaGetLastError() == cudaSuccess);
 }
 
 TEST_CASE("emulator: cuBLAS GEMM arguments are checked as cuBLAS documents", "[emu]") {
@@ -160,6 +164,35 @@ TEST_CASE("emulator: cuBLAS GEMM arguments are checked as cuBLAS documents", "[e
   std::vector<float> host_a{1, 2, 3, 4};  // an operand in host memory
   CHECK(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one, host_a.data(), CUDA_R_32F, 2, a, CUDA_R_32F, 2,
                      &zero, c, CUDA_R_32F, 2, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_INVALID_VALUE);
+}
+
+TEST_CASE("emulator: the reverse run order changes what order-dependent kernels compute", "[emu]") {
+  struct Restore {
+    bool was = reverse_order();
+    ~Restore() { set_reverse_order(was); }
+  } restore;
+  const int n = 64;
+  int* d = device_copy(std::vector<int>(n, -1));
+  auto run = [&](bool reverse, auto launch) {
+    set_reverse_order(reverse);
+    REQUIRE(launch() == cudaSuccess);
+    return host_copy(d, n);
+  };
+  std::vector<int> rotated(n);
+  for (int t = 0; t < n; ++t) rotated[size_t(t)] = (t + 1) % n;
+  // With the barrier, both orders give the rotation; without it, neither order can (in order,
+  // each thread reads a neighbour not yet written; last to first, thread n−1 does).
+  for (bool reverse : {false, true}) CHECK(run(reverse, [&] { return read_neighbour(d, n, true); }) == rotated);
+  const auto forward_racy = run(false, [&] { return read_neighbour(d, n, false); });
+  const auto reverse_racy = run(true, [&] { return read_neighbour(d, n, false); });
+  CHECK(forward_racy != rotated);
+  CHECK(reverse_racy != rotated);
+  CHECK(forward_racy != reverse_racy);
+  // A block that reads another block's output: 1, 2, 3, ... in order, all 1 last to first.
+  std::vector<int> counting(n), ones(n, 1);
+  for (int b = 0; b < n; ++b) counting[size_t(b)] = b + 1;
+  CHECK(run(false, [&] { return chain_blocks(d, n); }) == counting);
+  CHECK(run(true, [&] { return chain_blocks(d, n); }) == ones);
 }
 
 TEST_CASE("emulator: host code that touches device memory faults", "[emu]") {
