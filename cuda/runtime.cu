@@ -59,6 +59,8 @@ struct Allocator {
   }
 
   void release_all_cached() {
+    // Queued kernels may still use a cached block (release() does not wait for them): finish them.
+    if (!free_blocks.empty()) cudaDeviceSynchronize();
     for (auto& [size, p] : free_blocks) cudaFree(p);
     free_blocks.clear();
     stats.cached = 0;
