@@ -4,8 +4,10 @@
 # XCLIP_EMU_SOURCES and the target xclip_emu_headers (the translated .cuh files).
 set(XCLIP_EMU_DIR "${CMAKE_CURRENT_SOURCE_DIR}/tests/cuda_emu")
 set(XCLIP_EMU_OUT "${CMAKE_CURRENT_BINARY_DIR}/cuda_emu")
+# -fsanitize=alignment: a misaligned access (a uint4 / float4 word at an address that is not a
+# multiple of 16) is a fault on a GPU; here it stops the process with the sanitizer's message.
 set(XCLIP_EMU_COMPILE_OPTIONS
-  "-include;${XCLIP_EMU_DIR}/cuda_emu.hpp;-fno-strict-aliasing;-ffp-contract=off;-Wno-unused-parameter;-Wno-unknown-pragmas;-Wno-sign-compare")
+  "-include;${XCLIP_EMU_DIR}/cuda_emu.hpp;-fno-strict-aliasing;-ffp-contract=off;-Wno-unused-parameter;-Wno-unknown-pragmas;-Wno-sign-compare;-fsanitize=alignment;-fno-sanitize-recover=alignment")
 
 # The translated copy of `src` (a .cu becomes <name>.cpp) in `out_dir`, returned in `out_var`.
 function(xclip_emu_translate src out_dir out_var)

@@ -64,6 +64,10 @@ __global__ void partial_warp_shuffle_kernel(float* out) {
   out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, float(threadIdx.x), 1);
 }
 
+__global__ void vector_copy_kernel(const unsigned char* src, uint4* dst) {
+  dst[threadIdx.x] = reinterpret_cast<const uint4*>(src)[threadIdx.x];
+}
+
 }  // namespace
 
 cudaError_t block_sums(const float* x, float* out, int blocks, int threads) {
@@ -125,6 +129,15 @@ cudaError_t partial_warp_shuffle() {
   float* out = nullptr;
   cudaMalloc(&out, 40 * sizeof(float));
   partial_warp_shuffle_kernel<<<1, 40>>>(out);
+  return cudaGetLastError();
+}
+
+cudaError_t misaligned_vector_load() {
+  unsigned char* src = nullptr;
+  uint4* dst = nullptr;
+  cudaMalloc(reinterpret_cast<void**>(&src), 16 * 32 + 16);
+  cudaMalloc(reinterpret_cast<void**>(&dst), 16 * 32);
+  vector_copy_kernel<<<1, 32>>>(src + 4, dst);
   return cudaGetLastError();
 }
 

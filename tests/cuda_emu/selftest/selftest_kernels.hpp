@@ -28,5 +28,6 @@ bool reverse_order();
 cudaError_t divergent_barrier();      // __syncthreads reached by half the block
 cudaError_t shuffle_after_return();   // a lane returns before a full-mask shuffle
 cudaError_t partial_warp_shuffle();   // a full-mask shuffle in a block of 40 threads
+cudaError_t misaligned_vector_load(); // a uint4 read at an address that is 4 bytes past 16
 
 }  // namespace xclip_emu_selftest

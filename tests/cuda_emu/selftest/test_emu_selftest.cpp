@@ -40,6 +40,7 @@ std::vector<T> host_copy(const T* device, size_t n) {
 struct ChildResult {
   bool signalled = false;
   int signal = 0;
+  int exit_code = 0;
   std::string stderr_text;
 };
 
@@ -69,6 +70,7 @@ ChildResult run_in_child(const std::function<void()>& body) {
   REQUIRE(waitpid(pid, &status, 0) == pid);
   r.signalled = WIFSIGNALED(status);
   r.signal = r.signalled ? WTERMSIG(status) : 0;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
 
@@ -206,6 +208,14 @@ TEST_CASE("emulator: host code that touches device memory faults", "[emu]") {
 
 TEST_CASE("emulator: a __syncthreads that some threads return before stops the run", "[emu]") {
   expect_stopped(run_in_child([] { divergent_barrier(); }), SIGABRT, "__syncthreads after 48 of the block's threads returned");
+}
+
+TEST_CASE("emulator: a misaligned vector access stops the run", "[emu]") {
+  const ChildResult r = run_in_child([] { misaligned_vector_load(); });
+  INFO("child stderr: " << r.stderr_text);
+  CHECK((r.signalled || r.exit_code != 0));  // the alignment sanitizer exits with an error
+  CHECK(r.stderr_text.find("misaligned address") != std::string::npos);
+  CHECK(r.stderr_text.find("uint4") != std::string::npos);
 }
 
 TEST_CASE("emulator: a full-mask shuffle with a lane missing stops the run", "[emu]") {
