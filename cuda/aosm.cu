@@ -1,14 +1,17 @@
 // The fused AOSM frame-word term on the GPU, twin of src/kernels/aosm.cpp.
 //
-// One thread block per (text, tile of videos). The text's L words and the tile's tile·N frames are
-// staged through shared memory kChunk values of D at a time; each thread accumulates up to
-// kPerThread of the L × (tile·N) dot products in registers. Only those small blocks go to shared
+// One thread block per (text, tile of videos). The text's L words and the tile's C = tile·N frames
+// are staged through shared memory kChunkBytes of D at a time, transposed (d-major, so a thread
+// reads four consecutive words or frames as one 16-byte word). Each thread accumulates a 4 × 4
+// register tile of the L × C dot products: per d, two vector loads feed 16 FMAs (one load per
+// FMA would leave the FMA units waiting on shared memory). Only those small blocks go to shared
 // memory (never global), and one warp per (text, video) pair then runs both AOSM stages over the
-// pair's L×N block and writes one value. The tile is chosen from L·N at run time (as many videos
-// as the 256 × 16 accumulators hold, fewer when the grid would leave SMs idle).
+// pair's L×N block and writes one value. The tile is chosen at run time: as many videos as the
+// 256 threads' 4 × 4 tiles cover (⌈L/4⌉·⌈C/4⌉ ≤ 256), fewer when the grid would leave SMs idle.
 //
 // Element-type arithmetic in the pooling uses the exactly rounded helpers (no FMA contraction), so
 // the mask terms and products round as on the CPU; sums and the softmax are in double as there.
+// Each dot product is summed over d in increasing order, as on the CPU.
 #include <algorithm>
 #include <cmath>
 
@@ -26,26 +29,36 @@ using detail::warp_sum_all;
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kPerThread = 16;                                  // accumulators per thread
-constexpr int64_t kMaxOutputs = int64_t(kThreads) * kPerThread;  // dot products per block
-constexpr int kChunkBytes = 64;                                 // of D staged per pass: 16 f32, 8 f64
-constexpr int kMaxGridY = 65535;                                // texts per launch (gridDim.y)
+constexpr int kTile = 4;            // each thread's register tile: kTile words × kTile frames
+constexpr int kChunkBytes = 64;     // of D staged per pass: 16 f32, 8 f64
+constexpr int kMaxGridY = 65535;    // texts per launch (gridDim.y)
 
-// Shared memory of one block, in bytes. The staging area (words and frames, rows padded by one
-// element so that column-wise reads hit distinct banks) is dead once the dot products are done,
-// so the pair blocks and the pooling scratch reuse it.
+int64_t tiles_of(int64_t n) { return (n + kTile - 1) / kTile; }
+
+// Register tiles of an L × C block of dot products: one per thread at most.
+bool tiles_fit(int64_t L, int64_t C) { return tiles_of(L) * tiles_of(C) <= kThreads; }
+
+// Shared memory of one block, in bytes. The staging area is dead once the dot products are done,
+// so the pair blocks and the pooling scratch reuse it. Staged rows are d-major: chunk rows of the
+// words (pitch_w ≥ L) and of the frames (pitch_c ≥ C), padded to whole register tiles plus one
+// tile, so rows stay 16-byte aligned and the transposing stores of consecutive d spread over banks.
 struct Layout {
-  size_t staging;     // (L + tile·N) rows × (chunk + 1)
-  size_t blocks;      // tile·L·N values, pair after pair, each [L][N]
-  size_t weights_at;  // per warp max(L, N) doubles: the softmax weights of one pooling
-  size_t levels_at;   // per warp N + L values: word_level and frame_level of one pair
+  int pitch_w, pitch_c;  // elements per staged row
+  size_t frames_at;      // the frame rows, after chunk word rows
+  size_t staging;        // chunk × (pitch_w + pitch_c) values
+  size_t blocks;         // tile·L·N values, pair after pair, each [L][N]
+  size_t weights_at;     // per warp max(L, N) doubles: the softmax weights of one pooling
+  size_t levels_at;      // per warp N + L values: word_level and frame_level of one pair
   size_t bytes;
 };
 
 Layout layout_for(int64_t L, int64_t N, int64_t tile, size_t elem) {
-  const int64_t pitch = kChunkBytes / int64_t(elem) + 1;
+  const int64_t chunk = kChunkBytes / int64_t(elem);
   Layout s;
-  s.staging = size_t((L + tile * N) * pitch) * elem;
+  s.pitch_w = int((tiles_of(L) + 1) * kTile);
+  s.pitch_c = int((tiles_of(tile * N) + 1) * kTile);
+  s.frames_at = size_t(chunk * s.pitch_w) * elem;
+  s.staging = size_t(chunk * (s.pitch_w + s.pitch_c)) * elem;
   s.blocks = size_t(tile * L * N) * elem;
   s.weights_at = (s.blocks + 7) / 8 * 8;
   s.levels_at = s.weights_at + size_t(kWarps * std::max(L, N)) * sizeof(double);
@@ -70,8 +83,9 @@ int sm_count() {
 // Videos per block; 0 when even one video does not fit.
 int64_t choose_tile(int64_t texts, int64_t L, int64_t N, int64_t V, size_t elem) {
   const size_t limit = size_t(max_shared_bytes());
-  if (L * N > kMaxOutputs || layout_for(L, N, 1, elem).bytes > limit) return 0;
-  int64_t tile = std::max<int64_t>(1, std::min(V, kMaxOutputs / (L * N)));
+  if (!tiles_fit(L, N) || layout_for(L, N, 1, elem).bytes > limit) return 0;
+  int64_t tile = 1;
+  while (tile < V && tiles_fit(L, (tile + 1) * N)) ++tile;
   // Small problems: split the tile until the grid has about two blocks per SM.
   const int64_t want = 2 * int64_t(sm_count());
   while (tile > 1 && texts * ((V + tile - 1) / tile) < want) tile = (tile + 1) / 2;
@@ -174,35 +188,54 @@ __device__ T warp_pool(const Args<T>& a, AosmPool kind, const T* x, int stride, 
   }
 }
 
-// rows × chunk values of src [rows, D] from column d0 into dst [rows][chunk + 1], zero past D.
+// rows × chunk values of src [rows, D] from column d0 into dst [chunk][pitch] (transposed), zero
+// past D and past `rows` up to the pitch. Consecutive threads read consecutive d of a row
+// (coalesced); their stores go to rows `pitch` apart, which the padding spreads over banks.
 template <class T>
-__device__ void stage(T* dst, const T* src, int rows, int D, int d0) {
-  constexpr int chunk = kChunkBytes / int(sizeof(T)), pitch = chunk + 1;
-  for (int i = threadIdx.x; i < rows * chunk; i += kThreads) {
+__device__ void stage(T* dst, int pitch, const T* src, int rows, int D, int d0) {
+  constexpr int chunk = kChunkBytes / int(sizeof(T));
+  for (int i = threadIdx.x; i < pitch * chunk; i += kThreads) {
     const int r = i / chunk, dd = i % chunk, d = d0 + dd;
-    dst[r * pitch + dd] = d < D ? src[int64_t(r) * D + d] : T(0);
+    dst[dd * pitch + r] = r < rows && d < D ? src[int64_t(r) * D + d] : T(0);
   }
 }
 
-// Dot products of the block: acc[k] is output o = threadIdx.x + k·kThreads of L × C (row-major).
+// Four consecutive values at p (16-byte aligned for f32, 32 for f64) in one or two vector loads.
+__device__ __forceinline__ void load4(const float* p, float (&v)[kTile]) {
+  const float4 q = *reinterpret_cast<const float4*>(p);
+  v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+}
+__device__ __forceinline__ void load4(const double* p, double (&v)[kTile]) {
+  const double2 a = reinterpret_cast<const double2*>(p)[0], b = reinterpret_cast<const double2*>(p)[1];
+  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+}
+
+// The block's L × C dot products: thread tid < ⌈L/4⌉·⌈C/4⌉ holds rows 4·(tid / ⌈C/4⌉) + i and
+// columns 4·(tid % ⌈C/4⌉) + j in acc[i][j] (entries past L or C are zero and never stored).
 template <class T>
-__device__ void dot_products(const Args<T>& a, T* smem, const T* words, const T* frames, int C, T (&acc)[kPerThread]) {
-  constexpr int chunk = kChunkBytes / int(sizeof(T)), pitch = chunk + 1;
-  T* ws = smem;
-  T* fs = smem + a.L * pitch;
-  const int outputs = a.L * C;
+__device__ void dot_products(const Args<T>& a, unsigned char* smem_raw, const T* words, const T* frames, int C,
+                             T (&acc)[kTile][kTile]) {
+  constexpr int chunk = kChunkBytes / int(sizeof(T));
+  T* ws = reinterpret_cast<T*>(smem_raw);
+  T* fs = reinterpret_cast<T*>(smem_raw + a.layout.frames_at);
+  const int col_tiles = (C + kTile - 1) / kTile, tiles = ((a.L + kTile - 1) / kTile) * col_tiles;
+  const bool active = int(threadIdx.x) < tiles;
+  const int row0 = active ? int(threadIdx.x) / col_tiles * kTile : 0;
+  const int col0 = active ? int(threadIdx.x) % col_tiles * kTile : 0;
   for (int d0 = 0; d0 < a.D; d0 += chunk) {
-    stage(ws, words, a.L, a.D, d0);
-    stage(fs, frames, C, a.D, d0);
+    stage(ws, a.layout.pitch_w, words, a.L, a.D, d0);
+    stage(fs, a.layout.pitch_c, frames, C, a.D, d0);
     __syncthreads();
+    if (active) {
+#pragma unroll 4
+      for (int dd = 0; dd < chunk; ++dd) {
+        T w[kTile], f[kTile];
+        load4(ws + dd * a.layout.pitch_w + row0, w);
+        load4(fs + dd * a.layout.pitch_c + col0, f);
 #pragma unroll
-    for (int k = 0; k < kPerThread; ++k) {
-      const int o = threadIdx.x + k * kThreads;
-      if (o < outputs) {
-        const T* wr = ws + (o / C) * pitch;
-        const T* fr = fs + (o % C) * pitch;
+        for (int i = 0; i < kTile; ++i)
 #pragma unroll
-        for (int dd = 0; dd < chunk; ++dd) acc[k] += wr[dd] * fr[dd];
+          for (int j = 0; j < kTile; ++j) acc[i][j] += w[i] * f[j];
       }
     }
     __syncthreads();  // the next chunk (or the pair blocks) overwrites the staging area
@@ -215,19 +248,24 @@ __global__ void __launch_bounds__(kThreads) aosm_frame_word_kernel(Args<T> a) {
   T* smem = reinterpret_cast<T*>(smem_raw);
   const int t = a.text0 + int(blockIdx.y), v0 = int(blockIdx.x) * a.tile;
   const int nv = min(a.tile, a.V - v0), C = nv * a.N, L = a.L, N = a.N;
-  T acc[kPerThread];
+  T acc[kTile][kTile];
 #pragma unroll
-  for (int k = 0; k < kPerThread; ++k) acc[k] = T(0);
-  dot_products(a, smem, a.words + int64_t(t) * L * a.D, a.frames + int64_t(v0) * N * a.D, C, acc);
+  for (int i = 0; i < kTile; ++i)
+#pragma unroll
+    for (int j = 0; j < kTile; ++j) acc[i][j] = T(0);
+  dot_products(a, smem_raw, a.words + int64_t(t) * L * a.D, a.frames + int64_t(v0) * N * a.D, C, acc);
 
   // Pair p's block [L][N] at smem + p·L·N.
+  const int col_tiles = (C + kTile - 1) / kTile;
+  if (int(threadIdx.x) < ((L + kTile - 1) / kTile) * col_tiles) {
+    const int row0 = int(threadIdx.x) / col_tiles * kTile, col0 = int(threadIdx.x) % col_tiles * kTile;
 #pragma unroll
-  for (int k = 0; k < kPerThread; ++k) {
-    const int o = threadIdx.x + k * kThreads;
-    if (o < L * C) {
-      const int l = o / C, c = o % C;
-      smem[((c / N) * L + l) * N + c % N] = acc[k];
-    }
+    for (int i = 0; i < kTile; ++i)
+#pragma unroll
+      for (int j = 0; j < kTile; ++j) {
+        const int l = row0 + i, c = col0 + j;
+        if (l < L && c < C) smem[((c / N) * L + l) * N + c % N] = acc[i][j];
+      }
   }
   __syncthreads();
 
@@ -269,8 +307,9 @@ void aosm_frame_word(const T* words, const T* frames, const T* word_mask, const 
   cpu::aosm_frame_word_check("cuda aosm_frame_word", n_texts, n_words, n_videos, n_frames, dim, temperature);
   if (n_texts == 0 || n_videos == 0) return;
   const int64_t tile = choose_tile(n_texts, n_words, n_frames, n_videos, sizeof(T));
-  XCLIP_CHECK(tile > 0, "cuda aosm_frame_word: L·N = ", n_words, "·", n_frames, " = ", n_words * n_frames,
-              " does not fit one thread block (at most ", kMaxOutputs, " dot products, and shared memory of ",
+  XCLIP_CHECK(tile > 0, "cuda aosm_frame_word: L = ", n_words, ", N = ", n_frames,
+              " does not fit one thread block (at most ", kThreads, " register tiles of ", kTile, "×", kTile,
+              ": ⌈L/4⌉·⌈N/4⌉ = ", tiles_of(n_words) * tiles_of(n_frames), "; shared memory ",
               layout_for(n_words, n_frames, 1, sizeof(T)).bytes, " bytes against ", max_shared_bytes(),
               "); use the chunked frame-word path");
   const bool mix1 = first == AosmPool::attention, mix2 = second == AosmPool::attention;

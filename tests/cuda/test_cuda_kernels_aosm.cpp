@@ -106,8 +106,8 @@ TEST_CASE("cuda aosm_frame_word matches the CPU twin at evaluation shapes", "[cu
 
 TEST_CASE("cuda aosm_frame_word beyond 48 KiB of shared memory (the opt-in launch)", "[cuda][kernels][aosm]") {
   XCLIP_REQUIRE_GPU();
-  // L·N = 4096 with N = 1024: the frame staging and the per-warp softmax weights need about
-  // 70-105 KB, so the launch must raise cudaFuncAttributeMaxDynamicSharedMemorySize first.
+  // L·N = 4096 with N = 1024: the pair block, the per-warp softmax weights and levels need about
+  // 115 KB (f32) and 165 KB (f64), so the launch must raise the dynamic shared memory limit first.
   check_aosm<float>({2, 4, 3, 1024, 40}, {cpu::AosmPool::attention, cpu::AosmPool::attention, true, true, 0.01}, 900);
   check_aosm<double>({2, 4, 3, 1024, 40}, {cpu::AosmPool::attention, cpu::AosmPool::max, true, true, 0.01}, 910);
 }
@@ -117,6 +117,8 @@ TEST_CASE("cuda aosm_frame_word refuses a block it cannot hold", "[cuda][kernels
   CHECK(cuda::aosm_frame_word_fits(32, 12, sizeof(float)));
   CHECK(cuda::aosm_frame_word_fits(64, 64, sizeof(double)));
   CHECK_FALSE(cuda::aosm_frame_word_fits(65, 64, sizeof(float)));
+  CHECK(cuda::aosm_frame_word_fits(61, 64, sizeof(float)));         // 16 × 16 register tiles
+  CHECK_FALSE(cuda::aosm_frame_word_fits(63, 65, sizeof(float)));   // L·N = 4095, but 16 × 17 tiles
   DeviceBuffer<float> w(65 * 64), f(64 * 64), out(1);
   CHECK_THROWS_AS(cuda::aosm_frame_word<float>(w.get(), f.get(), nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
                                                cpu::AosmPool::attention, cpu::AosmPool::attention, 0.01, out.get(), 1,

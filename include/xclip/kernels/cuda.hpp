@@ -181,7 +181,8 @@ void aosm_frame_word(const T* words, const T* frames, const T* word_mask, const 
                      double temperature, T* out, int64_t n_texts, int64_t n_words, int64_t n_videos,
                      int64_t n_frames, int64_t dim);
 // Whether aosm_frame_word handles L words × N frames for elements of `elem_size` bytes on the
-// current device (L·N at most 4096, and its shared memory within the device's limit).
+// current device (⌈L/4⌉·⌈N/4⌉ at most 256: one 4 × 4 register tile per thread, so L·N ≤ 4096
+// when both are multiples of 4; and its shared memory within the device's limit).
 bool aosm_frame_word_fits(int64_t n_words, int64_t n_frames, size_t elem_size);
 
 }  // namespace xclip::cuda
