@@ -15,7 +15,8 @@
 // barrier or shuffle switches fibers, and a barrier that not every live thread of its scope reaches,
 // or a full-mask shuffle in a warp with a missing lane, stops the process with a message.
 // Device allocations are kept inaccessible outside kernels, copies and GEMMs, so host code that
-// reads or writes device memory crashes here as it would on a GPU.
+// reads or writes device memory crashes here as it would on a GPU; a kernel's pointer arguments
+// must point into device memory (or be null), as a host pointer faults on a GPU.
 // Threads run one after another; XCLIP_EMU_ORDER=reverse runs blocks and threads last to first
 // (make test runs the cuda tests both ways), so a result that depends on the order changes.
 // The translated sources are built with -fsanitize=alignment, so a misaligned vector access (a
@@ -102,8 +103,20 @@ struct LaunchConfig {
   }
 };
 
+// Stops the process unless `p` is null or points into device memory: a kernel given a host
+// pointer faults on a GPU, while here host memory would be readable.
+void check_kernel_pointer(const void* p, int index, const LaunchConfig& config);
+
 template <class... P, class... A>
 void operator|(void (*kernel)(P...), LaunchConfig::Pending<A...> pending) {
+  int index = 0;
+  auto check = [&](const auto& arg) {
+    using T = std::decay_t<decltype(arg)>;
+    if constexpr (std::is_pointer_v<T> && std::is_object_v<std::remove_pointer_t<T>>)
+      check_kernel_pointer(static_cast<const void*>(arg), index, *pending.config);
+    ++index;
+  };
+  std::apply([&](const auto&... args) { (check(args), ...); }, pending.args);
   // The kernel's parameters, converted from the arguments as a <<<...>>> launch converts them.
   struct Closure {
     void (*kernel)(P...);

@@ -28,6 +28,8 @@ class DeviceAccess {
 
 // True when [ptr, ptr + bytes) lies inside one device allocation.
 bool is_device_range(const void* ptr, size_t bytes);
+// True when ptr lies inside a live device allocation or at its end.
+bool is_device_pointer(const void* ptr);
 // True when [ptr, ptr + bytes) overlaps any device allocation.
 bool touches_device(const void* ptr, size_t bytes);
 

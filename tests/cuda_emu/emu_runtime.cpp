@@ -218,6 +218,17 @@ bool is_device_range(const void* ptr, size_t bytes) {
   return it != m.blocks.end() && a + bytes <= it->first + it->second;
 }
 
+bool is_device_pointer(const void* ptr) {
+  Memory& m = memory();
+  std::lock_guard<std::mutex> lock(m.mu);
+  const auto a = reinterpret_cast<uintptr_t>(ptr);
+  if (find_block(m, a) != m.blocks.end()) return true;
+  auto it = m.blocks.lower_bound(a);  // a block ending exactly at a: a one-past-the-end pointer
+  if (it == m.blocks.begin()) return false;
+  --it;
+  return it->first + it->second == a;
+}
+
 bool touches_device(const void* ptr, size_t bytes) {
   Memory& m = memory();
   std::lock_guard<std::mutex> lock(m.mu);

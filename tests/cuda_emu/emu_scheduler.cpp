@@ -329,6 +329,14 @@ bool valid_config(const LaunchConfig& c, const void* kernel) {
 
 }  // namespace
 
+void check_kernel_pointer(const void* p, int index, const LaunchConfig& config) {
+  if (!p || is_device_pointer(p)) return;
+  std::fprintf(stderr, "cuda-emu: kernel launched at %s:%d: argument %d (%p) is not device memory\n", config.file,
+               config.line, index, p);
+  std::fflush(stderr);
+  std::abort();
+}
+
 void set_reverse_order(bool reverse) { g_reverse.store(reverse ? 1 : 0); }
 bool reverse_order_enabled() { return reverse_order(); }
 

@@ -141,4 +141,10 @@ cudaError_t misaligned_vector_load() {
   return cudaGetLastError();
 }
 
+cudaError_t host_pointer_argument() {
+  static int host[32];
+  write_thread_ids_kernel<<<1, 32>>>(host);
+  return cudaGetLastError();
+}
+
 }  // namespace xclip_emu_selftest

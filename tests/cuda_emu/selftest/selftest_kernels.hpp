@@ -29,5 +29,6 @@ cudaError_t divergent_barrier();      // __syncthreads reached by half the block
 cudaError_t shuffle_after_return();   // a lane returns before a full-mask shuffle
 cudaError_t partial_warp_shuffle();   // a full-mask shuffle in a block of 40 threads
 cudaError_t misaligned_vector_load(); // a uint4 read at an address that is 4 bytes past 16
+cudaError_t host_pointer_argument();  // a kernel given a pointer to host memory
 
 }  // namespace xclip_emu_selftest

@@ -210,6 +210,11 @@ TEST_CASE("emulator: a __syncthreads that some threads return before stops the r
   expect_stopped(run_in_child([] { divergent_barrier(); }), SIGABRT, "__syncthreads after 48 of the block's threads returned");
 }
 
+TEST_CASE("emulator: a kernel given a host pointer stops the run", "[emu]") {
+  expect_stopped(run_in_child([] { host_pointer_argument(); }), SIGABRT, "argument 0");
+  expect_stopped(run_in_child([] { host_pointer_argument(); }), SIGABRT, "is not device memory");
+}
+
 TEST_CASE("emulator: a misaligned vector access stops the run", "[emu]") {
   const ChildResult r = run_in_child([] { misaligned_vector_load(); });
   INFO("child stderr: " << r.stderr_text);
