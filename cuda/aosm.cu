@@ -33,7 +33,7 @@ constexpr int kTile = 4;            // each thread's register tile: kTile words 
 constexpr int kChunkBytes = 64;     // of D staged per pass: 16 f32, 8 f64
 constexpr int kMaxGridY = 65535;    // texts per launch (gridDim.y)
 
-int64_t tiles_of(int64_t n) { return (n + kTile - 1) / kTile; }
+__host__ __device__ inline int64_t tiles_of(int64_t n) { return (n + kTile - 1) / kTile; }
 
 // Register tiles of an L × C block of dot products: one per thread at most.
 bool tiles_fit(int64_t L, int64_t C) { return tiles_of(L) * tiles_of(C) <= kThreads; }
@@ -210,28 +210,37 @@ __device__ __forceinline__ void load4(const double* p, double (&v)[kTile]) {
   v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
 }
 
-// The block's L × C dot products: thread tid < ⌈L/4⌉·⌈C/4⌉ holds rows 4·(tid / ⌈C/4⌉) + i and
-// columns 4·(tid % ⌈C/4⌉) + j in acc[i][j] (entries past L or C are zero and never stored).
+// This thread's register tile of a block's L × C dot products: thread tid < ⌈L/4⌉·⌈C/4⌉ holds
+// rows row0 + i = 4·(tid / ⌈C/4⌉) + i and columns col0 + j = 4·(tid % ⌈C/4⌉) + j; the others none.
+struct ThreadTile {
+  bool active;
+  int row0, col0;
+};
+
+__device__ ThreadTile thread_tile(int L, int C) {
+  const int col_tiles = int(tiles_of(C)), tid = int(threadIdx.x);
+  if (tid >= int(tiles_of(L)) * col_tiles) return {false, 0, 0};
+  return {true, tid / col_tiles * kTile, tid % col_tiles * kTile};
+}
+
+// The block's L × C dot products into acc[i][j] of the thread's tile (entries past L or C are
+// zero and never stored).
 template <class T>
 __device__ void dot_products(const Args<T>& a, unsigned char* smem_raw, const T* words, const T* frames, int C,
-                             T (&acc)[kTile][kTile]) {
+                             const ThreadTile& tt, T (&acc)[kTile][kTile]) {
   constexpr int chunk = kChunkBytes / int(sizeof(T));
   T* ws = reinterpret_cast<T*>(smem_raw);
   T* fs = reinterpret_cast<T*>(smem_raw + a.layout.frames_at);
-  const int col_tiles = (C + kTile - 1) / kTile, tiles = ((a.L + kTile - 1) / kTile) * col_tiles;
-  const bool active = int(threadIdx.x) < tiles;
-  const int row0 = active ? int(threadIdx.x) / col_tiles * kTile : 0;
-  const int col0 = active ? int(threadIdx.x) % col_tiles * kTile : 0;
   for (int d0 = 0; d0 < a.D; d0 += chunk) {
     stage(ws, a.layout.pitch_w, words, a.L, a.D, d0);
     stage(fs, a.layout.pitch_c, frames, C, a.D, d0);
     __syncthreads();
-    if (active) {
+    if (tt.active) {
 #pragma unroll 4
       for (int dd = 0; dd < chunk; ++dd) {
         T w[kTile], f[kTile];
-        load4(ws + dd * a.layout.pitch_w + row0, w);
-        load4(fs + dd * a.layout.pitch_c + col0, f);
+        load4(ws + dd * a.layout.pitch_w + tt.row0, w);
+        load4(fs + dd * a.layout.pitch_c + tt.col0, f);
 #pragma unroll
         for (int i = 0; i < kTile; ++i)
 #pragma unroll
@@ -253,17 +262,16 @@ __global__ void __launch_bounds__(kThreads) aosm_frame_word_kernel(Args<T> a) {
   for (int i = 0; i < kTile; ++i)
 #pragma unroll
     for (int j = 0; j < kTile; ++j) acc[i][j] = T(0);
-  dot_products(a, smem_raw, a.words + int64_t(t) * L * a.D, a.frames + int64_t(v0) * N * a.D, C, acc);
+  const ThreadTile tt = thread_tile(L, C);
+  dot_products(a, smem_raw, a.words + int64_t(t) * L * a.D, a.frames + int64_t(v0) * N * a.D, C, tt, acc);
 
   // Pair p's block [L][N] at smem + p·L·N.
-  const int col_tiles = (C + kTile - 1) / kTile;
-  if (int(threadIdx.x) < ((L + kTile - 1) / kTile) * col_tiles) {
-    const int row0 = int(threadIdx.x) / col_tiles * kTile, col0 = int(threadIdx.x) % col_tiles * kTile;
+  if (tt.active) {
 #pragma unroll
     for (int i = 0; i < kTile; ++i)
 #pragma unroll
       for (int j = 0; j < kTile; ++j) {
-        const int l = row0 + i, c = col0 + j;
+        const int l = tt.row0 + i, c = tt.col0 + j;
         if (l < L && c < C) smem[((c / N) * L + l) * N + c % N] = acc[i][j];
       }
   }

@@ -112,11 +112,13 @@ constexpr double default_rtol() {
 }
 
 // Every element within rtol·|want| + atol (atol defaults to rtol: a relative test for values of
-// magnitude ≥ 1, absolute below). NaN only matches NaN; infinities must match exactly.
+// magnitude ≥ 1, absolute below), or within rtol·scale[i] + atol when a per-element `scale` is
+// given (named by `scale_name` in the message). NaN only matches NaN; infinities must match exactly.
 template <class T>
 void expect_close(const std::vector<T>& got, const std::vector<T>& want, double rtol, const std::string& what,
-                  double atol = -1) {
+                  double atol = -1, const std::vector<double>* scale = nullptr, const char* scale_name = "") {
   REQUIRE(got.size() == want.size());
+  if (scale) REQUIRE(scale->size() == want.size());
   if (atol < 0) atol = rtol;
   size_t bad = 0, first = 0;
   double worst = 0;
@@ -128,7 +130,7 @@ void expect_close(const std::vector<T>& got, const std::vector<T>& want, double 
     else if (std::isinf(w) || std::isinf(g))
       ok = g == w;
     else
-      ok = std::abs(g - w) <= rtol * std::abs(w) + atol;
+      ok = std::abs(g - w) <= rtol * (scale ? (*scale)[i] : std::abs(w)) + atol;
     if (!ok) {
       if (bad++ == 0) first = i;
       if (!std::isnan(g) && !std::isnan(w)) worst = std::max(worst, std::abs(g - w));
@@ -136,9 +138,10 @@ void expect_close(const std::vector<T>& got, const std::vector<T>& want, double 
   }
   std::ostringstream msg;
   msg << what << ": " << bad << " of " << got.size() << " elements differ (rtol " << rtol << ", atol " << atol
-      << ")";
+      << (scale ? std::string(", relative to ") + scale_name : std::string()) << ")";
   if (bad)
     msg << "; first at " << first << ": gpu " << double(got[first]) << " vs cpu " << double(want[first])
+        << (scale ? " (scale " + std::to_string((*scale)[first]) + ")" : std::string())
         << "; worst finite difference " << worst;
   INFO(msg.str());
   CHECK(bad == 0);

@@ -43,29 +43,6 @@ std::vector<double> gemm_magnitudes(const GemmCase& g, bool ta, bool tb, T alpha
   return scale;
 }
 
-// Every element within rtol·scale + atol, NaN matching NaN only (the poisoned padding of C).
-template <class T>
-void expect_close_scaled(const std::vector<T>& got, const std::vector<T>& want, const std::vector<double>& scale,
-                         double rtol, const std::string& what, double atol) {
-  REQUIRE(got.size() == want.size());
-  REQUIRE(scale.size() == want.size());
-  size_t bad = 0, first = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double gv = double(got[i]), wv = double(want[i]);
-    const bool ok = (std::isnan(gv) || std::isnan(wv)) ? (std::isnan(gv) && std::isnan(wv))
-                                                       : std::abs(gv - wv) <= rtol * scale[i] + atol;
-    if (!ok && bad++ == 0) first = i;
-  }
-  std::ostringstream msg;
-  msg << what << ": " << bad << " of " << got.size() << " elements differ by more than " << rtol
-      << " x (|alpha|·|A|·|B| + |beta·C|) + " << atol;
-  if (bad)
-    msg << "; first at " << first << ": gpu " << double(got[first]) << " vs cpu " << double(want[first])
-        << " (scale " << scale[first] << ")";
-  INFO(msg.str());
-  CHECK(bad == 0);
-}
-
 template <class T>
 void check_gemm(const GemmCase& g, bool ta, bool tb, T alpha, T beta, int64_t batch, bool shared_a, bool shared_b,
                 double rtol, double atol, uint32_t seed) {
@@ -92,9 +69,9 @@ void check_gemm(const GemmCase& g, bool ta, bool tb, T alpha, T beta, int64_t ba
   what << "gemm M=" << g.M << " N=" << g.N << " K=" << g.K << " ta=" << ta << " tb=" << tb << " batch=" << batch
        << " beta=" << double(beta);
   // Padding between rows/matrices of C is compared too: it must be left untouched.
-  expect_close_scaled(dC.download(), want, gemm_magnitudes(g, ta, tb, alpha, beta, batch, A, a.ld, stride_a, B,
-                                                          b.ld, stride_b, C0, ldc, stride_c),
-                      rtol, what.str(), atol);
+  const std::vector<double> scale =
+      gemm_magnitudes(g, ta, tb, alpha, beta, batch, A, a.ld, stride_a, B, b.ld, stride_b, C0, ldc, stride_c);
+  expect_close(dC.download(), want, rtol, what.str(), atol, &scale, "|alpha|·|A|·|B| + |beta·C|");
 }
 
 template <class T>

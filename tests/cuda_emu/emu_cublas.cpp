@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "emu_internal.hpp"
@@ -59,12 +60,9 @@ bool supported(cudaDataType ab, cudaDataType c, cublasComputeType_t compute) {
 size_t element_bytes(cudaDataType t) { return t == CUDA_R_64F ? 8 : t == CUDA_R_16BF ? 2 : 4; }
 
 double scalar(const cublasContext* h, const void* p, cublasComputeType_t compute) {
-  const bool dbl = compute == CUBLAS_COMPUTE_64F;
-  if (h->pointer_mode == CUBLAS_POINTER_MODE_DEVICE) {
-    xclip_emu::DeviceAccess access;
-    return dbl ? *static_cast<const double*>(p) : double(*static_cast<const float*>(p));
-  }
-  return dbl ? *static_cast<const double*>(p) : double(*static_cast<const float*>(p));
+  std::optional<xclip_emu::DeviceAccess> access;  // alpha/beta in device memory: open it to read
+  if (h->pointer_mode == CUBLAS_POINTER_MODE_DEVICE) access.emplace();
+  return compute == CUBLAS_COMPUTE_64F ? *static_cast<const double*>(p) : double(*static_cast<const float*>(p));
 }
 
 struct Operand {

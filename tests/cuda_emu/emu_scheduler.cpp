@@ -195,6 +195,11 @@ bool all_fibers_mode() {
   return on;
 }
 
+// The coordinates of the i-th of the x-fastest index space `d`.
+uint3 coords_of(size_t i, const dim3& d) {
+  return uint3{unsigned(i % d.x), unsigned(i / d.x % d.y), unsigned(i / (size_t(d.x) * d.y))};
+}
+
 int linear_thread(const uint3& t) {
   return int(t.x + t.y * tls_block_dim.x + t.z * tls_block_dim.x * tls_block_dim.y);
 }
@@ -239,17 +244,16 @@ std::string describe_states(const Block& b) {
 bool release_barriers(Block& b) {
   const size_t n = b.fibers.size();
   bool any_block_waiter = false, all_at_block = true;
+  size_t returned = 0;
   for (const Fiber& f : b.fibers) {
-    if (f.state == State::done) continue;
-    if (f.state == State::at_block) any_block_waiter = true;
+    if (f.state == State::done) ++returned;
+    else if (f.state == State::at_block) any_block_waiter = true;
     else all_at_block = false;
   }
   bool released = false;
   if (any_block_waiter && all_at_block) {
     // CUDA requires every thread of the block to reach the barrier; one that returned first is
     // undefined behaviour (a hang on older GPUs), though today's hardware lets it pass.
-    const size_t returned = size_t(std::count_if(b.fibers.begin(), b.fibers.end(),
-                                                 [](const Fiber& f) { return f.state == State::done; }));
     if (returned)
       fail(("__syncthreads after " + std::to_string(returned) + " of the block's threads returned").c_str());
     for (Fiber& f : b.fibers)
@@ -284,7 +288,7 @@ void run_block_with_fibers(Block& b) {
   b.direct = false;
   for (size_t i = 0; i < n; ++i) {
     Fiber& f = b.fibers[i];
-    f.thread = uint3{unsigned(i % bd.x), unsigned(i / bd.x % bd.y), unsigned(i / (size_t(bd.x) * bd.y))};
+    f.thread = coords_of(i, bd);
     make_context(f.context, tls_stacks.get(i), kStackBytes, fiber_entry);
   }
   for (;;) {
@@ -309,8 +313,7 @@ void run_block_direct(Block& b) {
   b.direct = true;
   const size_t n = size_t(bd.x) * bd.y * bd.z;
   for (size_t k = 0; k < n; ++k) {
-    const size_t i = in_order(k, n);
-    set_thread(uint3{unsigned(i % bd.x), unsigned(i / bd.x % bd.y), unsigned(i / (size_t(bd.x) * bd.y))});
+    set_thread(coords_of(in_order(k, n), bd));
     b.body(b.closure);
   }
 }
@@ -371,8 +374,7 @@ void run_grid(const LaunchConfig& config, const void* kernel, void (*body)(void*
   const dim3 g = config.grid;
   const size_t blocks = size_t(g.x) * g.y * g.z;
   for (size_t k = 0; k < blocks; ++k) {
-    const size_t i = in_order(k, blocks);
-    tls_block_idx = uint3{unsigned(i % g.x), unsigned(i / g.x % g.y), unsigned(i / (size_t(g.x) * g.y))};
+    tls_block_idx = coords_of(in_order(k, blocks), g);
     poison_dynamic_shared(config.shared_bytes);
     if (fibers) {
       run_block_with_fibers(block);
