@@ -30,7 +30,6 @@
 
 #include "xclip/core/error.hpp"
 #include "xclip/io/checkpoint.hpp"
-#include "xclip/io/clip_config.hpp"
 #include "xclip/models/clip.hpp"
 
 namespace {
@@ -221,7 +220,7 @@ void bench_file(const std::string& path, int repeats, uint64_t& sink) {
   std::vector<char> buffer(bytes, 1);  // pre-faulted: `read` times the I/O, not our page faults
   xclip::io::CheckpointInfo info;
   const auto first = xclip::io::load_any_checkpoint(path, &info);
-  xclip::models::Clip model(xclip::io::infer_clip_config(first, ""));
+  xclip::models::Clip model(xclip::models::infer_clip_config(first.list(), ""));
   std::printf("%s: %s, %zu bytes, %zu tensors (%zu tensor bytes)\n", path.c_str(),
               xclip::io::checkpoint_kind_name(info.kind), bytes, first.size(), first.total_bytes());
 

@@ -4,7 +4,7 @@
 //
 // The cached features are random CLIP outputs: sentence [T, 1, D], words [T, L, D], frames
 // [V, N, D] and the masks (captions of 5..25 words, every frame valid), on the device before
-// timing. Timed: XClipHeads::similarity_matrix, the model's chunked evaluation path: the
+// timing. Timed: XClipHead::similarity_matrix, the model's chunked evaluation path: the
 // seqTransf temporal encoder (4 layers, D / 64 heads) once per block of batch_size_val videos,
 // then the four contrasts with AOSM block by block (batch_size_val texts × videos), giving the
 // full [T, V] matrix; its frame-word term is the fused kernel (k::aosm_frame_word). Then, unless
@@ -36,7 +36,7 @@
 #include "xclip/autograd.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/kernels/cpu.hpp"
-#include "xclip/models/xclip_heads.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
 #include "xclip/ops.hpp"
 #ifdef XCLIP_WITH_CUDA
 #include "xclip/cuda/runtime.hpp"
@@ -118,10 +118,10 @@ void synchronize(Device d) {
 // The frame-word term alone, both paths on the same features, one timed run each after one
 // warm-up: the fused kernel (what similarity_matrix runs) and the chunked graph of aosm_pool ops
 // (what runs with gradients; here its forward only, reached by a words leaf that requires grad).
-json frame_word_paths(const XClipConfig& config, const XClipHeads& heads, const TextFeatures& texts,
+json frame_word_paths(const HeadConfig& config, const XClipHead& heads, const TextFeatures& texts,
                       const VideoFeatures& videos, Device device) {
   NoGradGuard no_grad;
-  const TextSide text = make_text_side(texts.sentence, texts.words, texts.attention_mask);
+  const TextSide text = make_text_side(texts);
   const VideoSide video = heads.video_side(videos);
   auto timed = [&](bool graph) {
     Tensor out;
@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
     }
 #endif
     const int64_t T = o.texts, V = o.videos, L = o.words, N = o.frames, D = o.dim;
-    XClipConfig config;
+    HeadConfig config;
     config.max_words = L;
     config.max_frames = N;
     config.batch_size_val = o.batch_size_val;
@@ -180,8 +180,9 @@ int main(int argc, char** argv) {
 
     json ours;
     {
-      XClipHeads heads(config, HeadDims{D, 77});
-      heads.reset_head_parameters(42);
+      XClipHead heads(config, HeadDims{D, 77});
+      heads.reset_parameters(42);
+      const Tensor logit_scale = Tensor::full(Shape{}, std::log(100.0), DType::f32, device);  // CLIP's
       {
         // The eight matrices near the identity (as trained ones are), logit_scale ln 100.
         NoGradGuard no_grad;
@@ -205,7 +206,7 @@ int main(int argc, char** argv) {
       VideoFeatures videos{Tensor::randn(Shape{V, N, D}, g).to(device), Tensor::ones(Shape{V, N}, DType::i64, device)};
 
       Tensor sim;
-      for (int i = 0; i < o.warmup; ++i) sim = heads.similarity_matrix(texts, videos);
+      for (int i = 0; i < o.warmup; ++i) sim = heads.similarity_matrix(texts, videos, logit_scale);
       synchronize(device);
 #ifdef XCLIP_WITH_CUDA
       if (device == Device::cuda) cuda::reset_peak();
@@ -214,7 +215,7 @@ int main(int argc, char** argv) {
       const auto t_start = Clock::now();
       for (int i = 0; i < o.reps; ++i) {
         const auto t0 = Clock::now();
-        sim = heads.similarity_matrix(texts, videos);
+        sim = heads.similarity_matrix(texts, videos, logit_scale);
         synchronize(device);
         ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
         if (std::chrono::duration<double>(Clock::now() - t_start).count() > o.budget && i + 1 < o.reps) {

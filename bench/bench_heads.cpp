@@ -1,6 +1,6 @@
 // Benchmark (not a test): the X-CLIP heads, forward + backward, ours against PyTorch.
 //
-// "Heads" = XClipHeads (xclip_heads.hpp): everything of X-CLIP after the CLIP towers, from the CLIP
+// "Heads" = XClipHead (models/heads/xclip_head.hpp): everything of X-CLIP after the CLIP towers, from the CLIP
 // features (sentence [B, D], words [B, L, D], frames [B, N, D], masks) to the loss: the seqTransf
 // temporal encoder (frame_position_embeddings + 4 transformerClip blocks, D / 64 heads), the
 // normalisations, the four contrasts with AOSM (eight learnable matrices) and the symmetric CrossEn;
@@ -29,7 +29,7 @@
 
 #include "xclip/autograd.hpp"
 #include "xclip/kernels/cpu.hpp"
-#include "xclip/models/xclip_heads.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
 #include "bench_common.hpp"
 
 namespace fs = std::filesystem;
@@ -116,8 +116,8 @@ bool reset_peak_rss() {
   return bool(f);
 }
 
-XClipConfig config_for(const Options& o, int64_t chunk_elements) {
-  XClipConfig c;  // the official defaults: seqTransf, four contrasts, attention AOSM, learnable matrices
+HeadConfig config_for(const Options& o, int64_t chunk_elements) {
+  HeadConfig c;  // the official defaults: seqTransf, four contrasts, attention AOSM, learnable matrices
   c.max_words = o.words;
   c.max_frames = o.frames;
   c.cross_num_hidden_layers = o.layers;
@@ -151,10 +151,22 @@ struct StepTimes {
   std::vector<double> forward, backward, total;
 };
 
-void step(const XClipHeads& heads, Batch& b, StepTimes* t) {
+// The X-CLIP head (its parameters at the original's initialisation) and CLIP's logit_scale
+// (ln 100, as OpenAI's checkpoints hold it), which the head's gradient reaches.
+struct Heads {
+  XClipHead head;
+  Tensor logit_scale = Tensor::full(Shape{}, std::log(100.0)).set_requires_grad(true);
+  Heads(const HeadConfig& config, int64_t dim) : head(config, HeadDims{dim, 77}) { head.reset_parameters(42); }
+  void zero_grad() {
+    head.zero_grad();
+    logit_scale.zero_grad();
+  }
+};
+
+void step(const Heads& heads, Batch& b, StepTimes* t) {
   const auto t0 = Clock::now();
-  HeadOutput out = heads.forward({b.sentence, b.words, b.word_mask}, {b.frames, b.video_mask});
-  Tensor loss = symmetric_cross_entropy(out.terms.logits);
+  HeadOutput out = heads.head.forward({b.sentence, b.words, b.word_mask}, {b.frames, b.video_mask}, heads.logit_scale);
+  Tensor loss = symmetric_cross_entropy(out.logits);
   const double fwd = ms_since(t0);
   const auto t1 = Clock::now();
   loss.backward();
@@ -162,12 +174,12 @@ void step(const XClipHeads& heads, Batch& b, StepTimes* t) {
   if (t) t->forward.push_back(fwd), t->backward.push_back(bwd), t->total.push_back(fwd + bwd);
 }
 
-void clear_grads(XClipHeads& heads, Batch& b) {
+void clear_grads(Heads& heads, Batch& b) {
   heads.zero_grad();
   b.sentence.zero_grad(), b.words.zero_grad(), b.frames.zero_grad();
 }
 
-void time_steps(XClipHeads& heads, Batch& b, int reps, StepTimes& t) {
+void time_steps(Heads& heads, Batch& b, int reps, StepTimes& t) {
   for (int r = 0; r < reps; ++r) {
     clear_grads(heads, b);
     step(heads, b, &t);
@@ -183,8 +195,7 @@ struct Memory {
 };
 
 int memory_child(const Options& o, int64_t budget) {
-  XClipHeads heads(config_for(o, budget), HeadDims{o.dim, 77});
-  heads.reset_head_parameters(42);
+  Heads heads(config_for(o, budget), o.dim);
   Batch b = make_batch(o);
   const double before = status_mib("VmRSS");
   reset_peak_rss();  // forget the initialisation's temporaries
@@ -275,13 +286,12 @@ int main(int argc, char** argv) {
               "%d rounds x %d reps; load average %s\n",
               (long long)o.batch, (long long)o.words, (long long)o.frames, (long long)o.dim, o.layers,
               (long long)(o.dim / 64), threads, o.rounds, o.reps, load_average().c_str());
-  const XClipConfig cfg = config_for(o, 0);
+  const HeadConfig cfg = config_for(o, 0);
   std::printf("frame-word tensor [B_t, L, B_v, N] = %lld elements = %.1f MiB f32; chunk budget %lld elements: %s\n",
               (long long)fw_elements, double(fw_elements) * 4 / 1048576.0, (long long)cfg.frame_word_chunk_elements,
               fw_elements > cfg.frame_word_chunk_elements ? "chunked with recomputation" : "one block (plain graph)");
 
-  XClipHeads heads(cfg, HeadDims{o.dim, 77});
-  heads.reset_head_parameters(42);
+  Heads heads(cfg, o.dim);
   Batch b = make_batch(o);
   const Memory mem = measure_memory(o, 0), chunked_mem = measure_memory(o, o.small_chunk);
   for (int w = 0; w < 2; ++w) step(heads, b, nullptr);  // warm-up (allocator, OpenMP pool)
@@ -306,8 +316,7 @@ int main(int argc, char** argv) {
   }
 
   // The same step with a small chunk budget: the frame-word term in text chunks, recomputed.
-  XClipHeads chunked(config_for(o, o.small_chunk), HeadDims{o.dim, 77});
-  chunked.reset_head_parameters(42);
+  Heads chunked(config_for(o, o.small_chunk), o.dim);
   step(chunked, b, nullptr);
   StepTimes chunked_times;
   time_steps(chunked, b, o.reps, chunked_times);

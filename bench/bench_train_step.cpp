@@ -4,7 +4,7 @@
 // through CLIP (ViT-B/32 on every frame, the text tower on every caption), the temporal encoder,
 // the four contrasts with AOSM, the symmetric CrossEn loss (its value read back, as the loop logs
 // it), backward, global grad-norm clipping to 1.0, BertAdam over the four groups of prep_optimizer
-// (xclip_param_groups: lr 1e-4, coef_lr 1e-3, weight decay 0.2, warmup_cosine) with its own
+// (train::param_groups: lr 1e-4, coef_lr 1e-3, weight decay 0.2, warmup_cosine) with its own
 // per-parameter clipping, clip.logit_scale clamped to ln 100. CLIP layers are frozen as
 // --freeze_layer_num (default 0, the official scripts': the embeddings and ln_pre frozen).
 // Random weights (CLIP's initialize_parameters) and random inputs, f32; --tf32 lets f32 GEMMs use
@@ -53,9 +53,9 @@
 #include "xclip/core/profile.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/kernels/cpu.hpp"
-#include "xclip/models/xclip.hpp"
+#include "xclip/models/model.hpp"
 #include "xclip/ops.hpp"
-#include "xclip/train/model_setup.hpp"
+#include "xclip/models/build.hpp"
 #include "xclip/train/optimizer.hpp"
 #include "xclip/train/trainer.hpp"
 #ifdef XCLIP_WITH_CUDA
@@ -135,10 +135,10 @@ void synchronize(Device d) {
 
 ClipConfig clip_config(const Options& o) {
   if (!o.small) return ClipConfig::vit_b32();
-  train::ScratchClipOptions s;
+  models::ScratchClipOptions s;
   s.vision_width = 64, s.vision_layers = 2, s.patch = 8, s.image_resolution = 32;
   s.text_width = 64, s.text_layers = 2, s.embed_dim = 64, s.head_width = 32;
-  return train::scratch_clip_config(s);
+  return models::scratch_clip_config(s);
 }
 
 struct Inputs {
@@ -217,21 +217,21 @@ double peak_gemm_bf16(int64_t n) {
 
 // ---- our step ---------------------------------------------------------------------------------------
 struct Model {
-  std::unique_ptr<XClip> xclip;
+  std::unique_ptr<RetrievalModel> xclip;
   std::unique_ptr<train::BertAdam> optimizer;
   int64_t parameters = 0, trainable = 0;
   bool patch_frozen = false;
 };
 
-Model build_model(const Options& o, const ClipConfig& cc, const XClipConfig& xc, Device device) {
+Model build_model(const Options& o, const ClipConfig& cc, const HeadConfig& xc, Device device) {
   Model m;
-  m.xclip = std::make_unique<XClip>(xc, cc, o.bf16 ? ClipPrecision::bf16_autocast : ClipPrecision::f32);
-  train::init_xclip_random(*m.xclip, 42);
+  m.xclip = std::make_unique<RetrievalModel>(xc, cc, o.bf16 ? ClipPrecision::bf16_autocast : ClipPrecision::f32);
+  models::init_from_scratch(*m.xclip, 42);
   const auto frozen = train::freeze_clip_layers(*m.xclip, o.freeze);
   m.patch_frozen = std::find(frozen.begin(), frozen.end(), "clip.visual.conv1.weight") != frozen.end();
   m.xclip->to(device);
   std::vector<train::ParamGroup> groups;
-  for (auto& g : train::xclip_param_groups(m.xclip->named_parameters(), 1e-4, 1e-3, 0.2)) groups.push_back(g.group);
+  for (auto& g : train::param_groups(*m.xclip, 1e-4, 1e-3, 0.2)) groups.push_back(g.group);
   train::BertAdamOptions bo;
   bo.t_total = 1000;  // a run of 1000 steps: the schedule's value does not change the work
   bo.warmup = 0.1;
@@ -249,7 +249,7 @@ double train_step(Model& m, const Inputs& in) {
     profile::Scope region("zero_grad");
     m.optimizer->zero_grad();
   }
-  XClipOutput out = [&] {
+  ModelOutput out = [&] {
     profile::Scope region("forward");
     return m.xclip->forward(in.ids, in.attention, in.video, in.video_mask);
   }();
@@ -326,7 +326,7 @@ int main(int argc, char** argv) {
 #endif
     if (o.tf32 && device == Device::cpu) std::printf("bench_train_step: --tf32 has no effect on the CPU\n");
     const ClipConfig cc = clip_config(o);
-    XClipConfig xc;  // the official defaults: seqTransf, 4 layers, 32 words, 12 frames, AOSM
+    HeadConfig xc;  // the official defaults: seqTransf, 4 layers, 32 words, 12 frames, AOSM
     const int64_t L = xc.max_words, N = xc.max_frames;
     std::string device_name = "CPU, " + std::to_string(cpu::num_threads()) + " thread(s)";
 #ifdef XCLIP_WITH_CUDA

@@ -28,15 +28,23 @@ struct Node {
 bool grad_enabled();
 void set_grad_enabled(bool on);
 
-class NoGradGuard {
+// Sets grad mode for a scope and restores the previous mode at its end (the chunked frame-word
+// backward turns it on inside a backward, where the tape has turned it off).
+class GradModeGuard {
  public:
-  NoGradGuard() : prev_(grad_enabled()) { set_grad_enabled(false); }
-  ~NoGradGuard() { set_grad_enabled(prev_); }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  explicit GradModeGuard(bool on) : prev_(grad_enabled()) { set_grad_enabled(on); }
+  ~GradModeGuard() { set_grad_enabled(prev_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
 
  private:
   bool prev_;
+};
+
+// torch.no_grad(): no graph is recorded in the scope.
+class NoGradGuard : public GradModeGuard {
+ public:
+  NoGradGuard() : GradModeGuard(false) {}
 };
 
 // True when grad mode is on and at least one input requires grad.

@@ -24,7 +24,7 @@
 #include "command.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/io/checkpoint.hpp"
-#include "xclip/io/clip_config.hpp"
+#include "xclip/models/clip.hpp"
 #include "xclip/io/zip.hpp"
 
 namespace xclip::cli {
@@ -171,10 +171,10 @@ void print_row(const char* key, const std::string& value) { std::cout << "  " <<
 // heads = width / head_width is the one number the weights do not hold: say so when it fails.
 models::ClipConfig infer_config(const io::NamedTensors& tensors, const std::string& prefix, int64_t head_width) {
   try {
-    return io::infer_clip_config(tensors, prefix, head_width);
+    return models::infer_clip_config(tensors.list(), prefix, head_width);
   } catch (const Error& e) {
-    const std::string what = e.what();
-    if (what.find("heads of width") == std::string::npos) throw;
+    const std::string what = tensors.source() + ": " + e.what();
+    if (what.find("heads of width") == std::string::npos) throw Error(what);
     throw Error(what + " (heads are not stored in the weights: pass --head_width for narrower heads)");
   }
 }
@@ -185,7 +185,7 @@ int convert(const std::string& in, const std::optional<std::string>& out, std::o
   io::CheckpointInfo info;
   io::NamedTensors tensors = io::load_any_checkpoint(bytes, &info);
   if (io::looks_like_zip(bytes->view())) check_zip_crcs(bytes);
-  const std::optional<std::string> prefix = io::find_clip_prefix(tensors);
+  const std::optional<std::string> prefix = models::find_clip_prefix(tensors.list());
   XCLIP_CHECK(prefix, in, ": a ", io::checkpoint_kind_name(info.kind), " file with ", tensors.size(),
               " tensors but no CLIP weights (neither visual.proj nor clip.visual.proj); convert writes CLIP and "
               "X-CLIP checkpoints only");

@@ -7,7 +7,7 @@
 #include "args.hpp"
 #include "command.hpp"
 #include "xclip/core/error.hpp"
-#include "xclip/models/xclip_verify.hpp"
+#include "xclip/models/verify.hpp"
 
 namespace xclip::cli {
 namespace {

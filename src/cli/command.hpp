@@ -1,5 +1,5 @@
 // Subcommand registry for xclip-cli. Each subcommand lives in its own file in src/cli/ (or
-// src/cli/data/ when it needs the FFmpeg data library) and registers itself with a static
+// src/cli/video/ when it decodes or writes video: those link the FFmpeg data library) and registers itself with a static
 // CommandRegistrar, so adding a command touches no other file.
 #pragma once
 #include <functional>

@@ -10,17 +10,6 @@ LoaderBatchSource::LoaderBatchSource(const Dataset& dataset, LoaderOptions optio
         return std::move(options);
       }(), std::move(encoder)) {}
 
-std::optional<train::TrainBatch> LoaderBatchSource::next() {
-  std::optional<Batch> b = loader_.next();
-  if (!b) return std::nullopt;
-  train::TrainBatch out;
-  out.input_ids = std::move(b->input_ids);
-  out.attention_mask = std::move(b->attention_mask);
-  out.video = std::move(b->video);
-  out.video_mask = std::move(b->video_mask);
-  return out;
-}
-
 EvalLoaders make_eval_loaders(const Dataset& dataset, LoaderOptions base, TextEncoder encoder) {
   base.shuffle = false;
   base.drop_last = false;

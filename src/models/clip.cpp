@@ -60,7 +60,7 @@ ClipVision::ClipVision(const ClipVisionConfig& c, int64_t embed_dim, DType dtype
           register_parameter("positional_embedding", Tensor::zeros(Shape{c.tokens(), c.width}, dtype))),
       proj(register_parameter("proj", Tensor::zeros(Shape{c.width, embed_dim}, dtype))),
       conv1(register_module("conv1",
-                            std::make_shared<WeightModule>(Tensor::zeros(Shape{c.width, 3, c.patch, c.patch}, dtype)))),
+                            std::make_shared<nn::WeightModule>(Tensor::zeros(Shape{c.width, 3, c.patch, c.patch}, dtype)))),
       ln_pre(register_module("ln_pre", std::make_shared<nn::LayerNorm>(c.width, kClipLayerNormEps, dtype))),
       transformer(register_module("transformer", std::make_shared<nn::Transformer>(
                                                      c.width, int(c.layers), int(c.heads), kClipLayerNormEps, dtype))),
@@ -78,7 +78,7 @@ Clip::Clip(const ClipConfig& config, ClipPrecision precision, DType dtype)
       transformer(register_module("transformer",
                                   std::make_shared<nn::Transformer>(config.text.width, int(config.text.layers),
                                                                     int(config.text.heads), kClipLayerNormEps, dtype))),
-      token_embedding(register_module("token_embedding", std::make_shared<WeightModule>(Tensor::zeros(
+      token_embedding(register_module("token_embedding", std::make_shared<nn::WeightModule>(Tensor::zeros(
                                                              Shape{config.text.vocab_size, config.text.width}, dtype)))),
       ln_final(register_module("ln_final", std::make_shared<nn::LayerNorm>(config.text.width, kClipLayerNormEps, dtype))) {}
 

@@ -5,6 +5,8 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "xclip/models/clip.hpp"
 
 namespace xclip::models {
@@ -123,6 +125,52 @@ std::string ClipConfig::str() const {
      << text.width << ", " << text.layers << " layers, " << text.heads << " heads, context " << text.context_length
      << ", vocab " << text.vocab_size << "; embed " << embed_dim;
   return os.str();
+}
+
+std::optional<std::string> find_clip_prefix(const nn::NamedTensorList& state) {
+  for (const char* prefix : {"", "clip."})
+    for (const auto& [name, t] : state)
+      if (name == std::string(prefix) + "visual.proj") return std::string(prefix);
+  return std::nullopt;
+}
+
+nlohmann::json clip_config_to_json(const ClipConfig& c) {
+  return {{"embed_dim", c.embed_dim},
+          {"vision",
+           {{"width", c.vision.width},
+            {"layers", c.vision.layers},
+            {"heads", c.vision.heads},
+            {"patch", c.vision.patch},
+            {"grid", c.vision.grid},
+            {"resolution", c.vision.resolution}}},
+          {"text",
+           {{"width", c.text.width},
+            {"layers", c.text.layers},
+            {"heads", c.text.heads},
+            {"context_length", c.text.context_length},
+            {"vocab_size", c.text.vocab_size}}}};
+}
+
+namespace {
+int64_t need(const nlohmann::json& j, const char* key, const char* where) {
+  XCLIP_CHECK(j.is_object() && j.contains(key) && j.at(key).is_number_integer(), "model config: ", where, ".", key,
+              " is missing or not an integer");
+  return j.at(key).get<int64_t>();
+}
+}  // namespace
+
+ClipConfig clip_config_from_json(const nlohmann::json& j) {
+  XCLIP_CHECK(j.is_object() && j.contains("vision") && j.contains("text"),
+              "model config: 'clip' needs 'vision' and 'text'");
+  ClipConfig c;
+  c.embed_dim = need(j, "embed_dim", "clip");
+  const auto& v = j.at("vision");
+  c.vision = {need(v, "width", "vision"), need(v, "layers", "vision"), need(v, "heads", "vision"),
+              need(v, "patch", "vision"), need(v, "grid", "vision"),   need(v, "resolution", "vision")};
+  const auto& t = j.at("text");
+  c.text = {need(t, "width", "text"), need(t, "layers", "text"), need(t, "heads", "text"),
+            need(t, "context_length", "text"), need(t, "vocab_size", "text")};
+  return c;
 }
 
 }  // namespace xclip::models

@@ -1,11 +1,12 @@
 #include "xclip/models/temporal_encoder.hpp"
 
+#include <cmath>
+
+#include "xclip/autograd.hpp"
+#include "xclip/core/profile.hpp"
 #include "xclip/ops.hpp"
 
 namespace xclip::models {
-
-Embedding::Embedding(int64_t rows, int64_t dim, DType dtype)
-    : weight(register_parameter("weight", Tensor::zeros(Shape{rows, dim}, dtype))) {}
 
 Tensor frame_padding_mask(const Tensor& video_mask, DType dtype) {
   XCLIP_CHECK(video_mask.ndim() == 2, "temporal encoder: video_mask must be [videos, frames], got ", video_mask.str());
@@ -30,6 +31,59 @@ Tensor temporal_encode(const Tensor& frames, const Tensor& video_mask, const Ten
   Tensor x = ops::add(frames, positions);
   x = transformer.forward(x, frame_padding_mask(video_mask, frames.dtype()));
   return ops::add(x, frames);
+}
+
+TemporalEncoder::TemporalEncoder(int64_t width, int64_t position_rows, int layers, int heads, DType dtype)
+    : frame_position_embeddings(register_module(
+          "frame_position_embeddings",
+          std::make_shared<nn::WeightModule>(Tensor::zeros(Shape{position_rows, width}, dtype)))),
+      transformer_clip(register_module(
+          "transformerClip", std::make_shared<nn::Transformer>(width, layers, heads, kTemporalLayerNormEps, dtype))) {}
+
+Tensor TemporalEncoder::forward(const Tensor& frames, const Tensor& video_mask) const {
+  profile::Scope region("temporal");
+  return temporal_encode(frames, video_mask, frame_position_embeddings.weight, transformer_clip);
+}
+
+void TemporalEncoder::reset_parameters(Generator& gen) {
+  NoGradGuard no_grad;
+  auto normal = [&](Tensor& t) { t.copy_(Tensor::randn(t.shape(), gen, DType::f64, 0.0, 0.02)); };
+  normal(frame_position_embeddings.weight);
+  for (nn::ResidualAttentionBlock* block : transformer_clip.resblocks) {
+    Tensor& in_proj = block->attn.in_proj_weight;
+    const double bound = std::sqrt(6.0 / double(in_proj.dim(0) + in_proj.dim(1)));  // xavier_uniform
+    in_proj.copy_(Tensor::uniform(in_proj.shape(), gen, -bound, bound, DType::f64));
+    block->attn.in_proj_bias.fill_(0);
+    for (nn::Linear* lin : {&block->attn.out_proj, &block->mlp.c_fc, &block->mlp.c_proj}) {
+      normal(lin->weight);
+      if (lin->bias) lin->bias->fill_(0);
+    }
+    for (nn::LayerNorm* ln : {&block->ln_1, &block->ln_2}) {
+      ln->weight.fill_(1);
+      ln->bias.fill_(0);
+    }
+  }
+}
+
+nn::NamedTensorList TemporalEncoder::copies_from_clip(const nn::NamedTensorList& state) const {
+  const std::string blocks = "clip.transformer.resblocks.";
+  nn::NamedTensorList out;
+  for (const auto& [name, t] : state)
+    if (name.find("frame_position_embeddings") != std::string::npos) return out;
+  for (const auto& [name, t] : state) {
+    if (name == "clip.positional_embedding") {
+      out.emplace_back("frame_position_embeddings.weight", t);
+    } else if (name.starts_with(blocks)) {
+      const std::string rest = name.substr(blocks.size());
+      const int layer = std::stoi(rest.substr(0, rest.find('.')));
+      if (layer < int(transformer_clip.resblocks.size())) out.emplace_back("transformerClip.resblocks." + rest, t);
+    }
+  }
+  return out;
+}
+
+bool TemporalEncoder::owns(const std::string& name) {
+  return name.starts_with("frame_position_embeddings.") || name.starts_with("transformerClip.");
 }
 
 }  // namespace xclip::models

@@ -14,8 +14,23 @@ Tensor& Module::register_parameter(const std::string& name, Tensor value) {
 }
 
 void Module::collect(const std::string& prefix, NamedTensorList& out) const {
+  collect_own(prefix, out);
+  collect_children(prefix, out);
+}
+
+void Module::collect_own(const std::string& prefix, NamedTensorList& out) const {
   for (const auto& [name, t] : params_) out.emplace_back(prefix + name, *t);
-  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
+  for (const auto& [name, child] : children_)
+    if (name.empty()) child->collect_own(prefix, out);
+}
+
+void Module::collect_children(const std::string& prefix, NamedTensorList& out) const {
+  for (const auto& [name, child] : children_) {
+    if (name.empty())
+      child->collect_children(prefix, out);
+    else
+      child->collect(prefix + name + ".", out);
+  }
 }
 
 NamedTensorList Module::named_parameters(const std::string& prefix) const {
@@ -36,6 +51,12 @@ Tensor Module::parameter(const std::string& dotted_name) const {
   for (auto& [name, t] : named_parameters())
     if (name == dotted_name) return t;
   throw Error(format("Module: no parameter named '", dotted_name, "'"));
+}
+
+bool Module::has_parameter(const std::string& dotted_name) const {
+  for (auto& [name, t] : named_parameters())
+    if (name == dotted_name) return true;
+  return false;
 }
 
 NamedTensorList Module::state_dict(const std::string& prefix) const {

@@ -1,38 +1,15 @@
-// BertAdam as modules/optimization.py of the original, per parameter p with gradient g:
-//   clip ‖g‖ to max_grad_norm (this parameter alone)
-//   m ← b1·m + (1 − b1)·g ;  v ← b2·v + (1 − b2)·g²
-//   u ← m / (sqrt(v) + e)                      (no bias correction)
-//   u ← u + wd·p                               (if the group's wd > 0)
-//   lr_t ← lr · schedule(step / t_total)       (step before incrementing; lr if t_total = −1)
-//   p ← p − lr_t·u ;  step ← step + 1
-// Elementwise arithmetic follows PyTorch's op order in the parameter's own precision.
-// CPU parameters are updated here one by one; CUDA parameters are collected and updated by one
-// fused launch sequence (cuda::bert_adam_step / adamw_step), which reproduces the same arithmetic.
+// BertAdam and AdamW (optimizer.hpp): the per-parameter bookkeeping (state, schedule, device
+// checks). The element updates, BertAdam's per-parameter clipping included, are the kernel twins
+// cpu:: / cuda:: bert_adam_step and adamw_step (src/kernels/optimizer.cpp, cuda/optimizer.cu),
+// one call per device and element type for all the parameters of a step.
 #include <cmath>
 
+#include "xclip/kernels/dispatch.hpp"
 #include "xclip/train/optimizer.hpp"
-#ifdef XCLIP_WITH_CUDA
-#include "xclip/kernels/cuda.hpp"
-#endif
 
 namespace xclip::train {
 
 namespace {
-template <class T>
-void bert_adam_update(T* p, const T* g, T* m, T* v, int64_t n, double b1, double b2, double e, double wd,
-                      double lr_t) {
-  const T tb1 = T(b1), tb2 = T(b2), a1 = T(1 - b1), a2 = T(1 - b2), te = T(e), twd = T(wd), tlr = T(lr_t);
-  for (int64_t i = 0; i < n; ++i) {
-    m[i] = T(m[i] * tb1);
-    m[i] = T(m[i] + a1 * g[i]);
-    v[i] = T(v[i] * tb2);
-    v[i] = T(v[i] + a2 * (g[i] * g[i]));
-    T u = T(m[i] / T(std::sqrt(v[i]) + te));
-    if (wd > 0) u = T(u + T(twd * p[i]));
-    p[i] = T(p[i] - T(tlr * u));
-  }
-}
-
 void check_param(const Tensor& p, const char* who) {
   XCLIP_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, who, ": parameter ",
               (p.name().empty() ? std::string("(unnamed)") : p.name()), " ", p.str(), " must be f32 or f64");
@@ -79,43 +56,37 @@ void move_state(std::vector<std::vector<OptimizerState>>& state, Device device) 
     }
 }
 
-// The CUDA parameters of one step, by element type, updated together by flush().
-class CudaBatch {
+// The parameters of one step, by device and element type, updated by one kernel-twin call each.
+class SlotBatch {
  public:
   void add(Tensor& p, const Tensor& g, OptimizerState& st, double lr, double wd, int64_t step) {
-#ifdef XCLIP_WITH_CUDA
+    const size_t d = p.device() == Device::cpu ? 0 : 1;
     if (p.dtype() == DType::f32)
-      f32_.push_back(slot<float>(p, g, st, lr, wd, step));
+      f32_[d].push_back(slot<float>(p, g, st, lr, wd, step));
     else
-      f64_.push_back(slot<double>(p, g, st, lr, wd, step));
-#else
-    (void)g, (void)st, (void)lr, (void)wd, (void)step;
-    throw Error(format("optimizer: parameter ", p.name(), " is on ", device_name(p.device()),
-                       " but this build has no CUDA support"));
-#endif
+      f64_[d].push_back(slot<double>(p, g, st, lr, wd, step));
   }
   void flush_bert_adam(const BertAdamOptions& o) {
-#ifdef XCLIP_WITH_CUDA
-    if (!f32_.empty()) cuda::bert_adam_step<float>(f32_.data(), int64_t(f32_.size()), o.b1, o.b2, o.e, o.max_grad_norm);
-    if (!f64_.empty()) cuda::bert_adam_step<double>(f64_.data(), int64_t(f64_.size()), o.b1, o.b2, o.e, o.max_grad_norm);
-#else
-    (void)o;
-#endif
+    for (size_t d = 0; d < 2; ++d) {
+      const Device dev = d == 0 ? Device::cpu : Device::cuda;
+      if (!f32_[d].empty())
+        k::bert_adam_step<float>(dev, f32_[d].data(), int64_t(f32_[d].size()), o.b1, o.b2, o.e, o.max_grad_norm);
+      if (!f64_[d].empty())
+        k::bert_adam_step<double>(dev, f64_[d].data(), int64_t(f64_[d].size()), o.b1, o.b2, o.e, o.max_grad_norm);
+    }
   }
   void flush_adamw(const AdamWOptions& o) {
-#ifdef XCLIP_WITH_CUDA
-    if (!f32_.empty()) cuda::adamw_step<float>(f32_.data(), int64_t(f32_.size()), o.b1, o.b2, o.eps);
-    if (!f64_.empty()) cuda::adamw_step<double>(f64_.data(), int64_t(f64_.size()), o.b1, o.b2, o.eps);
-#else
-    (void)o;
-#endif
+    for (size_t d = 0; d < 2; ++d) {
+      const Device dev = d == 0 ? Device::cpu : Device::cuda;
+      if (!f32_[d].empty()) k::adamw_step<float>(dev, f32_[d].data(), int64_t(f32_[d].size()), o.b1, o.b2, o.eps);
+      if (!f64_[d].empty()) k::adamw_step<double>(dev, f64_[d].data(), int64_t(f64_[d].size()), o.b1, o.b2, o.eps);
+    }
   }
 
  private:
-#ifdef XCLIP_WITH_CUDA
   template <class T>
-  static cuda::AdamSlot<T> slot(Tensor& p, const Tensor& g, OptimizerState& st, double lr, double wd, int64_t step) {
-    cuda::AdamSlot<T> s;
+  static cpu::AdamSlot<T> slot(Tensor& p, const Tensor& g, OptimizerState& st, double lr, double wd, int64_t step) {
+    cpu::AdamSlot<T> s;
     s.param = p.data<T>();
     s.grad = const_cast<T*>(g.data<T>());  // BertAdam writes the clipped gradient back
     s.m = st.m.data<T>();
@@ -126,10 +97,30 @@ class CudaBatch {
     s.step = step;
     return s;
   }
-  std::vector<cuda::AdamSlot<float>> f32_;
-  std::vector<cuda::AdamSlot<double>> f64_;
-#endif
+  std::vector<cpu::AdamSlot<float>> f32_[2];  // [cpu, cuda]
+  std::vector<cpu::AdamSlot<double>> f64_[2];
 };
+
+OptimizerState* find_state(const std::vector<ParamGroup>& groups, std::vector<std::vector<OptimizerState>>& state,
+                           const Tensor& param) {
+  for (size_t g = 0; g < groups.size() && g < state.size(); ++g)
+    for (size_t i = 0; i < groups[g].params.size() && i < state[g].size(); ++i)
+      if (groups[g].params[i].is_same(param)) return &state[g][i];
+  return nullptr;
+}
+
+// Per group, the lr the next step would use (the largest step count of its parameters).
+std::vector<double> group_lrs(const std::vector<ParamGroup>& groups, const std::vector<std::vector<OptimizerState>>& state,
+                              Schedule schedule, double t_total, double warmup) {
+  std::vector<double> lrs;
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    int64_t step = 0;
+    for (const auto& s : state[gi]) step = std::max(step, s.step);
+    lrs.push_back(scheduled_lr(groups[gi].lr, schedule, step, t_total, warmup));
+  }
+  return lrs;
+}
+
 }  // namespace
 
 BertAdam::BertAdam(std::vector<ParamGroup> groups, BertAdamOptions options)
@@ -146,20 +137,13 @@ BertAdam::BertAdam(std::vector<ParamGroup> groups, BertAdamOptions options)
 }
 
 std::vector<double> BertAdam::current_lr() const {
-  std::vector<double> lrs;
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    int64_t step = 0;
-    for (const auto& s : state_[gi]) step = std::max(step, s.step);
-    const double factor = options_.t_total == -1
-                              ? 1.0
-                              : schedule_factor(options_.schedule, double(step) / options_.t_total, options_.warmup);
-    lrs.push_back(groups_[gi].lr * factor);
-  }
-  return lrs;
+  return group_lrs(groups_, state_, options_.schedule, options_.t_total, options_.warmup);
 }
 
+OptimizerState* BertAdam::state_for(const Tensor& param) { return find_state(groups_, state_, param); }
+
 void BertAdam::step() {
-  CudaBatch on_gpu;
+  SlotBatch batch;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     ParamGroup& group = groups_[gi];
     for (size_t pi = 0; pi < group.params.size(); ++pi) {
@@ -167,28 +151,12 @@ void BertAdam::step() {
       if (!p.grad().defined()) continue;
       OptimizerState& st = state_[gi][pi];
       init_state(st, p, group, pi, "BertAdam");
-      const double lr_t =
-          options_.t_total == -1
-              ? group.lr
-              : group.lr * schedule_factor(options_.schedule, double(st.step) / options_.t_total, options_.warmup);
-      if (p.device() != Device::cpu) {  // clipped inside the fused step
-        on_gpu.add(p, grad_as_param(p, "BertAdam"), st, lr_t, group.weight_decay, st.step + 1);
-        st.step += 1;
-        continue;
-      }
-      if (options_.max_grad_norm > 0) clip_grad_norm({p}, options_.max_grad_norm);
-      Tensor g = p.grad().dtype() == p.dtype() ? p.grad() : p.grad().to(p.dtype());
-      XCLIP_CHECK(g.shape() == p.shape(), "BertAdam: gradient ", g.str(), " for parameter ", p.name(), " ", p.str());
-      if (p.dtype() == DType::f32)
-        bert_adam_update<float>(p.data<float>(), g.data<float>(), st.m.data<float>(), st.v.data<float>(), p.numel(),
-                                options_.b1, options_.b2, options_.e, group.weight_decay, lr_t);
-      else
-        bert_adam_update<double>(p.data<double>(), g.data<double>(), st.m.data<double>(), st.v.data<double>(),
-                                 p.numel(), options_.b1, options_.b2, options_.e, group.weight_decay, lr_t);
+      const double lr_t = scheduled_lr(group.lr, options_.schedule, st.step, options_.t_total, options_.warmup);
+      batch.add(p, grad_as_param(p, "BertAdam"), st, lr_t, group.weight_decay, st.step + 1);
       st.step += 1;
     }
   }
-  on_gpu.flush_bert_adam(options_);
+  batch.flush_bert_adam(options_);
 }
 
 void BertAdam::to(Device device) { move_state(state_, device); }
@@ -199,22 +167,6 @@ void BertAdam::zero_grad() {
 }
 
 // ---- AdamW ---------------------------------------------------------------------------------------------
-namespace {
-template <class T>
-void adamw_update(T* p, const T* g, T* m, T* v, int64_t n, double b1, double b2, double eps, double wd, double lr,
-                  int64_t step) {
-  const double bc1 = 1 - std::pow(b1, double(step)), bc2 = 1 - std::pow(b2, double(step));
-  const T decay = T(1 - lr * wd), step_size = T(lr / bc1), bc2_sqrt = T(std::sqrt(bc2));
-  for (int64_t i = 0; i < n; ++i) {
-    p[i] = T(p[i] * decay);
-    m[i] = T(m[i] * T(b1) + T(1 - b1) * g[i]);
-    v[i] = T(v[i] * T(b2) + T(1 - b2) * g[i] * g[i]);
-    const T denom = T(T(std::sqrt(v[i]) / bc2_sqrt) + T(eps));
-    p[i] = T(p[i] - step_size * T(m[i] / denom));
-  }
-}
-}  // namespace
-
 AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options) : groups_(std::move(groups)), options_(options) {
   for (const ParamGroup& g : groups_) {
     for (const Tensor& p : g.params) check_param(p, "AdamW");
@@ -223,7 +175,7 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options) : groups_(std
 }
 
 void AdamW::step() {
-  CudaBatch on_gpu;
+  SlotBatch batch;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     ParamGroup& group = groups_[gi];
     for (size_t pi = 0; pi < group.params.size(); ++pi) {
@@ -231,26 +183,19 @@ void AdamW::step() {
       if (!p.grad().defined()) continue;
       OptimizerState& st = state_[gi][pi];
       init_state(st, p, group, pi, "AdamW");
-      const double factor = options_.t_total == -1 ? 1.0
-                                                   : schedule_factor(options_.schedule,
-                                                                     double(st.step) / options_.t_total, options_.warmup);
-      const double lr = group.lr * factor;
+      const double lr = scheduled_lr(group.lr, options_.schedule, st.step, options_.t_total, options_.warmup);
       st.step += 1;  // torch increments before computing the bias corrections
-      if (p.device() != Device::cpu) {
-        on_gpu.add(p, grad_as_param(p, "AdamW"), st, lr, group.weight_decay, st.step);
-        continue;
-      }
-      Tensor g = p.grad().dtype() == p.dtype() ? p.grad() : p.grad().to(p.dtype());
-      if (p.dtype() == DType::f32)
-        adamw_update<float>(p.data<float>(), g.data<float>(), st.m.data<float>(), st.v.data<float>(), p.numel(),
-                            options_.b1, options_.b2, options_.eps, group.weight_decay, lr, st.step);
-      else
-        adamw_update<double>(p.data<double>(), g.data<double>(), st.m.data<double>(), st.v.data<double>(), p.numel(),
-                             options_.b1, options_.b2, options_.eps, group.weight_decay, lr, st.step);
+      batch.add(p, grad_as_param(p, "AdamW"), st, lr, group.weight_decay, st.step);
     }
   }
-  on_gpu.flush_adamw(options_);
+  batch.flush_adamw(options_);
 }
+
+std::vector<double> AdamW::current_lr() const {
+  return group_lrs(groups_, state_, options_.schedule, options_.t_total, options_.warmup);
+}
+
+OptimizerState* AdamW::state_for(const Tensor& param) { return find_state(groups_, state_, param); }
 
 void AdamW::to(Device device) { move_state(state_, device); }
 

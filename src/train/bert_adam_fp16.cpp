@@ -50,7 +50,7 @@ void check_fp16_values(const Tensor& p) {
 }
 
 double scheduled_lr(const BertAdamOptions& o, double lr, int64_t step) {
-  return o.t_total == -1 ? lr : lr * schedule_factor(o.schedule, double(step) / o.t_total, o.warmup);
+  return train::scheduled_lr(lr, o.schedule, step, o.t_total, o.warmup);
 }
 
 // The parameter's official name: from `names` by storage identity, else its own name.
@@ -219,6 +219,13 @@ std::vector<double> BertAdamFp16::current_lr() const {
     if (step > 0) lrs[gi] = scheduled_lr(options_, fp16_groups_[gi].lr, step);
   }
   return lrs;
+}
+
+OptimizerState* BertAdamFp16::state_for(const Tensor& param) {
+  for (size_t g = 0; g < fp16_groups_.size(); ++g)
+    for (size_t i = 0; i < fp16_groups_[g].params.size(); ++i)
+      if (fp16_groups_[g].params[i].is_same(param)) return &fp16_state_[g][i];
+  return fp32_.state_for(param);
 }
 
 int64_t BertAdamFp16::num_fp16_parameters() const {

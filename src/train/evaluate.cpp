@@ -23,36 +23,36 @@ struct Encoded {
   std::vector<Tensor> sentences, words, text_masks, frames, video_masks;
 };
 
-void encode_texts(const models::XClip& model, const TrainBatch& batch, Encoded& e) {
+void encode_texts(const models::RetrievalModel& model, const data::Batch& batch, Encoded& e) {
   XCLIP_CHECK(batch.input_ids.defined() && batch.attention_mask.defined(), "evaluate: a text batch without input_ids");
-  TrainBatch b;
+  data::Batch b;
   b.input_ids = batch.input_ids;
   b.attention_mask = batch.attention_mask;
-  b = to_device(std::move(b), model.device());
+  b = data::to_device(std::move(b), model.device());
   models::TextFeatures t = model.encode_text(b.input_ids, b.attention_mask);
   e.sentences.push_back(t.sentence);
   e.words.push_back(t.words);
   e.text_masks.push_back(b.attention_mask);
 }
 
-void encode_videos(const models::XClip& model, const TrainBatch& batch, Encoded& e) {
+void encode_videos(const models::RetrievalModel& model, const data::Batch& batch, Encoded& e) {
   XCLIP_CHECK(batch.video.defined() && batch.video_mask.defined(), "evaluate: a video batch without video");
-  TrainBatch b;
+  data::Batch b;
   b.video = batch.video;
   b.video_mask = batch.video_mask;
-  b = to_device(std::move(b), model.device());
+  b = data::to_device(std::move(b), model.device());
   models::VideoFeatures v = model.encode_video(b.video, b.video_mask);
   e.frames.push_back(v.frames);
   e.video_masks.push_back(b.video_mask);
 }
 
 // Reads every batch of `source` (epoch 0: evaluation sources are not shuffled).
-void encode_all(BatchSource& source, const std::function<void(const TrainBatch&)>& use,
+void encode_all(data::BatchSource& source, const std::function<void(const data::Batch&)>& use,
                 const std::function<void(const std::string&)>& progress, const char* what) {
   source.start_epoch(0);
   int64_t n = 0;
   const int64_t total = source.batches_per_epoch();
-  while (std::optional<TrainBatch> b = source.next()) {
+  while (std::optional<data::Batch> b = source.next()) {
     use(*b);
     if (progress) progress(format("evaluate: ", what, " batch ", ++n, "/", total));
   }
@@ -87,27 +87,27 @@ EvalResult metrics_of(Tensor sim, bool multi_sentence, std::vector<int64_t> capt
   return r;
 }
 
-EvalResult evaluate(const models::XClip& model, const EvalInputs& inputs,
+EvalResult evaluate(const models::RetrievalModel& model, const data::EvalInputs& inputs,
                     const std::function<void(const std::string&)>& progress) {
   XCLIP_CHECK(inputs.texts && inputs.videos, "evaluate: texts and videos sources are required");
   NoGradGuard no_grad;
   const double t0 = now_seconds();
   Encoded e;
   if (inputs.texts == inputs.videos) {
-    auto both = [&](const TrainBatch& b) {
+    auto both = [&](const data::Batch& b) {
       encode_texts(model, b, e);
       encode_videos(model, b, e);
     };
     encode_all(*inputs.texts, both, progress, "pairs");
   } else {
-    encode_all(*inputs.texts, [&](const TrainBatch& b) { encode_texts(model, b, e); }, progress, "texts");
-    encode_all(*inputs.videos, [&](const TrainBatch& b) { encode_videos(model, b, e); }, progress, "videos");
+    encode_all(*inputs.texts, [&](const data::Batch& b) { encode_texts(model, b, e); }, progress, "texts");
+    encode_all(*inputs.videos, [&](const data::Batch& b) { encode_videos(model, b, e); }, progress, "videos");
   }
   XCLIP_CHECK(!e.sentences.empty() && !e.frames.empty(), "evaluate: no texts or no videos to evaluate");
   const double t1 = now_seconds();
   models::TextFeatures texts{concat_or_one(e.sentences), concat_or_one(e.words), concat_or_one(e.text_masks)};
   models::VideoFeatures videos{concat_or_one(e.frames), concat_or_one(e.video_masks)};
-  Tensor sim = model.similarity_matrix(texts, videos);
+  Tensor sim = model.head.similarity_matrix(texts, videos, model.logit_scale());
   if (sim.device() != Device::cpu) sim = sim.to(Device::cpu);  // the metrics run on the CPU
   if (sim.dtype() != DType::f32) sim = sim.to(DType::f32);
   EvalResult r = metrics_of(sim, inputs.multi_sentence, inputs.caption_video);

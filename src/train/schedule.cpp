@@ -17,6 +17,10 @@ double schedule_factor(Schedule s, double x, double warmup) {
   return 1.0;
 }
 
+double scheduled_lr(double lr, Schedule schedule, int64_t step, double t_total, double warmup) {
+  return t_total == -1 ? lr : lr * schedule_factor(schedule, double(step) / t_total, warmup);
+}
+
 Schedule schedule_from_name(const std::string& name) {
   if (name == "warmup_cosine") return Schedule::warmup_cosine;
   if (name == "warmup_linear") return Schedule::warmup_linear;

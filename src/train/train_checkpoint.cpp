@@ -7,7 +7,7 @@
 
 #include "xclip/autograd.hpp"
 #include "xclip/io/safetensors.hpp"
-#include "xclip/train/model_setup.hpp"
+#include "xclip/models/build.hpp"
 
 namespace xclip::train {
 
@@ -93,14 +93,14 @@ void publish_folder(const fs::path& partial, const fs::path& final_dir) {
 
 Tensor on_cpu(const Tensor& t) { return t.device() == Device::cpu ? t : t.to(Device::cpu); }
 
-// XClip::save's file (official names, atomic), from CPU copies when the model is on the GPU.
-void save_model_weights(const models::XClip& model, const fs::path& path) {
+// RetrievalModel::save's file (official names, atomic), from CPU copies when the model is on the GPU.
+void save_model_weights(const models::RetrievalModel& model, const fs::path& path) {
   io::NamedTensors out(path.string());
   for (const auto& [name, t] : model.state_dict()) out.add(name, on_cpu(t));
   io::save_safetensors(path.string(), out);
 }
 
-io::NamedTensors optimizer_tensors(const std::vector<NamedParamGroup>& groups, TrainOptimizer& optimizer,
+io::NamedTensors optimizer_tensors(const std::vector<NamedParamGroup>& groups, Optimizer& optimizer,
                                    const fs::path& path) {
   io::NamedTensors out(path.string());
   out.metadata["optimizer"] = optimizer.name();
@@ -118,13 +118,13 @@ io::NamedTensors optimizer_tensors(const std::vector<NamedParamGroup>& groups, T
 
 }  // namespace
 
-void save_training_checkpoint(const fs::path& dir, const models::XClip& model, const std::vector<NamedParamGroup>& groups,
-                              TrainOptimizer& optimizer, const LoopState& state) {
+void save_training_checkpoint(const fs::path& dir, const models::RetrievalModel& model, const std::vector<NamedParamGroup>& groups,
+                              Optimizer& optimizer, const LoopState& state) {
   const fs::path partial = dir.string() + ".partial";
   fs::remove_all(partial);
   fs::create_directories(partial);
   save_model_weights(model, partial / "model.safetensors");
-  save_model_config(partial / "model_config.json", model.clip.config(), model.config());
+  models::save_model_config(partial / "model_config.json", model.clip.config(), model.config());
   io::save_safetensors((partial / "optimizer.safetensors").string(),
                        optimizer_tensors(groups, optimizer, partial / "optimizer.safetensors"));
   write_json(partial / "trainer_state.json", state.to_json());
@@ -140,8 +140,8 @@ LoopState read_loop_state(const fs::path& dir) {
   return LoopState::from_json(read_json(path), path.string());
 }
 
-LoopState load_training_checkpoint(const fs::path& dir, models::XClip& model, const std::vector<NamedParamGroup>& groups,
-                                   TrainOptimizer& optimizer) {
+LoopState load_training_checkpoint(const fs::path& dir, models::RetrievalModel& model, const std::vector<NamedParamGroup>& groups,
+                                   Optimizer& optimizer) {
   const LoopState loop = read_loop_state(dir);
   const fs::path weights = dir / "model.safetensors";
   XCLIP_CHECK(fs::exists(weights), weights.string(), ": missing (an incomplete checkpoint?)");

@@ -8,6 +8,7 @@
 
 #include "xclip/autograd.hpp"
 #include "xclip/ops.hpp"
+#include "xclip/train/precision.hpp"
 #include "xclip/train/train_checkpoint.hpp"
 #include "xclip/train/train_log.hpp"
 
@@ -37,7 +38,7 @@ void clamp_logit_scale(Tensor& logit_scale, double max_value) {
   if (!host.is_same(logit_scale)) logit_scale.copy_(host);
 }
 
-Trainer::Trainer(models::XClip& model, BatchSource& source, TrainOptions options, OptimizerFactory optimizer_factory)
+Trainer::Trainer(models::RetrievalModel& model, data::BatchSource& source, TrainOptions options)
     : model_(model), source_(source), options_(std::move(options)) {
   XCLIP_CHECK(options_.epochs >= 1, "train: epochs must be >= 1, got ", options_.epochs);
   XCLIP_CHECK(options_.gradient_accumulation_steps >= 1, "train: gradient_accumulation_steps must be >= 1, got ",
@@ -49,7 +50,9 @@ Trainer::Trainer(models::XClip& model, BatchSource& source, TrainOptions options
   const int gas = options_.gradient_accumulation_steps;
   // num_train_optimization_steps = (int(len(loader) + gas - 1) / gas) * epochs: true division.
   t_total_ = double(batches + gas - 1) / double(gas) * double(options_.epochs);
-  groups_ = xclip_param_groups(model_.named_parameters(), options_.lr, options_.coef_lr, options_.weight_decay);
+  XCLIP_CHECK(options_.world_size_grad_scale >= 1, "train: world_size_grad_scale must be >= 1, got ",
+              options_.world_size_grad_scale);
+  groups_ = param_groups(model_, options_.lr, options_.coef_lr, options_.weight_decay);
   BertAdamOptions bo;
   bo.warmup = options_.warmup_proportion;
   bo.t_total = t_total_;
@@ -57,7 +60,7 @@ Trainer::Trainer(models::XClip& model, BatchSource& source, TrainOptions options
   bo.max_grad_norm = options_.max_grad_norm;
   std::vector<ParamGroup> plain;
   for (const auto& g : groups_) plain.push_back(g.group);
-  optimizer_ = optimizer_factory(std::move(plain), bo);
+  optimizer_ = make_optimizer(model_, std::move(plain), bo);
   std::filesystem::create_directories(options_.output_dir);
   log_ = std::make_unique<TrainLog>(options_.output_dir / "train_log.jsonl");
 }
@@ -131,9 +134,9 @@ double Trainer::train_epoch(int64_t epoch, TrainSummary& summary) {
   int64_t batches = 0, pending = 0, step_in_epoch = 0;
   double total_loss = 0, step_loss = 0, step_start = now_seconds();
   const Device device = model_.device();
-  while (std::optional<TrainBatch> batch = source_.next()) {
-    *batch = to_device(std::move(*batch), device);
-    models::XClipOutput out = model_.forward(batch->input_ids, batch->attention_mask, batch->video, batch->video_mask);
+  while (std::optional<data::Batch> batch = source_.next()) {
+    *batch = data::to_device(std::move(*batch), device);
+    models::ModelOutput out = model_.forward(batch->input_ids, batch->attention_mask, batch->video, batch->video_mask);
     const double loss = scalar_of(out.loss);
     if (!std::isfinite(loss)) {
       summary.stopped_non_finite = true;
@@ -166,9 +169,8 @@ double Trainer::train_epoch(int64_t epoch, TrainSummary& summary) {
 }
 
 bool Trainer::optimizer_step(int64_t epoch, int64_t step_in_epoch, double loss, double seconds, TrainSummary& summary) {
-  if (options_.before_clip) options_.before_clip(model_);
-  const double grad_norm = options_.global_clip ? options_.global_clip(model_, options_.max_grad_norm)
-                                                : clip_grad_norm(model_.parameters(), options_.max_grad_norm);
+  scale_pre_gather_gradients(model_, options_.world_size_grad_scale);
+  const double grad_norm = clip_global_grad_norm(model_, options_.max_grad_norm);
   if (!std::isfinite(grad_norm)) {
     summary.stopped_non_finite = true;
     summary.message = format("the gradient norm is ", grad_norm, " at epoch ", epoch + 1, ", step ", step_in_epoch,

@@ -32,7 +32,7 @@ inline TinyBatch tiny_batch(int64_t B, Device device) {
 }
 
 // Forward (inside the region "forward") and backward of the model, profiled on `device`.
-inline profile::Report profile_forward_backward(models::XClip& model, const TinyBatch& in, Device device) {
+inline profile::Report profile_forward_backward(models::RetrievalModel& model, const TinyBatch& in, Device device) {
   model.zero_grad();
   profile::start(device);
   Tensor loss = [&] {

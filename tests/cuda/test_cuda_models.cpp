@@ -9,9 +9,9 @@
 #include <filesystem>
 
 #include "xclip/kernels/cuda.hpp"
-#include "xclip/models/xclip.hpp"
-#include "xclip/models/xclip_head.hpp"
-#include "xclip/models/xclip_verify.hpp"
+#include "xclip/models/model.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
+#include "xclip/models/verify.hpp"
 #include "xclip/ops.hpp"
 #include "xclip/train/optimizer.hpp"
 
@@ -37,8 +37,8 @@ ClipConfig tiny_clip() {
   return c;
 }
 
-XClipConfig tiny_xclip() {
-  XClipConfig c;
+HeadConfig tiny_xclip() {
+  HeadConfig c;
   c.max_words = 6;
   c.max_frames = 3;
   c.cross_num_hidden_layers = 2;
@@ -68,8 +68,8 @@ Batch random_batch(int64_t B, uint64_t seed) {
 }
 
 // A tiny X-CLIP with every parameter random (seeded), so the CPU and GPU copies start equal.
-std::unique_ptr<XClip> tiny_model(uint64_t seed, ClipPrecision precision = ClipPrecision::f32) {
-  auto model = std::make_unique<XClip>(tiny_xclip(), tiny_clip(), precision);
+std::unique_ptr<RetrievalModel> tiny_model(uint64_t seed, ClipPrecision precision = ClipPrecision::f32) {
+  auto model = std::make_unique<RetrievalModel>(tiny_xclip(), tiny_clip(), precision);
   Generator g(seed);
   NoGradGuard no_grad;
   for (auto& [name, p] : model->named_parameters())
@@ -77,7 +77,7 @@ std::unique_ptr<XClip> tiny_model(uint64_t seed, ClipPrecision precision = ClipP
   return model;
 }
 
-std::vector<train::ParamGroup> groups_of(const XClip& model) {
+std::vector<train::ParamGroup> groups_of(const RetrievalModel& model) {
   train::ParamGroup decay{"decay", {}, 1e-3, 0.2}, no_decay{"no_decay", {}, 5e-4, 0.0};
   for (const auto& [name, p] : model.named_parameters())
     (name.find("bias") != std::string::npos || name.find("ln_") != std::string::npos ? no_decay : decay)
@@ -95,7 +95,7 @@ double max_abs(const std::vector<double>& v) {
 // max|a − b| / max|b|; norm-wise, ‖a − b‖₂ / ‖b‖₂ (a few elements that drifted apart weigh little).
 enum class Distance { elementwise, norm };
 
-double worst_parameter_difference(const XClip& gpu, const XClip& cpu, Distance distance, std::string* worst_name,
+double worst_parameter_difference(const RetrievalModel& gpu, const RetrievalModel& cpu, Distance distance, std::string* worst_name,
                                   const std::string& skip) {
   double worst = 0;
   const auto g = gpu.named_parameters(), c = cpu.named_parameters();
@@ -137,10 +137,10 @@ void check_training(const Options& options, int steps, ClipPrecision precision =
     const Batch b = random_batch(5, 100 + uint64_t(step));
     double losses[2];
     for (int d = 0; d < 2; ++d) {
-      XClip& m = d == 0 ? *cpu_model : *gpu_model;
+      RetrievalModel& m = d == 0 ? *cpu_model : *gpu_model;
       auto& opt = d == 0 ? cpu_opt : gpu_opt;
       opt.zero_grad();
-      XClipOutput out = m.forward(b.ids, b.attention, b.video, b.video_mask);
+      ModelOutput out = m.forward(b.ids, b.attention, b.video, b.video_mask);
       REQUIRE(out.loss.device() == (d == 0 ? Device::cpu : Device::cuda));
       out.loss.backward();
       opt.step();
@@ -192,11 +192,11 @@ TEST_CASE("the X-CLIP forward, backward and evaluation path on CUDA match the CP
   auto cpu_model = tiny_model(7), gpu_model = tiny_model(7);
   gpu_model->to(Device::cuda);
   const Batch b = random_batch(7, 9);
-  XClipOutput c = cpu_model->forward(b.ids, b.attention, b.video, b.video_mask);
-  XClipOutput g = gpu_model->forward(b.ids, b.attention, b.video, b.video_mask);
+  ModelOutput c = cpu_model->forward(b.ids, b.attention, b.video, b.video_mask);
+  ModelOutput g = gpu_model->forward(b.ids, b.attention, b.video, b.video_mask);
   c.loss.backward();
   g.loss.backward();
-  test::expect_close(g.head.terms.logits.to_vector<double>(), c.head.terms.logits.to_vector<double>(), 1e-5,
+  test::expect_close(g.head.logits.to_vector<double>(), c.head.logits.to_vector<double>(), 1e-5,
                      "training logits");
   const auto gp = gpu_model->named_parameters(), cp = cpu_model->named_parameters();
   for (size_t i = 0; i < cp.size(); ++i) {
@@ -291,7 +291,7 @@ TEST_CASE("the no-grad frame-word term on CUDA, fused and chunked fallback, matc
     INFO("L " << L << ", N " << N << (cuda::aosm_frame_word_fits(L, N, 4) ? " (fused)" : " (chunked fallback)"));
     CHECK(cuda::aosm_frame_word_fits(L, N, 4) == ((L + 3) / 4 * ((N + 3) / 4) <= 256));
     const int64_t T = 5, V = 7, D = 24;
-    XClipConfig c;
+    HeadConfig c;
     c.max_words = L;
     c.max_frames = N;
     c.mask_padding = true;

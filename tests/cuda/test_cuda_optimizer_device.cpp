@@ -15,14 +15,14 @@ using namespace xclip;
 using namespace xclip::train;
 
 namespace {
-std::vector<ParamGroup> groups_of(models::XClip& model) {
+std::vector<ParamGroup> groups_of(models::RetrievalModel& model) {
   std::vector<ParamGroup> groups;
-  for (auto& g : xclip_param_groups(model.named_parameters(), 1e-3, 0.1, 0.2)) groups.push_back(g.group);
+  for (auto& g : param_groups(model, 1e-3, 0.1, 0.2)) groups.push_back(g.group);
   return groups;
 }
 
 // The same gradients for both models at each step (so the optimizers alone are compared).
-void set_gradients(models::XClip& model, int step) {
+void set_gradients(models::RetrievalModel& model, int step) {
   uint64_t seed = 100 * uint64_t(step);
   for (auto& [name, p] : model.named_parameters()) {
     Generator g(seed++);
@@ -30,7 +30,7 @@ void set_gradients(models::XClip& model, int step) {
   }
 }
 
-void expect_same_parameters(models::XClip& gpu, models::XClip& cpu) {
+void expect_same_parameters(models::RetrievalModel& gpu, models::RetrievalModel& cpu) {
   auto a = gpu.named_parameters(), b = cpu.named_parameters();
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i) {

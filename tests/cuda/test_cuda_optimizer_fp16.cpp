@@ -158,23 +158,23 @@ TEST_CASE("cuda fp16 helpers equal the CPU's: norm, scale, divide, the fp16 valu
 
 // ---- BertAdamFp16 on a tiny official-fp16 X-CLIP ------------------------------------------------------
 namespace {
-std::unique_ptr<models::XClip> fp16_model(uint64_t seed) {
-  auto m = std::make_unique<models::XClip>(tiny_xclip_config(), tiny_clip_config(),
+std::unique_ptr<models::RetrievalModel> fp16_model(uint64_t seed) {
+  auto m = std::make_unique<models::RetrievalModel>(tiny_xclip_config(), tiny_clip_config(),
                                            models::ClipPrecision::official_fp16);
-  train::init_xclip_random(*m, seed);
+  models::init_from_scratch(*m, seed);
   m->clip.round_official_fp16_parameters();
   return m;
 }
 
-std::vector<train::ParamGroup> groups_of(models::XClip& model) {
+std::vector<train::ParamGroup> groups_of(models::RetrievalModel& model) {
   std::vector<train::ParamGroup> groups;
-  for (auto& g : train::xclip_param_groups(model.named_parameters(), 1e-3, 0.1, 0.2)) groups.push_back(g.group);
+  for (auto& g : train::param_groups(model, 1e-3, 0.1, 0.2)) groups.push_back(g.group);
   return groups;
 }
 
 // The same gradients for both models (large enough that the global clip and the per-parameter
 // clip act; some tiny, so that fp16 rounds them to subnormals or 0).
-void set_gradients(models::XClip& gpu, models::XClip& cpu, int step) {
+void set_gradients(models::RetrievalModel& gpu, models::RetrievalModel& cpu, int step) {
   auto a = gpu.named_parameters(), b = cpu.named_parameters();
   for (size_t i = 0; i < a.size(); ++i) {
     const auto g = spread_values(size_t(b[i].second.numel()), uint32_t(1000 * step + i), -28, i % 3 ? -6 : 1);
@@ -185,7 +185,7 @@ void set_gradients(models::XClip& gpu, models::XClip& cpu, int step) {
 
 // fp16 parameters and their gradients bitwise; fp32 ones as the f32 BertAdam's CUDA tests compare
 // them (its per-parameter clip sums doubles in another order on the GPU).
-void expect_same_model(models::XClip& gpu, models::XClip& cpu, const std::string& when) {
+void expect_same_model(models::RetrievalModel& gpu, models::RetrievalModel& cpu, const std::string& when) {
   auto a = gpu.named_parameters(), b = cpu.named_parameters();
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i) {
@@ -224,8 +224,8 @@ TEST_CASE("cuda BertAdamFp16: an official-fp16 X-CLIP steps as on the CPU, bit f
       gpu_opt.to(Device::cuda);
     }
     set_gradients(*gpu_model, *cpu_model, step);
-    train::scale_pre_gather_gradients(cpu_model->named_parameters(), 4, true);
-    train::scale_pre_gather_gradients(gpu_model->named_parameters(), 4, true);
+    train::scale_pre_gather_gradients(*cpu_model, 4);
+    train::scale_pre_gather_gradients(*gpu_model, 4);
     const double cpu_norm = train::clip_grad_norm_official_fp16(cpu_model->named_parameters(), 1.0);
     const double gpu_norm = train::clip_grad_norm_official_fp16(gpu_model->named_parameters(), 1.0);
     CHECK(cpu_norm > 1.0);  // the global clip scales

@@ -65,7 +65,7 @@ TEST_CASE("cuda train: evaluation on the GPU gives the CPU's similarity", "[cuda
   test::ToySource pairs(10, 4, 10);
   pairs.shuffle = false;
   pairs.drop_last = false;
-  EvalInputs in;
+  data::EvalInputs in;
   in.texts = in.videos = &pairs;
   const EvalResult cpu = evaluate(*model, in);
   model->to(Device::cuda);

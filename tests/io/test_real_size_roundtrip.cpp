@@ -19,7 +19,7 @@
 #include "io/torch_save_writer.hpp"
 #include "models/clip_test_util.hpp"
 #include "xclip/io/checkpoint.hpp"
-#include "xclip/io/clip_config.hpp"
+#include "xclip/models/clip.hpp"
 
 using namespace xclip;
 namespace fs = std::filesystem;
@@ -173,7 +173,7 @@ void round_trip(const models::ClipConfig& config, const std::string& stem, uint6
   {
     io::NamedTensors converted = io::load_safetensors(converted_path.string());
     require_bit_exact(converted, original);
-    const models::ClipConfig inferred = io::infer_clip_config(converted);
+    const models::ClipConfig inferred = models::infer_clip_config(converted.list());
     REQUIRE(inferred == config);
     models::Clip clip(inferred);
     clip.load_state_dict(converted.list());

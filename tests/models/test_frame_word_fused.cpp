@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "xclip/autograd.hpp"
-#include "xclip/models/xclip_head.hpp"
-#include "xclip/models/xclip_heads.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
 #include "xclip/ops.hpp"
 
 using namespace xclip;
@@ -43,7 +43,7 @@ Tensor frame_mask(const Sizes& s, bool empty_video = true) {
 }
 
 struct Case {
-  XClipConfig config;
+  HeadConfig config;
   AosmMatrices aosm;
   TextSide text;
   VideoSide video;
@@ -64,7 +64,7 @@ Case make_case(const Sizes& s, const std::string& aggregation, bool mask_padding
   }
   Tensor sentence = rnd(Shape{s.T, s.D}, seed + 1, dtype), words = rnd(Shape{s.T, s.L, s.D}, seed + 2, dtype);
   Tensor frames = rnd(Shape{s.V, s.N, s.D}, seed + 3, dtype);
-  c.text = make_text_side(sentence, words, word_mask(s));
+  c.text = make_text_side({sentence, words, word_mask(s)});
   c.video = make_video_side(c.config, frames, frames, frame_mask(s));
   return c;
 }
@@ -152,7 +152,7 @@ TEST_CASE("fused frame-word kernel sees the temperature, masks and matrices", "[
 TEST_CASE("head similarity without gradients equals the training logits", "[models][similarity][fused]") {
   for (DType dtype : {DType::f64, DType::f32}) {
     for (const std::string agg : {"attention", "max-mean"}) {
-      XClipConfig cfg;
+      HeadConfig cfg;
       cfg.max_words = 5;
       cfg.max_frames = 3;
       cfg.cross_num_hidden_layers = 1;
@@ -161,20 +161,23 @@ TEST_CASE("head similarity without gradients equals the training logits", "[mode
       cfg.aggregation = Aggregation::parse(agg);
       cfg.batch_size_val = 2;  // several blocks each way, one partial
       const Sizes s{5, 5, 5, 3, 8};
-      XClipHeads heads(cfg, HeadDims{s.D, 7}, dtype);
+      XClipHead heads(cfg, HeadDims{s.D, 7}, dtype);
+      Tensor logit_scale = Tensor::full(Shape{}, std::log(100.0), dtype).set_requires_grad(true);
       {
         NoGradGuard no_grad;
         uint64_t seed = 31;
-        for (auto& [name, p] : heads.named_parameters())
+        nn::NamedTensorList params = heads.named_parameters();
+        params.emplace_back("clip.logit_scale", logit_scale);
+        for (auto& [name, p] : params)
           p.copy_(ops::add(p, rnd(p.shape(), ++seed, dtype, name.find("_weight") != std::string::npos ? 0.1 : 0.3)));
       }
       const TextFeatures texts{rnd(Shape{s.T, s.D}, 1, dtype), rnd(Shape{s.T, s.L, s.D}, 2, dtype), word_mask(s)};
       // No all-padding video here: its video feature (a zero vector normalised) is NaN.
       const VideoFeatures videos{rnd(Shape{s.V, s.N, s.D}, 3, dtype), frame_mask(s, false)};
-      const HeadOutput train = heads.forward(texts, videos);
-      REQUIRE(train.terms.frame_word.requires_grad());  // the graph path
-      const std::vector<double> logits = train.terms.logits.detach().to_vector<double>();
-      const std::vector<double> eval = heads.similarity_matrix(texts, videos).to_vector<double>();
+      const SimilarityTerms train = heads.terms(texts, videos, logit_scale);
+      REQUIRE(train.frame_word.requires_grad());  // the graph path
+      const std::vector<double> logits = train.logits.detach().to_vector<double>();
+      const std::vector<double> eval = heads.similarity_matrix(texts, videos, logit_scale).to_vector<double>();
       // λ ≈ 100 scales the terms: the tolerance is relative to that.
       const bool f32 = dtype == DType::f32;
       check_close(eval, logits, f32 ? 1e-5 : 1e-12, f32 ? 1e-4 : 1e-10, agg + (f32 ? " f32" : " f64"));

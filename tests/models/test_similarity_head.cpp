@@ -6,7 +6,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "xclip/models/xclip_head.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
 #include "xclip/ops.hpp"
 
 using namespace xclip;
@@ -39,8 +39,8 @@ Sides random_sides(uint64_t seed) {
   Tensor fmask = Tensor::from_vector<double>({1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 1}, Shape{V, N});
   Tensor s = rnd(Shape{T, D}, seed), w = rnd(Shape{T, L, D}, seed + 1), f = rnd(Shape{V, N, D}, seed + 2);
   Tensor tmp = rnd(Shape{V, N, D}, seed + 3);
-  XClipConfig c;
-  return {make_text_side(s, w, wmask), make_video_side(c, f, tmp, fmask)};
+  HeadConfig c;
+  return {make_text_side({s, w, wmask}), make_video_side(c, f, tmp, fmask)};
 }
 
 // ---- the scalar reference ---------------------------------------------------------------------
@@ -85,7 +85,7 @@ double pool(const Vec& x, const Vec& m, Pool kind, double tau, Mat mix, bool mas
 Vec values(const Tensor& t) { return t.to_vector<double>(); }
 
 // logits[t][v] by loops over xclip-spec.md §5.6.
-Vec reference_logits(const XClipConfig& c, const AosmMatrices& a, double lambda, const Sides& sd) {
+Vec reference_logits(const HeadConfig& c, const AosmMatrices& a, double lambda, const Sides& sd) {
   const Vec s = values(sd.text.sentence), w = values(sd.text.words), u = values(sd.video.video),
             f = values(sd.video.frames), wm = values(sd.text.mask.to(DType::f64)),
             fm = values(sd.video.mask.to(DType::f64));
@@ -151,29 +151,29 @@ void check_close(const Vec& got, const Vec& want, double tol) {
   CHECK(worst < tol);
 }
 
-std::vector<std::pair<std::string, XClipConfig>> switch_configs() {
-  std::vector<std::pair<std::string, XClipConfig>> out;
+std::vector<std::pair<std::string, HeadConfig>> switch_configs() {
+  std::vector<std::pair<std::string, HeadConfig>> out;
   auto base = [] {
-    XClipConfig c;
+    HeadConfig c;
     c.max_words = L;
     c.max_frames = N;
     return c;
   };
   out.emplace_back("official", base());
   for (const char* agg : {"mean-mean", "max-max", "mean-max", "max-mean"}) {
-    XClipConfig c = base();
+    HeadConfig c = base();
     c.aggregation = Aggregation::parse(agg);
     out.emplace_back(agg, c);
   }
   const Contrasts single[] = {{true, false, false, false}, {false, true, false, false}, {false, false, true, false},
                               {false, false, false, true}, {true, false, true, true}};
   for (const Contrasts& cs : single) {
-    XClipConfig c = base();
+    HeadConfig c = base();
     c.contrasts = cs;
     out.emplace_back("contrasts " + std::to_string(cs.count()) + (cs.video_sentence ? "+vs" : ""), c);
   }
   {
-    XClipConfig c = base();
+    HeadConfig c = base();
     c.mask_padding = true;
     out.emplace_back("mask_padding", c);
     c.aggregation = Aggregation::parse("max-mean");
@@ -182,14 +182,14 @@ std::vector<std::pair<std::string, XClipConfig>> switch_configs() {
     out.emplace_back("mask_padding mean-max", c);
   }
   {
-    XClipConfig c = base();
+    HeadConfig c = base();
     c.learnable_aosm = false;
     out.emplace_back("learnable_aosm off", c);
     c.mask_padding = true;
     out.emplace_back("paper equations (no matrices, masked)", c);
   }
   {
-    XClipConfig c = base();
+    HeadConfig c = base();
     c.temperature = 1.0;
     out.emplace_back("tau 1", c);
     c.temperature = 0.1;
@@ -217,11 +217,11 @@ TEST_CASE("similarity head matches the loop reference of the spec for every swit
 TEST_CASE("official head: padded words and frames change the logits; mask_padding removes them",
           "[models][similarity][masking]") {
   const Sides sd = random_sides(21);
-  XClipConfig c;
+  HeadConfig c;
   c.max_words = L;
   c.max_frames = N;
   const AosmMatrices m = perturbed_matrices(7);
-  auto logits = [&](const XClipConfig& cfg, const Sides& s) {
+  auto logits = [&](const HeadConfig& cfg, const Sides& s) {
     return values(similarity_terms(cfg, m, Tensor::scalar<double>(std::log(100.0)), s.text, s.video).logits);
   };
   // Replace word 4 of text 0 (padding) and frame 2 of video 1 (padding) with other unit vectors.
@@ -240,7 +240,7 @@ TEST_CASE("official head: padded words and frames change the logits; mask_paddin
 
 TEST_CASE("mean-mean and max-max are the plain mean / max of the frame-word matrix", "[models][similarity]") {
   const Sides sd = random_sides(31);
-  XClipConfig c;
+  HeadConfig c;
   c.max_words = L;
   c.max_frames = N;
   c.learnable_aosm = false;
@@ -263,7 +263,7 @@ TEST_CASE("chunked frame-word term equals the one-block term, values and gradien
       sd.video.frames = sd.video.frames.detach().set_requires_grad(true);
       AosmMatrices m = perturbed_matrices(3);
       for (Tensor* t : m.all()) t->set_requires_grad(true);
-      XClipConfig c;
+      HeadConfig c;
       c.max_words = L;
       c.max_frames = N;
       c.mask_padding = masked;

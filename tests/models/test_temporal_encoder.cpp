@@ -1,7 +1,8 @@
 // The temporal encoder: official names, padding mask, residual, position embeddings.
 #include <catch2/catch.hpp>
 
-#include "xclip/models/xclip_heads.hpp"
+#include "xclip/models/heads/clip4clip_head.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
 #include "xclip/ops.hpp"
 
 using namespace xclip;
@@ -15,7 +16,7 @@ Tensor rnd(const Shape& s, uint64_t seed, double sd = 1.0) {
 }
 
 struct Encoder {
-  Embedding table{6, 8, DType::f64};
+  nn::WeightModule table{Tensor::zeros(Shape{6, 8}, DType::f64)};
   nn::Transformer transformer{8, 2, 2, kTemporalLayerNormEps, DType::f64};
   Encoder() {
     NoGradGuard no_grad;
@@ -28,30 +29,37 @@ struct Encoder {
 }  // namespace
 
 TEST_CASE("X-CLIP head parameters carry the official state_dict names", "[models][temporal]") {
-  XClipConfig c;
+  HeadConfig c;
   c.max_words = 4;
   c.max_frames = 3;
   c.cross_num_hidden_layers = 2;
-  XClipHeads heads(c, HeadDims{64, 77});
+  XClipHead heads(c, HeadDims{64, 77});
   std::vector<std::string> names;
   for (auto& [n, t] : heads.named_parameters()) names.push_back(n);
-  REQUIRE(names.size() == 8 + 1 + 1 + 2 * 12);
-  CHECK(std::vector<std::string>(names.begin(), names.begin() + 10) ==
+  REQUIRE(names.size() == 8 + 1 + 2 * 12);
+  CHECK(std::vector<std::string>(names.begin(), names.begin() + 9) ==
         std::vector<std::string>{"global_mat_weight", "word_logit_weight", "frame_logit_weight", "local_mat_weight",
                                  "frame_mat_weight", "word_mat_weight", "frame_mat_weight2", "word_mat_weight2",
-                                 "clip.logit_scale", "frame_position_embeddings.weight"});
-  CHECK(names[10] == "transformerClip.resblocks.0.attn.in_proj_weight");
+                                 "frame_position_embeddings.weight"});
+  CHECK(names[9] == "transformerClip.resblocks.0.attn.in_proj_weight");
   CHECK(names.back() == "transformerClip.resblocks.1.ln_2.bias");
   CHECK(heads.parameter("word_mat_weight").shape() == Shape({4, 4}));
   CHECK(heads.parameter("frame_mat_weight2").shape() == Shape({3, 3}));
   CHECK(heads.parameter("frame_position_embeddings.weight").shape() == Shape({77, 64}));
-  CHECK(heads.transformer_clip()->resblocks[0]->ln_1.eps == 1e-12);
-  CHECK(heads.transformer_clip()->heads == 1);  // width / 64, as the original
+  CHECK(heads.temporal_encoder()->transformer_clip.resblocks[0]->ln_1.eps == 1e-12);
+  CHECK(heads.temporal_encoder()->transformer_clip.heads == 1);  // width / 64, as the original
   // The matrices start as the identity.
   CHECK(heads.parameter("local_mat_weight").to_vector<float>() == Tensor::eye(64).to_vector<float>());
-  // meanP without learnable matrices (CLIP4Clip meanP) has only clip.logit_scale.
-  XClipHeads bare(XClipConfig::clip4clip("meanP"), HeadDims{64, 77});
-  CHECK(bare.named_parameters().size() == 1);
+  // meanP without learnable matrices has no parameter of its own (clip.logit_scale is CLIP's).
+  HeadConfig bare_config = c;
+  bare_config.sim_header = "meanP";
+  bare_config.learnable_aosm = false;
+  CHECK(XClipHead(bare_config, HeadDims{64, 77}).named_parameters().empty());
+  CHECK(Clip4ClipHead(HeadConfig::clip4clip("meanP"), HeadDims{64, 77}).named_parameters().empty());
+  // CLIP4Clip seqTransf: the same encoder under the same names, and no matrices.
+  Clip4ClipHead seq(HeadConfig::clip4clip("seqTransf"), HeadDims{64, 77});
+  CHECK(seq.named_parameters().front().first == "frame_position_embeddings.weight");
+  CHECK(seq.named_parameters().size() == 1 + 4 * 12);
 }
 
 TEST_CASE("temporal encoder: V = transformer(F + P, mask) + F, padded frames invisible", "[models][temporal]") {

@@ -1,15 +1,15 @@
-// XClipConfig: defaults are the official scripts' values; JSON round trip; presets; bad values.
+// HeadConfig: defaults are the official scripts' values; JSON round trip; presets; bad values.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "xclip/core/error.hpp"
-#include "xclip/models/xclip_config.hpp"
+#include "xclip/models/heads/head_config.hpp"
 
 using namespace xclip;
 using namespace xclip::models;
 
 TEST_CASE("default X-CLIP config is what the official scripts train", "[models][config]") {
-  XClipConfig c;
+  HeadConfig c;
   CHECK(c.sim_header == "seqTransf");
   CHECK(c.temporal_encoder());
   CHECK(c.cross_num_hidden_layers == 4);
@@ -24,7 +24,7 @@ TEST_CASE("default X-CLIP config is what the official scripts train", "[models][
 }
 
 TEST_CASE("config JSON round trip keeps every field", "[models][config]") {
-  XClipConfig c;
+  HeadConfig c;
   c.sim_header = "meanP";
   c.max_words = 7;
   c.max_frames = 5;
@@ -38,7 +38,7 @@ TEST_CASE("config JSON round trip keeps every field", "[models][config]") {
   c.use_original_clip_for_frame_features = false;
   c.batch_size_val = 3;
   c.frame_word_chunk_elements = 99;
-  XClipConfig d = XClipConfig::from_json(c.to_json());
+  HeadConfig d = HeadConfig::from_json(c.to_json());
   CHECK(d.to_json() == c.to_json());
   CHECK(d.aggregation == Aggregation{Pool::max, Pool::mean});
   CHECK(d.contrasts == Contrasts{true, false, true, false});
@@ -56,17 +56,17 @@ TEST_CASE("Table 7 aggregation names parse to (first stage, second stage)", "[mo
 }
 
 TEST_CASE("the clip4clip preset is video-sentence only without learnable matrices", "[models][config]") {
-  XClipConfig c = XClipConfig::from_json(nlohmann::json{{"model", "clip4clip"}, {"sim_header", "seqTransf"}});
+  HeadConfig c = HeadConfig::from_json(nlohmann::json{{"model", "clip4clip"}, {"sim_header", "seqTransf"}});
   CHECK(c.contrasts == Contrasts{true, false, false, false});
   CHECK_FALSE(c.learnable_aosm);
   CHECK(c.sim_header == "seqTransf");
-  CHECK(XClipConfig::from_json(nlohmann::json{{"model", "clip4clip"}}).sim_header == "meanP");
+  CHECK(HeadConfig::from_json(nlohmann::json{{"model", "clip4clip"}}).sim_header == "meanP");
 }
 
 TEST_CASE("bad config values are errors naming the key", "[models][config][errors]") {
   auto message = [](const nlohmann::json& j) {
     try {
-      XClipConfig::from_json(j);
+      HeadConfig::from_json(j);
     } catch (const Error& e) {
       return std::string(e.what());
     }
@@ -79,5 +79,5 @@ TEST_CASE("bad config values are errors naming the key", "[models][config][error
   CHECK_THAT(message({{"contrasts", {"video_frame"}}}), Catch::Contains("video_frame"));
   CHECK_THAT(message({{"max_frame", 12}}), Catch::Contains("unknown key 'max_frame'"));
   // Keys a caller declares as not the model's are skipped.
-  CHECK_NOTHROW(XClipConfig::from_json({{"kind", "heads"}}, {"kind"}));
+  CHECK_NOTHROW(HeadConfig::from_json({{"kind", "heads"}}, {"kind"}));
 }

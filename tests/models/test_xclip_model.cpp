@@ -1,10 +1,11 @@
-// The XClip model: initialisation from CLIP-only weights as the original from_pretrained, official
+// The RetrievalModel model: initialisation from CLIP-only weights as the original from_pretrained, official
 // state_dict names and a save/load round trip, the blocked evaluation path, input checks.
 #include <catch2/catch.hpp>
 
 #include "test_util.hpp"
 #include "xclip/io/safetensors.hpp"
-#include "xclip/models/xclip.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
+#include "xclip/models/model.hpp"
 #include "xclip/ops.hpp"
 
 using namespace xclip;
@@ -20,8 +21,8 @@ ClipConfig tiny_clip() {
   return c;
 }
 
-XClipConfig tiny_xclip() {
-  XClipConfig c;
+HeadConfig tiny_xclip() {
+  HeadConfig c;
   c.max_words = 6;
   c.max_frames = 3;
   c.cross_num_hidden_layers = 2;
@@ -67,10 +68,10 @@ std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
 
 TEST_CASE("CLIP-only weights initialise X-CLIP as the original from_pretrained", "[models][xclip]") {
   const nn::NamedTensorList clip_state = random_clip_state(3);
-  XClip model(tiny_xclip(), tiny_clip());
+  RetrievalModel model(tiny_xclip(), tiny_clip());
   const LoadReport report = model.load_pretrained(clip_state);  // bare OpenAI names
   INFO(report.str());
-  CHECK(report.temporal_from_clip);
+  CHECK(report.head_from_clip);
   CHECK(report.unexpected.empty());
   // Only the eight matrices are not in the weights: they stay the identity.
   CHECK(report.missing == std::vector<std::string>(AosmMatrices::names().begin(), AosmMatrices::names().end()));
@@ -85,12 +86,12 @@ TEST_CASE("CLIP-only weights initialise X-CLIP as the original from_pretrained",
     INFO(name);
     CHECK(values(p) == values(model.parameter(src)));
   }
-  CHECK(model.transformer_clip()->resblocks.size() == 2);
-  CHECK(model.transformer_clip()->resblocks[0]->ln_1.eps == 1e-12);
+  CHECK(dynamic_cast<XClipHead&>(model.head).temporal_encoder()->transformer_clip.resblocks.size() == 2);
+  CHECK(dynamic_cast<XClipHead&>(model.head).temporal_encoder()->transformer_clip.resblocks[0]->ln_1.eps == 1e-12);
 }
 
 TEST_CASE("X-CLIP state_dict: official names and order; save then load is exact", "[models][xclip]") {
-  XClip a(tiny_xclip(), tiny_clip());
+  RetrievalModel a(tiny_xclip(), tiny_clip());
   a.load_pretrained(random_clip_state(4));
   {
     NoGradGuard no_grad;
@@ -108,9 +109,9 @@ TEST_CASE("X-CLIP state_dict: official names and order; save then load is exact"
   const auto path = (xclip::test::temp_dir("xclip_save") / "model.safetensors").string();
   a.save(path);
   const io::NamedTensors w = io::load_safetensors(path);
-  XClip b(tiny_xclip(), infer_xclip_clip_config(w.list(), 8));
+  RetrievalModel b(tiny_xclip(), infer_xclip_clip_config(w.list(), 8));
   const LoadReport r = b.load_pretrained(w.list(), true);
-  CHECK_FALSE(r.temporal_from_clip);
+  CHECK_FALSE(r.head_from_clip);
   for (const auto& [name, p] : a.named_parameters()) {
     INFO(name);
     CHECK(values(p) == values(b.parameter(name)));
@@ -118,19 +119,19 @@ TEST_CASE("X-CLIP state_dict: official names and order; save then load is exact"
 }
 
 TEST_CASE("evaluation similarity equals the training logits for every batch_size_val", "[models][xclip][eval]") {
-  XClipConfig cfg = tiny_xclip();
-  XClip model(cfg, tiny_clip());
+  HeadConfig cfg = tiny_xclip();
+  RetrievalModel model(cfg, tiny_clip());
   model.load_pretrained(random_clip_state(5));
   const Batch batch = random_batch(5, 6);
   Tensor logits;
   {
     NoGradGuard no_grad;
-    logits = model.forward(batch.ids, batch.attention, batch.video, batch.video_mask).head.terms.logits;
+    logits = model.forward(batch.ids, batch.attention, batch.video, batch.video_mask).head.logits;
   }
   for (int64_t block : {1, 2, 3, 5, 8}) {
-    XClipConfig c = cfg;
+    HeadConfig c = cfg;
     c.batch_size_val = block;
-    XClip m(c, tiny_clip());
+    RetrievalModel m(c, tiny_clip());
     m.load_pretrained(model.state_dict(), true);
     Tensor sim = m.similarity_for_eval(batch.ids, batch.attention, batch.video, batch.video_mask);
     REQUIRE(sim.shape() == Shape({5, 5}));
@@ -140,11 +141,11 @@ TEST_CASE("evaluation similarity equals the training logits for every batch_size
 }
 
 TEST_CASE("training forward gives a finite loss and gradients to every parameter", "[models][xclip]") {
-  XClip model(tiny_xclip(), tiny_clip());
+  RetrievalModel model(tiny_xclip(), tiny_clip());
   model.load_pretrained(random_clip_state(7));
   const Batch batch = random_batch(4, 8);
-  XClipOutput out = model.forward(batch.ids, batch.attention, batch.video, batch.video_mask);
-  CHECK(out.head.terms.logits.shape() == Shape({4, 4}));
+  ModelOutput out = model.forward(batch.ids, batch.attention, batch.video, batch.video_mask);
+  CHECK(out.head.logits.shape() == Shape({4, 4}));
   CHECK(std::isfinite(out.loss.item<float>()));
   out.loss.backward();
   for (const auto& [name, p] : model.named_parameters()) {
@@ -157,7 +158,7 @@ TEST_CASE("training forward gives a finite loss and gradients to every parameter
 }
 
 TEST_CASE("X-CLIP rejects inputs and configurations that do not fit", "[models][xclip][errors]") {
-  XClip model(tiny_xclip(), tiny_clip());
+  RetrievalModel model(tiny_xclip(), tiny_clip());
   const Batch batch = random_batch(2, 1);
   CHECK_THROWS_AS(model.forward(ops::narrow(batch.ids, 1, 0, 5), ops::narrow(batch.attention, 1, 0, 5), batch.video,
                                 batch.video_mask),
@@ -165,12 +166,12 @@ TEST_CASE("X-CLIP rejects inputs and configurations that do not fit", "[models][
   CHECK_THROWS_AS(model.encode_video(ops::narrow(batch.video, 1, 0, 2), ops::narrow(batch.video_mask, 1, 0, 2)), Error);
   ClipConfig wide = tiny_clip();
   wide.text.width = 32;
-  CHECK_THROWS_WITH(XClip(tiny_xclip(), wide), Catch::Contains("temporal encoder"));
-  XClipConfig baseline = XClipConfig::clip4clip("meanP");
+  CHECK_THROWS_WITH(RetrievalModel(tiny_xclip(), wide), Catch::Contains("temporal encoder"));
+  HeadConfig baseline = HeadConfig::clip4clip("meanP");
   baseline.max_words = 6;
   baseline.max_frames = 3;
-  CHECK_NOTHROW(XClip(baseline, wide));  // no temporal encoder: the widths may differ
-  XClipConfig many_words = tiny_xclip();
+  CHECK_NOTHROW(RetrievalModel(baseline, wide));  // no temporal encoder: the widths may differ
+  HeadConfig many_words = tiny_xclip();
   many_words.max_words = 20;
-  CHECK_THROWS_WITH(XClip(many_words, tiny_clip()), Catch::Contains("context length"));
+  CHECK_THROWS_WITH(RetrievalModel(many_words, tiny_clip()), Catch::Contains("context length"));
 }

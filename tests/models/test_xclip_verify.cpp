@@ -15,7 +15,7 @@
 
 #include "test_util.hpp"
 #include "xclip/io/safetensors.hpp"
-#include "xclip/models/xclip_verify.hpp"
+#include "xclip/models/verify.hpp"
 
 using namespace xclip;
 using namespace xclip::models;

@@ -16,13 +16,13 @@ using models::ClipPrecision;
 
 namespace {
 
-std::unique_ptr<models::XClip> model_with(ClipPrecision precision, uint64_t seed) {
-  auto m = std::make_unique<models::XClip>(test::tiny_xclip_config(), test::tiny_clip_config(), precision);
-  train::init_xclip_random(*m, seed);
+std::unique_ptr<models::RetrievalModel> model_with(ClipPrecision precision, uint64_t seed) {
+  auto m = std::make_unique<models::RetrievalModel>(test::tiny_xclip_config(), test::tiny_clip_config(), precision);
+  models::init_from_scratch(*m, seed);
   return m;
 }
 
-train::TrainBatch batch_of(int64_t size, uint64_t seed) {
+data::Batch batch_of(int64_t size, uint64_t seed) {
   test::ToySource source(size, size, 5, seed);
   source.start_epoch(0);
   return *source.next();
@@ -39,9 +39,9 @@ double max_abs_difference(const Tensor& a, const Tensor& b, double* scale) {
   return d;
 }
 
-std::vector<train::ParamGroup> groups(const models::XClip& m) {
+std::vector<train::ParamGroup> groups(const models::RetrievalModel& m) {
   std::vector<train::ParamGroup> out;
-  for (auto& g : train::xclip_param_groups(m.named_parameters(), 1e-3, 1.0)) out.push_back(g.group);
+  for (auto& g : train::param_groups(m, 1e-3, 1.0)) out.push_back(g.group);
   return out;
 }
 
@@ -49,12 +49,12 @@ std::vector<train::ParamGroup> groups(const models::XClip& m) {
 
 TEST_CASE("bf16 autocast: forward and gradients near f32, parameters and gradients f32", "[train][autocast]") {
   auto f32 = model_with(ClipPrecision::f32, 3), bf16 = model_with(ClipPrecision::bf16_autocast, 3);
-  const train::TrainBatch b = batch_of(6, 1);
-  models::XClipOutput ref = f32->forward(b.input_ids, b.attention_mask, b.video, b.video_mask);
-  models::XClipOutput out = bf16->forward(b.input_ids, b.attention_mask, b.video, b.video_mask);
+  const data::Batch b = batch_of(6, 1);
+  models::ModelOutput ref = f32->forward(b.input_ids, b.attention_mask, b.video, b.video_mask);
+  models::ModelOutput out = bf16->forward(b.input_ids, b.attention_mask, b.video, b.video_mask);
   CHECK_FALSE(ops::autocast_bf16_enabled());  // the model's guard ended with the forward
   double scale = 0;
-  const double logits = max_abs_difference(out.head.terms.logits, ref.head.terms.logits, &scale);
+  const double logits = max_abs_difference(out.head.logits, ref.head.logits, &scale);
   INFO("logits: max |bf16 - f32| " << logits << " of " << scale);
   CHECK(logits > 0);
   CHECK(logits <= 2e-2 * scale);
@@ -83,18 +83,18 @@ TEST_CASE("bf16 autocast: the similarity head is computed in f32 from the encode
   // meanP has no temporal encoder, so everything after the encoders is the head: it must give
   // exactly the f32 model's head on the same features.
   auto cfg = test::tiny_xclip_config("meanP");
-  models::XClip bf16(cfg, test::tiny_clip_config(), ClipPrecision::bf16_autocast);
-  models::XClip f32(cfg, test::tiny_clip_config(), ClipPrecision::f32);
-  train::init_xclip_random(bf16, 4);
-  train::init_xclip_random(f32, 4);
-  const train::TrainBatch b = batch_of(5, 2);
+  models::RetrievalModel bf16(cfg, test::tiny_clip_config(), ClipPrecision::bf16_autocast);
+  models::RetrievalModel f32(cfg, test::tiny_clip_config(), ClipPrecision::f32);
+  models::init_from_scratch(bf16, 4);
+  models::init_from_scratch(f32, 4);
+  const data::Batch b = batch_of(5, 2);
   NoGradGuard no_grad;
   const models::TextFeatures t = bf16.encode_text(b.input_ids, b.attention_mask);
   const models::VideoFeatures v = bf16.encode_video(b.video, b.video_mask);
   const models::TextFeatures t32 = f32.encode_text(b.input_ids, b.attention_mask);
   CHECK(t.words.to_vector<float>() != t32.words.to_vector<float>());  // the encoders did run in bf16
-  CHECK(bf16.forward(b.input_ids, b.attention_mask, b.video, b.video_mask).head.terms.logits.to_vector<float>() ==
-        f32.XClipHeadsBase::forward(t, v).terms.logits.to_vector<float>());
+  CHECK(bf16.forward(b.input_ids, b.attention_mask, b.video, b.video_mask).head.logits.to_vector<float>() ==
+        f32.head.forward(t, v, f32.logit_scale()).logits.to_vector<float>());
 }
 
 TEST_CASE("bf16 autocast: ten BertAdam steps stay near the f32 losses", "[train][autocast]") {
@@ -105,13 +105,13 @@ TEST_CASE("bf16 autocast: ten BertAdam steps stay near the f32 losses", "[train]
   double worst = 0, first = 0, last32 = 0, last16 = 0;
   std::ostringstream trace;
   for (int step = 0; step < 10; ++step) {
-    const train::TrainBatch b = batch_of(8, 10 + uint64_t(step));
+    const data::Batch b = batch_of(8, 10 + uint64_t(step));
     double loss[2];
     for (int k = 0; k < 2; ++k) {
-      models::XClip& m = k == 0 ? *f32 : *bf16;
+      models::RetrievalModel& m = k == 0 ? *f32 : *bf16;
       train::BertAdam& opt = k == 0 ? opt32 : opt16;
       opt.zero_grad();
-      models::XClipOutput out = m.forward(b.input_ids, b.attention_mask, b.video, b.video_mask);
+      models::ModelOutput out = m.forward(b.input_ids, b.attention_mask, b.video, b.video_mask);
       out.loss.backward();
       opt.step();
       loss[k] = out.loss.item_double();

@@ -14,7 +14,7 @@ using namespace xclip::train;
 
 namespace {
 // All batches of a source concatenated (the reference input of similarity_for_eval).
-TrainBatch whole(test::ToySource& s) {
+data::Batch whole(test::ToySource& s) {
   s.start_epoch(0);
   std::vector<Tensor> ids, mask, video, vmask;
   while (auto b = s.next()) {
@@ -23,7 +23,12 @@ TrainBatch whole(test::ToySource& s) {
     video.push_back(b->video);
     vmask.push_back(b->video_mask);
   }
-  return {ops::concat(ids, 0), ops::concat(mask, 0), ops::concat(video, 0), ops::concat(vmask, 0)};
+  data::Batch all;
+  all.input_ids = ops::concat(ids, 0);
+  all.attention_mask = ops::concat(mask, 0);
+  all.video = ops::concat(video, 0);
+  all.video_mask = ops::concat(vmask, 0);
+  return all;
 }
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
@@ -42,11 +47,11 @@ TEST_CASE("evaluate: pairs give similarity_for_eval's matrix and metrics.py's nu
     test::ToySource pairs(13, 4, 13);  // 4 batches, the last partial; 13 distinct classes
     pairs.shuffle = false;
     pairs.drop_last = false;
-    EvalInputs in;
+    data::EvalInputs in;
     in.texts = in.videos = &pairs;
     const EvalResult r = evaluate(*model, in);
     REQUIRE(r.sim.shape() == Shape{13, 13});
-    const TrainBatch all = whole(pairs);
+    const data::Batch all = whole(pairs);
     const Tensor ref = model->similarity_for_eval(all.input_ids, all.attention_mask, all.video, all.video_mask);
     CHECK(max_abs_diff(r.sim, ref) < 1e-5);
     const RetrievalMetrics t2v = compute_metrics(r.sim);
@@ -63,7 +68,7 @@ TEST_CASE("evaluate: separate text and video sources, multi-sentence grouping", 
   test::ToySource texts(12, 5, 4), videos(4, 3, 4);
   texts.shuffle = videos.shuffle = false;
   texts.drop_last = videos.drop_last = false;
-  EvalInputs in;
+  data::EvalInputs in;
   in.texts = &texts;
   in.videos = &videos;
   in.multi_sentence = true;
@@ -94,7 +99,7 @@ TEST_CASE("evaluate: a trained model beats chance on the toy task", "[train][eva
   o.print = [](const std::string&) {};
   test::ToySource pairs(8, 8, 8);
   pairs.shuffle = false;
-  EvalInputs in;
+  data::EvalInputs in;
   in.texts = in.videos = &pairs;
   const double before = evaluate(*model, in).t2v.r1;
   Trainer(*model, train_set, o).run();

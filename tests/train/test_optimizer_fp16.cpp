@@ -9,7 +9,7 @@
 
 #include "test_util.hpp"
 #include "xclip/io/safetensors.hpp"
-#include "xclip/models/xclip.hpp"
+#include "xclip/models/model.hpp"
 #include "xclip/train/precision.hpp"
 
 using namespace xclip;
@@ -362,77 +362,101 @@ TEST_CASE("clip_grad_norm_official_fp16: fp16 norms, f32 total, fp16-rounded sca
   CHECK(b.grad().to_vector<float>()[0] == 12.0f * coef);
 }
 
-TEST_CASE("scale_pre_gather_gradients divides what precedes the all-gather by world_size", "[fp16][gather]") {
-  const std::vector<std::string> before = {"clip.visual.conv1.weight", "clip.ln_final.weight",
-                                           "clip.token_embedding.weight",
-                                           "transformerClip.resblocks.0.attn.in_proj_weight",
-                                           "frame_position_embeddings.weight"};
-  const std::vector<std::string> after = {"clip.logit_scale",  "global_mat_weight", "word_logit_weight",
-                                          "frame_logit_weight", "local_mat_weight",  "frame_mat_weight",
-                                          "word_mat_weight",    "frame_mat_weight2", "word_mat_weight2"};
-  nn::NamedTensorList params;
-  const float g0 = 0.3f, sub = float(std::ldexp(3.0, -24));  // sub: an fp16 subnormal
-  for (const auto& n : before) params.emplace_back(n, Tensor::zeros(Shape{2}));
-  for (const auto& n : after) params.emplace_back(n, Tensor::zeros(Shape{2}));
-  Tensor no_grad = Tensor::zeros(Shape{1});
-  params.emplace_back("transformerClip.ln_post.bias", no_grad);
-  for (auto& [n, t] : params)
-    if (n != "transformerClip.ln_post.bias") t.set_grad(Tensor::from_vector<float>({g0, sub}, Shape{2}));
-
-  for (const auto& n : before) CHECK(gather_side(n) == GatherSide::before);
-  for (const auto& n : after) CHECK(gather_side(n) == GatherSide::after);
-  CHECK_THROWS_WITH(gather_side("head.w"), Catch::Contains("not an X-CLIP parameter name"));
-
-  SECTION("fp32 gradients, world size 4") {
-    scale_pre_gather_gradients(params, 4);
-    for (auto& [n, t] : params) {
-      if (!t.grad().defined()) continue;
-      INFO(n);
-      const float k = gather_side(n) == GatherSide::before ? 4.0f : 1.0f;
-      CHECK(t.grad().to_vector<float>() == std::vector<float>{g0 / k, sub / k});
-    }
-    CHECK_FALSE(no_grad.grad().defined());
-  }
-  SECTION("official fp16, world size 8: fp16 gradients are divided in fp16") {
-    scale_pre_gather_gradients(params, 8, true);
-    // clip.visual.conv1.weight is fp16: 0.3 → fp16(0.3)/8, and 3·2^-24/8 = 0.375·2^-24 rounds to 0.
-    CHECK(params[0].second.grad().to_vector<float>() == std::vector<float>{h(0.3) / 8, 0.0f});
-    // clip.ln_final.weight is fp32: exact division.
-    CHECK(params[1].second.grad().to_vector<float>() == std::vector<float>{g0 / 8, sub / 8});
-    CHECK(params[5].second.grad().to_vector<float>() == std::vector<float>{g0, sub});  // clip.logit_scale
-  }
-  SECTION("world size 1 is the identity; bad sizes and unknown names throw") {
-    scale_pre_gather_gradients(params, 1);
-    CHECK(params[0].second.grad().to_vector<float>() == std::vector<float>{g0, sub});
-    CHECK_THROWS_WITH(scale_pre_gather_gradients(params, 0), Catch::Contains("world_size"));
-    nn::NamedTensorList unknown = {{"head.w", Tensor::zeros(Shape{1})}};
-    CHECK_THROWS_WITH(scale_pre_gather_gradients(unknown, 4), Catch::Contains("head.w"));
-  }
-}
-
-TEST_CASE("the X-CLIP model's parameters: gather sides, fp16 set, one official fp16 step", "[fp16][gather]") {
+namespace {
+// A small X-CLIP with 1 vision and 3 text layers, CLIP initialised at random (rounded to fp16
+// values in the official regime).
+std::unique_ptr<models::RetrievalModel> gather_test_model(models::ClipPrecision precision, Generator& gen) {
   models::ClipConfig cc;
   cc.embed_dim = 16;
   cc.vision = models::ClipVisionConfig{16, 1, 2, 8, 2, 16};
   cc.text = models::ClipTextConfig{16, 3, 2, 12, 40};
-  models::XClipConfig xc;
+  models::HeadConfig xc;
   xc.max_words = 6;
   xc.max_frames = 3;
   xc.cross_num_hidden_layers = 2;
   xc.temporal_heads = 2;
-  models::XClip model(xc, cc, models::ClipPrecision::official_fp16);
+  auto model = std::make_unique<models::RetrievalModel>(xc, cc, precision);
+  model->clip.init_random(gen);
+  if (precision == models::ClipPrecision::official_fp16) model->clip.round_official_fp16_parameters();
+  return model;
+}
+}  // namespace
+
+TEST_CASE("scale_pre_gather_gradients divides what precedes the all-gather by world_size", "[fp16][gather]") {
+  const std::vector<std::string> after = {"clip.logit_scale",  "global_mat_weight", "word_logit_weight",
+                                          "frame_logit_weight", "local_mat_weight",  "frame_mat_weight",
+                                          "word_mat_weight",    "frame_mat_weight2", "word_mat_weight2"};
+  const float g0 = 0.3f, sub = float(std::ldexp(3.0, -24));  // sub: an fp16 subnormal
+  auto with_gradients = [&](models::RetrievalModel& model) {
+    for (auto& [n, p] : model.named_parameters()) {
+      if (n == "transformerClip.resblocks.1.ln_2.bias") continue;  // one parameter without a gradient
+      Tensor g = Tensor::full(p.shape(), g0);
+      g.data<float>()[0] = sub;
+      Tensor t = p;
+      t.set_grad(g);
+    }
+  };
+  auto first_two = [](const Tensor& g) {
+    const std::vector<float> v = g.to_vector<float>();
+    return std::vector<float>{v[0], v[1]};
+  };
   Generator gen(5);
-  model.clip.init_random(gen);
-  model.clip.round_official_fp16_parameters();
+
+  SECTION("fp32 gradients, world size 4: the encoders divided, the matrices and logit_scale not") {
+    auto model = gather_test_model(models::ClipPrecision::f32, gen);
+    with_gradients(*model);
+    for (const auto& n : after) CHECK(model->param_role(n).after_gather);
+    CHECK_FALSE(model->param_role("clip.visual.conv1.weight").after_gather);
+    CHECK_FALSE(model->param_role("transformerClip.resblocks.0.attn.in_proj_weight").after_gather);
+    CHECK_FALSE(model->param_role("frame_position_embeddings.weight").after_gather);
+    CHECK_THROWS_WITH(model->param_role("head.w"), Catch::Contains("head.w"));
+    scale_pre_gather_gradients(*model, 4);
+    for (auto& [n, t] : model->named_parameters()) {
+      INFO(n);
+      if (n == "transformerClip.resblocks.1.ln_2.bias") {
+        CHECK_FALSE(t.grad().defined());
+        continue;
+      }
+      const float k = model->param_role(n).after_gather ? 1.0f : 4.0f;
+      if (t.numel() == 1)  // clip.logit_scale: only the subnormal
+        CHECK(t.grad().to_vector<float>() == std::vector<float>{sub / k});
+      else
+        CHECK(first_two(t.grad()) == std::vector<float>{sub / k, g0 / k});
+    }
+  }
+  SECTION("official fp16, world size 8: fp16 gradients are divided in fp16") {
+    auto model = gather_test_model(models::ClipPrecision::official_fp16, gen);
+    with_gradients(*model);
+    scale_pre_gather_gradients(*model, 8);
+    // clip.visual.conv1.weight is fp16: 0.3 → fp16(0.3)/8, and 3·2^-24/8 = 0.375·2^-24 rounds to 0.
+    CHECK(first_two(model->parameter("clip.visual.conv1.weight").grad()) == std::vector<float>{0.0f, h(0.3) / 8});
+    // clip.ln_final.weight is fp32: exact division.
+    CHECK(first_two(model->parameter("clip.ln_final.weight").grad()) == std::vector<float>{sub / 8, g0 / 8});
+    CHECK(model->parameter("clip.logit_scale").grad().to_vector<float>() == std::vector<float>{sub});  // after
+  }
+  SECTION("world size 1 is the identity; bad sizes throw") {
+    auto model = gather_test_model(models::ClipPrecision::f32, gen);
+    with_gradients(*model);
+    scale_pre_gather_gradients(*model, 1);
+    CHECK(first_two(model->parameter("clip.visual.conv1.weight").grad()) == std::vector<float>{sub, g0});
+    CHECK_THROWS_WITH(scale_pre_gather_gradients(*model, 0), Catch::Contains("world_size"));
+  }
+}
+
+TEST_CASE("the X-CLIP model's parameters: gather sides, fp16 set, one official fp16 step", "[fp16][gather]") {
+  Generator gen(5);
+  const auto built = gather_test_model(models::ClipPrecision::official_fp16, gen);
+  models::RetrievalModel& model = *built;
 
   std::vector<std::string> after;
   int fp16 = 0, before = 0;
   for (const auto& [name, p] : model.named_parameters()) {
-    if (gather_side(name) == GatherSide::after)
+    if (model.param_role(name).after_gather)
       after.push_back(name);
     else
       ++before;
-    fp16 += is_official_fp16_name(name);
+    fp16 += model.param_role(name).fp16;
+    CHECK(model.param_role(name).fp16 == is_official_fp16_name(name));
   }
   std::sort(after.begin(), after.end());
   CHECK(after == std::vector<std::string>{"clip.logit_scale", "frame_logit_weight", "frame_mat_weight",
@@ -458,8 +482,8 @@ TEST_CASE("the X-CLIP model's parameters: gather sides, fp16 set, one official f
   std::vector<Tensor> fp16_before;
   for (const auto& [name, p] : model.named_parameters())
     if (is_official_fp16_name(name)) fp16_before.push_back(p.clone());
-  scale_pre_gather_gradients(model.named_parameters(), 4, true);
-  clip_grad_norm_official_fp16(model.named_parameters(), 1.0);
+  scale_pre_gather_gradients(model, 4);
+  clip_global_grad_norm(model, 1.0);
   opt.step();
   opt.step();
   size_t k = 0, changed = 0;

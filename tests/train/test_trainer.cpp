@@ -48,9 +48,9 @@ std::vector<nlohmann::json> events(const fs::path& dir, const std::string& event
 
 }  // namespace
 
-TEST_CASE("param groups: the original's four groups by name substrings", "[train][trainer]") {
+TEST_CASE("param groups: the original's four groups, by the roles the model and its head report", "[train][trainer]") {
   auto model = test::tiny_model(1);
-  const auto groups = xclip_param_groups(model->named_parameters(), 1e-4, 1e-3);
+  const auto groups = param_groups(*model, 1e-4, 1e-3);
   REQUIRE(groups.size() == 4);
   CHECK(groups[0].group.lr == Approx(1e-7));
   CHECK(groups[0].group.weight_decay == 0.2);
@@ -71,8 +71,8 @@ TEST_CASE("param groups: the original's four groups by name substrings", "[train
   CHECK(g.at("frame_position_embeddings.weight") == "decay_other");
   CHECK(g.at("global_mat_weight") == "decay_other");
   CHECK(g.size() == model->named_parameters().size());
-  CHECK(is_no_decay_parameter("x.LayerNorm.weight"));
-  CHECK_FALSE(is_no_decay_parameter("clip.ln_final.weight"));
+  CHECK(models::is_no_decay_parameter("x.LayerNorm.weight"));
+  CHECK_FALSE(models::is_no_decay_parameter("clip.ln_final.weight"));
 }
 
 TEST_CASE("freeze_layer_num 0 freezes exactly the spec's CLIP embeddings", "[train][trainer]") {
@@ -256,24 +256,20 @@ TEST_CASE("trainer: the evaluator picks the best epoch (later epoch on ties)", "
   CHECK(best.at("global_mat_weight").to_vector<float>() == ck2.at("global_mat_weight").to_vector<float>());
 }
 
-TEST_CASE("trainer: --official_fp16 optimizer behind the seam, checkpointed and resumed exactly", "[train][trainer][resume]") {
+TEST_CASE("trainer: an official-fp16 model trains with the fp16 optimizer, checkpointed and resumed exactly", "[train][trainer][resume]") {
   const fs::path one = test::temp_dir("trainer_fp16_one"), two = test::temp_dir("trainer_fp16_two");
   auto fp16_model = [](uint64_t seed) {
-    auto m = std::make_unique<models::XClip>(test::tiny_xclip_config(), test::tiny_clip_config(),
-                                             models::ClipPrecision::official_fp16);
-    init_xclip_random(*m, seed);
-    m->clip.round_official_fp16_parameters();
-    return m;
+    // from_scratch rounds the CLIP weights to fp16 as convert_weights does.
+    return models::from_scratch(test::tiny_clip_config(), test::tiny_xclip_config(), seed,
+                                models::ClipPrecision::official_fp16);
   };
   auto run = [&](const fs::path& dir, uint64_t seed, int64_t stop_after, bool resume) {
     auto model = fp16_model(seed);
     test::ToySource source(18, 6, 6, 5);
     TrainOptions o = quiet_options(dir, 2);
     o.stop_after_epoch = stop_after;
-    o.global_clip = [](models::XClip& m, double max_norm) {
-      return clip_grad_norm_official_fp16(m.named_parameters(), max_norm);
-    };
-    Trainer trainer(*model, source, o, bert_adam_fp16_factory(model->named_parameters()));
+    Trainer trainer(*model, source, o);
+    REQUIRE(trainer.optimizer().name() == "BertAdamFp16");
     if (resume) trainer.resume(dir);
     trainer.run();
     return model;

@@ -9,8 +9,8 @@
 #include <optional>
 #include <vector>
 
-#include "xclip/models/xclip.hpp"
-#include "xclip/train/model_setup.hpp"
+#include "xclip/models/model.hpp"
+#include "xclip/models/build.hpp"
 #include "xclip/train/trainer.hpp"
 
 namespace xclip::test {
@@ -19,7 +19,7 @@ constexpr int64_t kVocab = 64, kEot = 63, kSot = 62;
 constexpr int64_t kWords = 6, kFrames = 4, kRes = 8;
 
 inline models::ClipConfig tiny_clip_config() {
-  train::ScratchClipOptions o;
+  models::ScratchClipOptions o;
   o.vision_width = 32;
   o.vision_layers = 1;
   o.patch = 4;
@@ -30,11 +30,11 @@ inline models::ClipConfig tiny_clip_config() {
   o.head_width = 16;
   o.context_length = 16;
   o.vocab_size = kVocab;
-  return train::scratch_clip_config(o);
+  return models::scratch_clip_config(o);
 }
 
-inline models::XClipConfig tiny_xclip_config(const std::string& sim_header = "seqTransf") {
-  models::XClipConfig c;
+inline models::HeadConfig tiny_xclip_config(const std::string& sim_header = "seqTransf") {
+  models::HeadConfig c;
   c.sim_header = sim_header;
   c.max_words = kWords;
   c.max_frames = kFrames;
@@ -44,10 +44,8 @@ inline models::XClipConfig tiny_xclip_config(const std::string& sim_header = "se
   return c;
 }
 
-inline std::unique_ptr<models::XClip> tiny_model(uint64_t seed, const std::string& sim_header = "seqTransf") {
-  auto m = std::make_unique<models::XClip>(tiny_xclip_config(sim_header), tiny_clip_config());
-  train::init_xclip_random(*m, seed);
-  return m;
+inline std::unique_ptr<models::RetrievalModel> tiny_model(uint64_t seed, const std::string& sim_header = "seqTransf") {
+  return models::from_scratch(tiny_clip_config(), tiny_xclip_config(sim_header), seed);
 }
 
 // Text and video of one sample.
@@ -72,7 +70,7 @@ inline void fill_sample(int64_t sample, int64_t classes, int64_t* ids, int64_t* 
   }
 }
 
-class ToySource : public train::BatchSource {
+class ToySource : public data::BatchSource {
  public:
   ToySource(int64_t samples, int64_t batch_size, int64_t classes, uint64_t seed = 0)
       : samples_(samples), batch_(batch_size), classes_(classes), seed_(seed) {}
@@ -88,10 +86,10 @@ class ToySource : public train::BatchSource {
     epoch_ = epoch;
     next_ = 0;
   }
-  std::optional<train::TrainBatch> next() override {
+  std::optional<data::Batch> next() override {
     const int64_t b = drop_last ? batch_ : std::min(batch_, samples_ - next_);
     if (next_ + (drop_last ? batch_ : 1) > samples_) return std::nullopt;
-    train::TrainBatch out;
+    data::Batch out;
     out.input_ids = Tensor::zeros(Shape{b, kWords}, DType::i64);
     out.attention_mask = Tensor::zeros(Shape{b, kWords}, DType::i64);
     out.video = Tensor::zeros(Shape{b, kFrames, 3, kRes, kRes});

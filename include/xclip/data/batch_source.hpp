@@ -1,16 +1,15 @@
-// The data Loader behind the trainer's BatchSource (train/trainer.hpp), and the loaders an
+// The data Loader behind the trainer's BatchSource (data/batch.hpp), and the loaders an
 // evaluation of a dataset needs (pairs for single-sentence sets; every caption plus every clip
 // once for multi-sentence sets, as the original's eval_epoch encodes them).
 #pragma once
 #include <memory>
 
+#include "xclip/data/batch.hpp"
 #include "xclip/data/loader.hpp"
-#include "xclip/train/evaluate.hpp"
-#include "xclip/train/trainer.hpp"
 
 namespace xclip::data {
 
-class LoaderBatchSource : public train::BatchSource {
+class LoaderBatchSource : public BatchSource {
  public:
   // `dataset` must outlive the source. Raw uint8 frames are not accepted (the model takes
   // normalised f32).
@@ -18,7 +17,7 @@ class LoaderBatchSource : public train::BatchSource {
   int64_t batches_per_epoch() const override { return loader_.batches_per_epoch(); }
   int64_t samples_per_epoch() const override { return loader_.items_per_epoch(); }
   void start_epoch(int64_t epoch) override { loader_.start_epoch(epoch); }
-  std::optional<train::TrainBatch> next() override;
+  std::optional<Batch> next() override { return loader_.next(); }
   Loader& loader() { return loader_; }
 
  private:
@@ -27,7 +26,7 @@ class LoaderBatchSource : public train::BatchSource {
 
 struct EvalLoaders {
   std::unique_ptr<LoaderBatchSource> texts, videos;  // videos empty: texts holds the pairs
-  train::EvalInputs inputs;
+  EvalInputs inputs;
 };
 // `base` gives batch_size (batch_size_val), threads, sampling, max_words, cache; shuffle and
 // drop_last are turned off.

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "xclip/core/tensor.hpp"
+#include "xclip/data/batch.hpp"
 #include "xclip/data/dataset.hpp"
 #include "xclip/data/frame_cache.hpp"
 #include "xclip/data/video.hpp"
@@ -73,17 +74,6 @@ struct LoaderOptions {
   // Called (from a worker, under a lock) once per clip that could not be decoded. Default:
   // a line on stderr.
   std::function<void(const VideoProblem&)> on_video_problem;
-};
-
-struct Batch {
-  int64_t index = 0;                // batch number within the epoch
-  std::vector<int64_t> items;       // sample indices (or clip indices with Items::clips)
-  std::vector<std::string> captions;  // the caption each sample used (empty with Items::clips)
-  Tensor video;           // f32 [B, F, 3, size, size] normalised, or u8 [B, F, size, size, 3]
-  Tensor video_mask;      // i64 [B, F]
-  Tensor input_ids;       // i64 [B, max_words] (undefined with Items::clips)
-  Tensor attention_mask;  // i64 [B, max_words]
-  int64_t failed_videos = 0;  // items of this batch whose video could not be decoded (zeros)
 };
 
 // ---- pieces shared with the frame cache and exposed for tests --------------------------------

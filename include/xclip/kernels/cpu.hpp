@@ -140,6 +140,30 @@ double sum_squares(const T* x, int64_t n);
 template <class T>
 void scale_by(T* x, int64_t n, double c);
 
+// ==== BertAdam and AdamW over many parameters (src/kernels/optimizer.cpp; twin: cuda/optimizer.cu) ====
+// One parameter's buffers and its scalars. The slot array itself is a host array; the buffers are
+// on the twin's device.
+template <class T>
+struct AdamSlot {
+  T* param = nullptr;
+  T* grad = nullptr;  // BertAdam writes the clipped gradient back, as clip_grad_norm_ does
+  T* m = nullptr;
+  T* v = nullptr;
+  int64_t numel = 0;
+  double lr = 0;            // BertAdam: lr_t = lr · schedule(step / t_total); AdamW: lr · schedule
+  double weight_decay = 0;
+  int64_t step = 0;         // AdamW only: the step count after incrementing (≥ 1), for bias correction
+};
+// The original's BertAdam (modules/optimization.py) for every slot: per-parameter grad-norm
+// clipping (max_grad_norm ≤ 0 disables; Σg² in double, g = T(double(g)·c) as clip_grad_norm_),
+// then in T, in PyTorch's op order: m ← b1·m + (1 − b1)·g; v ← b2·v + (1 − b2)·g²;
+// u ← m / (sqrt(v) + e) (no bias correction); u ← u + wd·p when wd > 0; p ← p − lr·u.
+template <class T>
+void bert_adam_step(const AdamSlot<T>* slots, int64_t count, double b1, double b2, double e, double max_grad_norm);
+// torch.optim.AdamW for every slot: p ← p·(1 − lr·wd); Adam with bias correction at `step`.
+template <class T>
+void adamw_step(const AdamSlot<T>* slots, int64_t count, double b1, double b2, double eps);
+
 // ==== the --official_fp16 optimizer: BertAdam on fp16 values (src/kernels/optimizer_fp16.cpp) ====
 // The original's BertAdam on its fp16 CLIP weights as PyTorch 1.7's CUDA Half kernels compute it:
 // each op in f32, its result rounded to fp16 (the rules: src/train/bert_adam_fp16.cpp; the element
@@ -186,7 +210,7 @@ int64_t first_non_f16_value(const float* x, int64_t n);
 }  // namespace xclip::cpu
 
 // ==== fused AOSM frame-word term (src/kernels/aosm.cpp) ==========================================
-// The frame-word term of the X-CLIP head (include/xclip/models/xclip_head.hpp) for evaluation,
+// The frame-word term of the X-CLIP head (include/xclip/models/heads/xclip_head.hpp) for evaluation,
 // without ever storing c = w·fᵀ [T, L, V, N]: each (text, video) pair's L×N block is formed in a
 // small buffer and pooled at once.
 namespace xclip::cpu {

@@ -131,23 +131,12 @@ template <class T>
 void scale_by(T* x, int64_t n, double c);  // x = T(double(x) · c)
 
 // ---- fused optimizer steps over many parameters (cuda/optimizer.cu) -----------------------------------
-// One parameter's device buffers and its host-computed scalars. The slot array itself is a host array.
-template <class T>
-struct AdamSlot {
-  T* param = nullptr;
-  T* grad = nullptr;  // BertAdam writes the clipped gradient back, as the CPU's clip_grad_norm does
-  T* m = nullptr;
-  T* v = nullptr;
-  int64_t numel = 0;
-  double lr = 0;            // BertAdam: lr_t = lr · schedule(step / t_total); AdamW: lr · schedule
-  double weight_decay = 0;
-  int64_t step = 0;         // AdamW only: the step count after incrementing (≥ 1), for bias correction
-};
-// Exactly src/train/bert_adam.cpp's update for every slot: per-parameter grad-norm clipping
+using cpu::AdamSlot;  // the buffers on the device, the slot array on the host
+// Exactly cpu::bert_adam_step (src/kernels/optimizer.cpp): per-parameter grad-norm clipping
 // (max_grad_norm ≤ 0 disables; norm in double), then m, v, u, p in T with the CPU's rounding order.
 template <class T>
 void bert_adam_step(const AdamSlot<T>* slots, int64_t count, double b1, double b2, double e, double max_grad_norm);
-// Exactly src/train/bert_adam.cpp's adamw_update (torch.optim.AdamW) for every slot.
+// Exactly cpu::adamw_step (torch.optim.AdamW) for every slot.
 template <class T>
 void adamw_step(const AdamSlot<T>* slots, int64_t count, double b1, double b2, double eps);
 

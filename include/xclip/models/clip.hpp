@@ -8,10 +8,13 @@
 // Inside X-CLIP the same module sits under "clip.": state_dict("clip.") / load_state_dict(sd, true,
 // "clip.").
 #pragma once
+#include <optional>
 #include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "xclip/nn/layers.hpp"
 #include "xclip/nn/module.hpp"
@@ -61,6 +64,13 @@ using ShapeList = std::vector<std::pair<std::string, Shape>>;
 ClipConfig infer_clip_config(const ShapeList& shapes, const std::string& prefix = "", int64_t head_width = 64);
 ClipConfig infer_clip_config(const nn::NamedTensorList& state, const std::string& prefix = "",
                              int64_t head_width = 64);
+// The prefix under which a state dict holds CLIP: "" for a plain CLIP, "clip." for X-CLIP /
+// CLIP4Clip checkpoints; nullopt when there is no visual.proj under either.
+std::optional<std::string> find_clip_prefix(const nn::NamedTensorList& state);
+// {"embed_dim", "vision": {width, layers, heads, patch, grid, resolution},
+//  "text": {width, layers, heads, context_length, vocab_size}}; from_json throws naming a missing key.
+nlohmann::json clip_config_to_json(const ClipConfig& c);
+ClipConfig clip_config_from_json(const nlohmann::json& j);
 
 // ---- precision (spec §3) ----------------------------------------------------------------------
 enum class ClipPrecision {
@@ -80,13 +90,6 @@ bool is_official_fp16_parameter(const std::string& name);
 Tensor round_to_f16(const Tensor& x);
 
 // ---- the model ---------------------------------------------------------------------------------
-// A module holding one tensor under the name "weight" (conv1, token_embedding).
-class WeightModule : public nn::Module {
- public:
-  explicit WeightModule(Tensor value) : weight(register_parameter("weight", std::move(value))) {}
-  Tensor& weight;
-};
-
 // visual.*: conv1 (no bias), class_embedding, positional_embedding, ln_pre, transformer, ln_post,
 // proj. Registration order gives PyTorch's state_dict order (own parameters first).
 class ClipVision : public nn::Module {
@@ -96,7 +99,7 @@ class ClipVision : public nn::Module {
   Tensor& class_embedding;       // [width]
   Tensor& positional_embedding;  // [grid² + 1, width]
   Tensor& proj;                  // [width, embed]
-  WeightModule& conv1;           // weight [width, 3, patch, patch]
+  nn::WeightModule& conv1;           // weight [width, 3, patch, patch]
   nn::LayerNorm& ln_pre;
   nn::Transformer& transformer;
   nn::LayerNorm& ln_post;
@@ -150,7 +153,7 @@ class Clip : public nn::Module {
   Tensor& logit_scale;           // [] (stored as log)
   ClipVision& visual;
   nn::Transformer& transformer;
-  WeightModule& token_embedding;  // weight [vocab, text width]
+  nn::WeightModule& token_embedding;  // weight [vocab, text width]
   nn::LayerNorm& ln_final;
 
  private:

@@ -1,4 +1,5 @@
-// The temporal encoder of `sim_header seqTransf` (modeling_xclip.py, _loose_similarity):
+// The temporal encoder of `sim_header seqTransf` (modeling_xclip.py, _loose_similarity), shared by
+// the X-CLIP and CLIP4Clip heads:
 //   x = F + frame_position_embeddings.weight[0..N-1]
 //   x = transformerClip(x, additive key-padding mask (1 − video_mask)·(−1e6))
 //   V = x + F                                  (residual to the original CLIP frame features)
@@ -8,13 +9,6 @@
 #include "xclip/nn/layers.hpp"
 
 namespace xclip::models {
-
-// nn.Embedding: a table `weight` [rows, dim] (here only ever read as a slice of rows 0..N-1).
-class Embedding : public nn::Module {
- public:
-  Embedding(int64_t rows, int64_t dim, DType dtype = DType::f32);
-  Tensor& weight;
-};
 
 // The temporal encoder's LayerNorm epsilon (until_module.LayerNorm, TF style).
 inline constexpr double kTemporalLayerNormEps = 1e-12;
@@ -29,5 +23,27 @@ Tensor frame_padding_mask(const Tensor& video_mask, DType dtype);
 // position_table [P, D] with P ≥ N. Returns V = transformer(frames + pos, mask) + frames.
 Tensor temporal_encode(const Tensor& frames, const Tensor& video_mask, const Tensor& position_table,
                        const nn::Transformer& transformer);
+
+// The encoder's parameters: frame_position_embeddings.weight [position_rows, width] and
+// transformerClip.resblocks.N.* . A head registers it under the empty name, so the names are
+// top-level, as in the original.
+class TemporalEncoder : public nn::Module {
+ public:
+  TemporalEncoder(int64_t width, int64_t position_rows, int layers, int heads, DType dtype);
+  nn::WeightModule& frame_position_embeddings;
+  nn::Transformer& transformer_clip;
+
+  // frames [V, N, D], video_mask [V, N] -> [V, N, D].
+  Tensor forward(const Tensor& frames, const Tensor& video_mask) const;
+  // The original's init_weights: frame_position_embeddings and the Linear weights N(0, 0.02),
+  // biases 0, LayerNorm (1, 0), in_proj xavier_uniform; `gen` is consumed in that order.
+  void reset_parameters(Generator& gen);
+  // from_pretrained's init_preweight: when `state` (names under "clip.") has no
+  // frame_position_embeddings, frame_position_embeddings = clip.positional_embedding and
+  // transformerClip block n = CLIP text block n (n < layers); otherwise nothing.
+  nn::NamedTensorList copies_from_clip(const nn::NamedTensorList& state) const;
+  // True for the names this module owns (frame_position_embeddings.*, transformerClip.*).
+  static bool owns(const std::string& name);
+};
 
 }  // namespace xclip::models

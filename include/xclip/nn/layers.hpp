@@ -8,6 +8,15 @@
 namespace xclip::nn {
 
 // Parameters are created zero-filled in `dtype`; callers initialise or load them.
+
+// A module holding one tensor under the name "weight": conv1 (no bias), token_embedding and
+// frame_position_embeddings (nn.Embedding tables, read by index or as a slice of rows).
+class WeightModule : public Module {
+ public:
+  explicit WeightModule(Tensor value) : weight(register_parameter("weight", std::move(value))) {}
+  Tensor& weight;
+};
+
 class Linear : public Module {
  public:
   Linear(int64_t in, int64_t out, bool bias = true, DType dtype = DType::f32);

@@ -25,6 +25,7 @@ class Module {
   NamedTensorList named_parameters(const std::string& prefix = "") const;
   std::vector<Tensor> parameters() const;
   Tensor parameter(const std::string& dotted_name) const;  // throws naming the missing parameter
+  bool has_parameter(const std::string& dotted_name) const;
 
   // state_dict(): the parameters (shared storage, detached) under their dotted names.
   NamedTensorList state_dict(const std::string& prefix = "") const;
@@ -49,6 +50,10 @@ class Module {
   // Registers a parameter (requires_grad on if floating) and returns a reference to the stored
   // tensor; the reference stays valid for the module's lifetime.
   Tensor& register_parameter(const std::string& name, Tensor value);
+  // A child registered under the empty name is merged into this module: its parameters and
+  // children are named and ordered as if registered here directly (own parameters first, then
+  // children, as PyTorch lists them). A model uses it to own a head whose parameters have
+  // top-level official names (global_mat_weight, transformerClip.*) without a prefix.
   template <class M>
   M& register_module(const std::string& name, std::shared_ptr<M> module) {
     M& ref = *module;
@@ -58,6 +63,8 @@ class Module {
 
  private:
   void collect(const std::string& prefix, NamedTensorList& out) const;
+  void collect_own(const std::string& prefix, NamedTensorList& out) const;       // merged children's too
+  void collect_children(const std::string& prefix, NamedTensorList& out) const;  // named children, depth first
   std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> params_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };

@@ -5,7 +5,7 @@
 // paragraphs) pair text i with video i; multi-sentence sets (MSVD) group the caption rows per
 // video as the original does.
 //
-//   EvalInputs in;  in.texts = &pairs;  in.videos = &pairs;          // one pass over (text, video)
+//   data::EvalInputs in;  in.texts = &pairs;  in.videos = &pairs;          // one pass over (text, video)
 //   EvalResult r = evaluate(model, in);
 //   std::cout << r.table();
 #pragma once
@@ -16,21 +16,13 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "xclip/models/xclip.hpp"
+#include "xclip/data/batch.hpp"
+#include "xclip/models/model.hpp"
 #include "xclip/train/metrics.hpp"
-#include "xclip/train/trainer.hpp"
 
 namespace xclip::train {
 
-struct EvalInputs {
-  // Batches with input_ids / attention_mask (every text, in order) and batches with video /
-  // video_mask (every video, in order). The same source for both: one pass over pairs.
-  BatchSource* texts = nullptr;
-  BatchSource* videos = nullptr;
-  // Multi-sentence: caption_video[i] is the video (column) of text i; texts grouped per video.
-  bool multi_sentence = false;
-  std::vector<int64_t> caption_video;
-};
+
 
 struct EvalResult {
   Tensor sim;  // f32 [texts, videos]
@@ -45,7 +37,7 @@ struct EvalResult {
 };
 
 // `progress` (optional) is called with a short status line per encoded batch.
-EvalResult evaluate(const models::XClip& model, const EvalInputs& inputs,
+EvalResult evaluate(const models::RetrievalModel& model, const data::EvalInputs& inputs,
                     const std::function<void(const std::string&)>& progress = {});
 
 // The metrics of a similarity matrix as eval_epoch computes them (multi_sentence: grouped).

@@ -5,18 +5,22 @@
 //  * scale_pre_gather_gradients: the 1/world_size factor the 4-GPU (8 for ActivityNet) all-gather
 //    + DDP average puts on the gradients of everything before the gather.
 //
-// Trainer use (names are the official state_dict names of XClip::named_parameters()):
-//   model.clip.round_official_fp16_parameters();            // what convert_weights(clip) does
-//   BertAdamFp16 opt(groups, options, model.named_parameters());   // same groups/options as BertAdam
+// The trainer picks them from the model's precision (ClipPrecision::official_fp16, set when the
+// model is built: models/build.hpp rounds the CLIP weights as convert_weights does) and from
+// TrainOptions::world_size_grad_scale; the model's ParamRole says which parameter is fp16 and which
+// is used after the all-gather:
+//   auto opt = make_optimizer(model, groups, options);       // BertAdamFp16 for an fp16 model
 //   per step: loss.backward();
-//             scale_pre_gather_gradients(model.named_parameters(), 4, /*official_fp16=*/true);
-//             clip_grad_norm_official_fp16(model.named_parameters(), 1.0);   // the loop's global clip
-//             opt.step(); opt.zero_grad();
+//             scale_pre_gather_gradients(model, 4);            // rounds fp16 gradients as DDP does
+//             clip_global_grad_norm(model, 1.0);               // the loop's global clip, fp16-aware
+//             opt->step(); opt->zero_grad();
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "xclip/models/model.hpp"
 #include "xclip/nn/module.hpp"
 #include "xclip/train/optimizer.hpp"
 
@@ -39,7 +43,7 @@ bool is_official_fp16_name(const std::string& name);
 // CPU or a GPU (a parameter elsewhere throws, at construction or at a step after a move); the
 // moments live there, and a step is one bert_adam_fp16_step launch for the fp16 parameters plus
 // the ordinary BertAdam for the fp32 ones. The CUDA step gives the CPU's bits exactly.
-class BertAdamFp16 {
+class BertAdamFp16 : public Optimizer {
  public:
   using NamePredicate = std::function<bool(const std::string& name)>;
   // `is_fp16(name)` selects the parameters updated in fp16 (default: the official set); those must
@@ -54,10 +58,12 @@ class BertAdamFp16 {
   BertAdamFp16(const std::vector<ParamGroup>& groups, BertAdamOptions options,
                NamePredicate is_fp16 = is_official_fp16_name);
 
-  void step();       // every parameter with a gradient; the others are skipped (frozen)
-  void zero_grad();  // all parameters of both kinds
-  void to(Device device);  // moves the moments of both kinds, as BertAdam::to (after the model)
-  std::vector<double> current_lr() const;  // per group, as BertAdam::current_lr
+  void step() override;       // every parameter with a gradient; the others are skipped (frozen)
+  void zero_grad() override;  // all parameters of both kinds
+  void to(Device device) override;  // moves the moments of both kinds, as BertAdam::to (after the model)
+  std::vector<double> current_lr() const override;  // per group, as BertAdam::current_lr
+  OptimizerState* state_for(const Tensor& param) override;  // fp16 state (f16 moments) or fp32
+  std::string name() const override { return "BertAdamFp16"; }
 
   const BertAdamOptions& options() const { return options_; }
   // The fp16-updated parameters, in group order, and their state (m, v are f16 tensors).
@@ -86,17 +92,21 @@ double clip_grad_norm_official_fp16(const nn::NamedTensorList& params, double ma
 // ---- the multi-GPU gradient scale (spec-detailed §5.5) -------------------------------------------
 // The original all-gathers the normalised features (backward: only the local slice) and DDP
 // averages gradients over world_size ranks, so everything before the gather gets 1/world_size of
-// the single-device gradient of the same global batch, while the head after it gets the exact one.
-enum class GatherSide { before, after };
-// before: "clip.*" except clip.logit_scale, "transformerClip.*", "frame_position_embeddings.*";
-// after: clip.logit_scale and the eight similarity matrices (global_mat_weight, word_logit_weight,
-// frame_logit_weight, local_mat_weight, frame_mat_weight, word_mat_weight, frame_mat_weight2,
-// word_mat_weight2). Any other name throws (no silent guess for an unknown parameter).
-GatherSide gather_side(const std::string& name);
-// Divides the gradient of every "before" parameter that has one by world_size, in place. With
-// official_fp16 the fp16 parameters' gradients are rounded to fp16 before and after the division,
-// as DDP divides the fp16 bucket (exact for normal values, it rounds the fp16 subnormals).
+// the single-device gradient of the same global batch, while what is used only after it (the
+// model's ParamRole::after_gather: clip.logit_scale, X-CLIP's similarity matrices) gets the exact one.
+// Divides the gradient of every "before" parameter that has one by world_size, in place. In the
+// official fp16 regime the fp16 parameters' gradients are rounded to fp16 before and after the
+// division, as DDP divides the fp16 bucket (exact for normal values, it rounds the fp16 subnormals).
 // world_size 1 leaves everything as it is. Runs on the gradients' own device.
-void scale_pre_gather_gradients(const nn::NamedTensorList& params, int world_size, bool official_fp16 = false);
+void scale_pre_gather_gradients(const models::RetrievalModel& model, int world_size);
+
+// ---- what the trainer calls ------------------------------------------------------------------------
+// The optimizer of the model's precision over `groups`: BertAdamFp16 (fp16 CLIP weights, by the
+// model's ParamRole::fp16) for ClipPrecision::official_fp16, else BertAdam.
+std::unique_ptr<Optimizer> make_optimizer(const models::RetrievalModel& model, std::vector<ParamGroup> groups,
+                                          const BertAdamOptions& options);
+// The training loop's global clip: clip_grad_norm_official_fp16 for an official-fp16 model,
+// clip_grad_norm over every parameter otherwise. Returns the total norm.
+double clip_global_grad_norm(const models::RetrievalModel& model, double max_norm);
 
 }  // namespace xclip::train

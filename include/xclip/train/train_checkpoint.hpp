@@ -1,6 +1,6 @@
 // Epoch checkpoints of a training run, one folder each:
 //   output_dir/checkpoint.{epoch}/
-//     model.safetensors      the official state_dict names (XClip::save), loadable as --init_model
+//     model.safetensors      the official state_dict names (RetrievalModel::save), loadable as --init_model
 //     model_config.json      the CLIP sizes and the X-CLIP options (rebuilds a model of any size)
 //     optimizer.safetensors  per parameter m.<name>, v.<name> (the parameter's dtype) and
 //                            step.<name> (i64 [1]); metadata: the optimizer's name
@@ -18,7 +18,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "xclip/models/xclip.hpp"
+#include "xclip/models/model.hpp"
 #include "xclip/train/trainer.hpp"
 
 namespace xclip::train {
@@ -44,8 +44,8 @@ struct LoopState {
 std::filesystem::path checkpoint_dir(const std::filesystem::path& output_dir, int64_t epoch);
 
 // Writes the whole folder atomically (see above); replaces an existing folder of that epoch.
-void save_training_checkpoint(const std::filesystem::path& dir, const models::XClip& model,
-                              const std::vector<NamedParamGroup>& groups, TrainOptimizer& optimizer,
+void save_training_checkpoint(const std::filesystem::path& dir, const models::RetrievalModel& model,
+                              const std::vector<NamedParamGroup>& groups, Optimizer& optimizer,
                               const LoopState& state);
 // Rewrites trainer_state.json of an existing checkpoint (temp + rename).
 void update_loop_state(const std::filesystem::path& dir, const LoopState& state);
@@ -53,8 +53,8 @@ void update_loop_state(const std::filesystem::path& dir, const LoopState& state)
 // Loads weights (strict: every parameter, nothing else) and optimizer state into an already built
 // model and optimizer with the same groups; returns the loop state. Errors name the file and the
 // tensor (a shape that does not match, a state for a parameter the model lacks).
-LoopState load_training_checkpoint(const std::filesystem::path& dir, models::XClip& model,
-                                   const std::vector<NamedParamGroup>& groups, TrainOptimizer& optimizer);
+LoopState load_training_checkpoint(const std::filesystem::path& dir, models::RetrievalModel& model,
+                                   const std::vector<NamedParamGroup>& groups, Optimizer& optimizer);
 LoopState read_loop_state(const std::filesystem::path& dir);
 
 // `path` itself when it holds trainer_state.json, else the checkpoint.N folder with the largest N

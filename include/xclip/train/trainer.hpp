@@ -5,7 +5,7 @@
 // clamped to ≤ ln 100. After every epoch: a checkpoint (train_checkpoint.hpp), an evaluation and
 // the best-so-far bookkeeping by text-to-video R@1.
 //
-//   MyBatches train = ...;                       // a BatchSource (the data Loader in xclip_data)
+//   MyBatches train = ...;                       // a data::BatchSource (the Loader in xclip_data)
 //   TrainOptions o;  o.output_dir = "out";  o.epochs = 5;
 //   Trainer trainer(model, train, o);
 //   trainer.set_evaluator([&](int64_t epoch) { return evaluate(model, test_inputs).t2v; });
@@ -25,7 +25,8 @@
 #include <vector>
 
 #include "xclip/core/tensor.hpp"
-#include "xclip/models/xclip.hpp"
+#include "xclip/data/batch.hpp"
+#include "xclip/models/model.hpp"
 #include "xclip/train/metrics.hpp"
 #include "xclip/train/optimizer.hpp"
 
@@ -33,73 +34,24 @@ namespace xclip::train {
 
 class TrainLog;  // train_log.hpp
 
-// ---- batches ---------------------------------------------------------------------------------------
-// What the model consumes. Training batches carry all four tensors; evaluation text batches only
-// the text pair, video batches only the video pair.
-struct TrainBatch {
-  Tensor input_ids;       // i64 [B, max_words]
-  Tensor attention_mask;  // i64 [B, max_words]
-  Tensor video;           // f32 [B, max_frames, 3, R, R]
-  Tensor video_mask;      // i64 [B, max_frames]
-  int64_t size() const { return input_ids.defined() ? input_ids.dim(0) : video.defined() ? video.dim(0) : 0; }
-};
-
-// The batch with every defined tensor on `device` (the model's; loaders produce CPU batches).
-TrainBatch to_device(TrainBatch batch, Device device);
-
-// A deterministic source of batches: after start_epoch(e), next() returns the batches of epoch e
-// in order, then nullopt. The same epoch must give the same batches every time.
-class BatchSource {
- public:
-  virtual ~BatchSource() = default;
-  virtual int64_t batches_per_epoch() const = 0;
-  virtual int64_t samples_per_epoch() const = 0;
-  virtual void start_epoch(int64_t epoch) = 0;
-  virtual std::optional<TrainBatch> next() = 0;
-};
-
-// ---- the optimizer seam ------------------------------------------------------------------------------
-// What the loop needs of an optimizer. BertAdam (f32 master weights) is the default; the official
-// fp16 variant plugs in through another factory with the same groups and options.
-class TrainOptimizer {
- public:
-  virtual ~TrainOptimizer() = default;
-  virtual void step() = 0;
-  virtual void zero_grad() = 0;
-  virtual std::vector<double> current_lr() const = 0;  // per group, the lr of the next step
-  // The state of one parameter (found by identity), what a checkpoint saves and restores;
-  // nullptr when this optimizer does not update it.
-  virtual OptimizerState* state_for(const Tensor& param) = 0;
-  virtual std::string name() const = 0;
-};
-using OptimizerFactory =
-    std::function<std::unique_ptr<TrainOptimizer>(std::vector<ParamGroup> groups, const BertAdamOptions& options)>;
-std::unique_ptr<TrainOptimizer> make_bert_adam(std::vector<ParamGroup> groups, const BertAdamOptions& options);
-// --official_fp16: BertAdamFp16 (precision.hpp) for the fp16 CLIP weights, BertAdam for the rest;
-// `names` is model.named_parameters(). Use with TrainOptions::global_clip = official fp16 clip.
-OptimizerFactory bert_adam_fp16_factory(nn::NamedTensorList names);
-
 // ---- parameter groups and freezing (main_xclip.py prep_optimizer / freeze) ---------------------------
-// The original's no_decay list, matched as substrings of the parameter name.
-bool is_no_decay_parameter(const std::string& name);  // "bias", "LayerNorm.bias", "LayerNorm.weight"
-bool is_clip_parameter(const std::string& name);      // "clip." in name (transformerClip. does not match)
-
 // A group with the names of its parameters (same order), for checkpoints and reports.
 struct NamedParamGroup {
   ParamGroup group;
   std::vector<std::string> names;
 };
 // The four groups of prep_optimizer, in its order: decay & clip (lr·coef_lr, wd), decay & other
-// (lr, wd), no-decay & clip (lr·coef_lr, 0), no-decay & other (lr, 0). Every parameter is listed,
-// frozen ones too (they have no gradient, so the optimizer skips them, as the original does).
-std::vector<NamedParamGroup> xclip_param_groups(const nn::NamedTensorList& params, double lr, double coef_lr,
-                                                double weight_decay = 0.2);
+// (lr, wd), no-decay & clip (lr·coef_lr, 0), no-decay & other (lr, 0), by the model's ParamRole
+// (clip, decay) of each parameter. Every parameter is listed, frozen ones too (they have no
+// gradient, so the optimizer skips them, as the original does).
+std::vector<NamedParamGroup> param_groups(const models::RetrievalModel& model, double lr, double coef_lr,
+                                          double weight_decay = 0.2);
 
 // The original's freezing of CLIP parameters (-1: nothing). Kept trainable: ln_final., text_projection,
 // logit_scale, visual.ln_post., visual.proj and resblocks.N with N ≥ freeze_layer_num in either
 // tower; every other CLIP parameter gets requires_grad off. Returns the names frozen ("clip."
 // included). freeze_layer_num must be in [-1, 12]; linear_patch 3d is not supported.
-std::vector<std::string> freeze_clip_layers(models::XClip& model, int freeze_layer_num);
+std::vector<std::string> freeze_clip_layers(models::RetrievalModel& model, int freeze_layer_num);
 
 // torch.clamp_(logit_scale.data, max=max_value) after each step; the bound is rounded to the
 // parameter's dtype. A GPU parameter is clamped through a CPU copy (one scalar per step).
@@ -121,13 +73,11 @@ struct TrainOptions {
   // Stop after finishing this epoch (checkpoint written), as an interruption would: resumable.
   int64_t stop_after_epoch = -1;
   bool save_checkpoints = true;
+  // The 1/N the original's N-GPU all-gather leaves on the encoders' gradients (precision.hpp,
+  // scale_pre_gather_gradients), applied before the global clip. 1 = one device's exact gradient.
+  int world_size_grad_scale = 1;
   // Called with every progress / status line (default: stdout).
   std::function<void(const std::string&)> print;
-  // Called after the micro-batch gradients are accumulated and before the global clipping (e.g.
-  // to scale gradients by 1/world_size as multi-GPU training leaves them).
-  std::function<void(models::XClip&)> before_clip;
-  // The global clipping (returns the total norm); default clip_grad_norm over every parameter.
-  std::function<double(models::XClip&, double max_norm)> global_clip;
 };
 
 struct TrainSummary {
@@ -145,9 +95,9 @@ struct TrainSummary {
 class Trainer {
  public:
   // `model` and `source` must outlive the trainer. Builds the parameter groups and the optimizer
-  // with t_total = (batches_per_epoch + gas − 1) / gas · epochs (a float, as the original).
-  Trainer(models::XClip& model, BatchSource& source, TrainOptions options,
-          OptimizerFactory optimizer_factory = make_bert_adam);
+  // of the model's precision (precision.hpp, make_optimizer) with t_total = (batches_per_epoch +
+  // gas − 1) / gas · epochs (a float, as the original).
+  Trainer(models::RetrievalModel& model, data::BatchSource& source, TrainOptions options);
   ~Trainer();
 
   // Called after every epoch's checkpoint; its R@1 (text-to-video) selects the best epoch.
@@ -159,7 +109,7 @@ class Trainer {
 
   double t_total() const { return t_total_; }
   const std::vector<NamedParamGroup>& groups() const { return groups_; }
-  TrainOptimizer& optimizer() { return *optimizer_; }
+  Optimizer& optimizer() { return *optimizer_; }
 
  private:
   double train_epoch(int64_t epoch, TrainSummary& summary);
@@ -167,11 +117,11 @@ class Trainer {
   void finish_epoch(int64_t epoch, double mean_loss, TrainSummary& summary);
   void print(const std::string& line) const;
 
-  models::XClip& model_;
-  BatchSource& source_;
+  models::RetrievalModel& model_;
+  data::BatchSource& source_;
   TrainOptions options_;
   std::vector<NamedParamGroup> groups_;
-  std::unique_ptr<TrainOptimizer> optimizer_;
+  std::unique_ptr<Optimizer> optimizer_;
   std::function<RetrievalMetrics(int64_t)> evaluate_;
   double t_total_ = 0;
   int64_t start_epoch_ = 0;

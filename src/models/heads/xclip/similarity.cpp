@@ -1,8 +1,8 @@
-// The X-CLIP similarity head: features, the four contrasts with AOSM, and the loss.
-// Formulas in xclip_head.hpp; frame-word chunking in similarity_chunked.cpp.
+// The X-CLIP contrasts: the normalised sides, the four terms with AOSM, aosm_pool.
+// Formulas in xclip_head.hpp; the frame-word term's paths in frame_word_chunked.cpp.
 #include "xclip/autograd.hpp"
 #include "xclip/core/profile.hpp"
-#include "xclip/models/xclip_head.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
 #include "xclip/ops.hpp"
 
 namespace xclip::models {
@@ -24,31 +24,24 @@ AosmMatrices AosmMatrices::identity(int64_t D, int64_t L, int64_t N, DType dtype
           Tensor::eye(N, dtype), Tensor::eye(L, dtype), Tensor::eye(N, dtype), Tensor::eye(L, dtype)};
 }
 
-TextSide make_text_side(const Tensor& sentence_in, const Tensor& words, const Tensor& attention_mask) {
-  Tensor sentence = sentence_in;
-  if (sentence.ndim() == 3) {
-    XCLIP_CHECK(sentence.dim(1) == 1, "X-CLIP head: sentence must be [T, D] or [T, 1, D], got ", sentence.str());
-    sentence = ops::squeeze(sentence, 1);
-  }
-  XCLIP_CHECK(sentence.ndim() == 2, "X-CLIP head: sentence must be [T, D], got ", sentence.str());
+TextSide make_text_side(const TextFeatures& texts) {
+  const Tensor sentence = normalized_sentence(texts.sentence);
+  const Tensor& words = texts.words;
+  const Tensor& attention_mask = texts.attention_mask;
   XCLIP_CHECK(words.ndim() == 3 && words.dim(0) == sentence.dim(0) && words.dim(2) == sentence.dim(1),
               "X-CLIP head: words ", words.str(), " do not match sentence ", sentence.str());
   XCLIP_CHECK(attention_mask.ndim() == 2 && attention_mask.dim(0) == words.dim(0) &&
                   attention_mask.dim(1) == words.dim(1),
               "X-CLIP head: attention_mask ", attention_mask.str(), " does not match words ", words.str());
   // Plain L2 norms with no epsilon, as x / x.norm(dim=-1, keepdim=True) in the original.
-  return {ops::l2_normalize(sentence, -1), ops::l2_normalize(words, -1), attention_mask};
+  return {sentence, ops::l2_normalize(words, -1), attention_mask};
 }
 
-VideoSide make_video_side(const XClipConfig& config, const Tensor& frames, const Tensor& temporal,
+VideoSide make_video_side(const HeadConfig& config, const Tensor& frames, const Tensor& temporal,
                           const Tensor& video_mask) {
   XCLIP_CHECK(frames.ndim() == 3 && temporal.shape() == frames.shape(), "X-CLIP head: frames ", frames.str(),
               " and temporal output ", temporal.str(), " must both be [V, N, D]");
-  XCLIP_CHECK(video_mask.ndim() == 2 && video_mask.dim(0) == frames.dim(0) && video_mask.dim(1) == frames.dim(1),
-              "X-CLIP head: video_mask ", video_mask.str(), " does not match frames ", frames.str());
-  // Video feature: masked mean over valid frames of the normalised temporal outputs (an
-  // all-padding video divides by 1, as the original), then normalised again.
-  Tensor video = ops::l2_normalize(ops::masked_mean(ops::l2_normalize(temporal, -1), video_mask, 1), -1);
+  const Tensor video = mean_video_feature(temporal, video_mask);
   const Tensor& frame_source = config.use_original_clip_for_frame_features ? frames : temporal;
   return {video, ops::l2_normalize(frame_source, -1), video_mask};
 }
@@ -116,25 +109,14 @@ Tensor aosm_pool(const Tensor& x, int axis, Pool pool, double temperature, const
 
 namespace {
 
-// logit_scale of shape [] or [1] -> λ = exp(logit_scale) as a [] tensor for broadcasting.
-Tensor lambda_of(const Tensor& logit_scale) {
-  XCLIP_CHECK(logit_scale.numel() == 1, "X-CLIP head: logit_scale must have one element, got ", logit_scale.str());
-  return ops::exp(ops::reshape(logit_scale, Shape{}));
-}
-
-Tensor video_sentence(const AosmMatrices& aosm, const TextSide& text, const VideoSide& video) {
-  Tensor t = aosm.defined() ? ops::matmul(text.sentence, aosm.global_mat_weight) : text.sentence;
-  return ops::matmul(t, video.video, false, true);  // [T, V]
-}
-
-Tensor video_word(const XClipConfig& c, const AosmMatrices& aosm, const TextSide& text, const VideoSide& video) {
+Tensor video_word(const HeadConfig& c, const AosmMatrices& aosm, const TextSide& text, const VideoSide& video) {
   const int64_t T = text.words.dim(0), L = text.words.dim(1);
   Tensor a = ops::matmul(text.words, video.video, false, true);  // [T, L, V]
   Tensor mask = c.mask_padding ? detail::mask_as(text.mask, a.dtype(), Shape{T, L, 1}) : Tensor();
   return aosm_pool(a, 1, c.aggregation.second, c.temperature, aosm.word_logit_weight, mask);
 }
 
-Tensor sentence_frame(const XClipConfig& c, const AosmMatrices& aosm, const TextSide& text, const VideoSide& video) {
+Tensor sentence_frame(const HeadConfig& c, const AosmMatrices& aosm, const TextSide& text, const VideoSide& video) {
   const int64_t T = text.sentence.dim(0), V = video.frames.dim(0), N = video.frames.dim(1), D = video.frames.dim(2);
   Tensor flat = ops::reshape(video.frames, Shape{V * N, D});
   Tensor b = ops::reshape(ops::matmul(text.sentence, flat, false, true), Shape{T, V, N});
@@ -142,7 +124,7 @@ Tensor sentence_frame(const XClipConfig& c, const AosmMatrices& aosm, const Text
   return aosm_pool(b, 2, c.aggregation.second, c.temperature, aosm.frame_logit_weight, mask);
 }
 
-void check_sides(const XClipConfig& c, const AosmMatrices& aosm, const TextSide& text, const VideoSide& video) {
+void check_sides(const HeadConfig& c, const AosmMatrices& aosm, const TextSide& text, const VideoSide& video) {
   XCLIP_CHECK(text.sentence.defined() && video.video.defined(), "X-CLIP head: empty text or video side");
   const int64_t D = text.sentence.dim(1);
   XCLIP_CHECK(video.video.ndim() == 2 && video.video.dim(1) == D && video.frames.ndim() == 3 &&
@@ -164,11 +146,11 @@ void check_sides(const XClipConfig& c, const AosmMatrices& aosm, const TextSide&
 
 }  // namespace
 
-SimilarityTerms similarity_terms(const XClipConfig& c, const AosmMatrices& aosm, const Tensor& logit_scale,
+SimilarityTerms similarity_terms(const HeadConfig& c, const AosmMatrices& aosm, const Tensor& logit_scale,
                                  const TextSide& text, const VideoSide& video) {
   check_sides(c, aosm, text, video);
   profile::Scope region("similarity");  // one region per contrast inside
-  const Tensor lambda = lambda_of(logit_scale);
+  const Tensor lambda = logit_scale_factor(logit_scale);
   SimilarityTerms out;
   std::vector<Tensor> enabled;
   // The contrast is computed inside the lambda, so its region covers it and its scaling by λ.
@@ -177,8 +159,10 @@ SimilarityTerms similarity_terms(const XClipConfig& c, const AosmMatrices& aosm,
     slot = ops::mul(lambda, unscaled());
     enabled.push_back(slot);
   };
-  if (c.contrasts.video_sentence)
-    add_term("video_sentence", out.video_sentence, [&] { return video_sentence(aosm, text, video); });
+  if (c.contrasts.video_sentence) {  // shared with CLIP4Clip: λ · (t · global_mat_weight) · vᵀ
+    out.video_sentence = video_sentence_logits(lambda, text.sentence, video.video, aosm.global_mat_weight);
+    enabled.push_back(out.video_sentence);
+  }
   if (c.contrasts.video_word) add_term("video_word", out.video_word, [&] { return video_word(c, aosm, text, video); });
   if (c.contrasts.sentence_frame)
     add_term("sentence_frame", out.sentence_frame, [&] { return sentence_frame(c, aosm, text, video); });
@@ -188,16 +172,6 @@ SimilarityTerms similarity_terms(const XClipConfig& c, const AosmMatrices& aosm,
   for (size_t i = 1; i < enabled.size(); ++i) total = ops::add(total, enabled[i]);
   out.logits = enabled.size() == 1 ? total : ops::scale(total, 1.0 / double(enabled.size()));
   return out;
-}
-
-Tensor symmetric_cross_entropy(const Tensor& logits) {
-  XCLIP_CHECK(logits.ndim() == 2 && logits.dim(0) == logits.dim(1),
-              "CrossEn: logits must be square [B, B] (text i pairs with video i), got ", logits.str());
-  profile::Scope region("loss");
-  Tensor target = Tensor::arange(logits.dim(0), DType::i64, logits.device());
-  Tensor t2v = ops::cross_entropy(logits, target);
-  Tensor v2t = ops::cross_entropy(ops::transpose(logits, 0, 1), target);
-  return ops::scale(ops::add(t2v, v2t), 0.5);
 }
 
 }  // namespace xclip::models

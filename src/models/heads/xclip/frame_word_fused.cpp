@@ -1,9 +1,9 @@
 // The frame-word term for evaluation by the fused kernel (k::aosm_frame_word): no graph, and the
-// [T, L, V, N] matrix of the graph path is never stored. similarity_chunked.cpp picks it when no
+// [T, L, V, N] matrix of the graph path is never stored. frame_word_chunked.cpp picks it when no
 // gradient is needed.
 #include "xclip/autograd.hpp"
 #include "xclip/kernels/dispatch.hpp"
-#include "xclip/models/xclip_head.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
 #include "xclip/ops.hpp"
 
 namespace xclip::models::detail {
@@ -29,7 +29,7 @@ void check_mix(const Tensor& m, int64_t n, Device device, const char* name) {
 }
 
 // A 0/1 mask [rows, cols] as `dtype` on `device` for the kernel; undefined without mask_padding.
-Tensor kernel_mask(const XClipConfig& c, const Tensor& mask, DType dtype, Device device, int64_t rows, int64_t cols) {
+Tensor kernel_mask(const HeadConfig& c, const Tensor& mask, DType dtype, Device device, int64_t rows, int64_t cols) {
   if (!c.mask_padding) return Tensor();
   XCLIP_CHECK(mask.ndim() == 2 && mask.dim(0) == rows && mask.dim(1) == cols, "frame_word_fused: mask ", mask.str(),
               " must be [", rows, ", ", cols, "]");
@@ -48,7 +48,7 @@ bool frame_word_fused_fits(Device device, DType dtype, int64_t L, int64_t N) {
 #endif
 }
 
-Tensor frame_word_fused(const XClipConfig& c, const FrameWordInputs& in, const Tensor& word_mask,
+Tensor frame_word_fused(const HeadConfig& c, const FrameWordInputs& in, const Tensor& word_mask,
                         const Tensor& frame_mask) {
   NoGradGuard no_grad;
   XCLIP_CHECK(in.words.ndim() == 3 && in.frames.ndim() == 3 && in.words.dim(2) == in.frames.dim(2) &&

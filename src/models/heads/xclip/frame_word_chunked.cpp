@@ -13,37 +13,25 @@
 //    graph, runs it backward and drops it (recomputation, as activation checkpointing), so at most
 //    one chunk's intermediates are alive. Batches that fit in one chunk take the plain graph.
 #include "xclip/autograd.hpp"
-#include "xclip/models/xclip_head.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
 #include "xclip/ops.hpp"
 
 namespace xclip::models {
 
 namespace {
 
-// Turns grad mode on or off for a scope and restores it.
-class GradModeGuard {
- public:
-  explicit GradModeGuard(bool on) : prev_(grad_enabled()) { set_grad_enabled(on); }
-  ~GradModeGuard() { set_grad_enabled(prev_); }
-  GradModeGuard(const GradModeGuard&) = delete;
-  GradModeGuard& operator=(const GradModeGuard&) = delete;
-
- private:
-  bool prev_;
-};
-
 // The differentiable inputs of the term, in a fixed order (undefined = identity / absent).
 enum Slot { kWords, kFrames, kLocal, kWordMat, kFrameMat, kFrameMat2, kWordMat2, kSlots };
 
 struct FrameWordData {
-  XClipConfig config;
+  HeadConfig config;
   Tensor word_mask;   // [T, L] 0/1 (read only with mask_padding)
   Tensor frame_mask;  // [V, N]
 };
 
 // The term for the given texts (all of `in[kWords]`) against every video: [T, V], before λ.
 Tensor frame_word_block(const FrameWordData& d, const std::vector<Tensor>& in, const Tensor& word_mask) {
-  const XClipConfig& c = d.config;
+  const HeadConfig& c = d.config;
   const Tensor& words = in[kWords];
   const Tensor& frames = in[kFrames];
   const int64_t T = words.dim(0), L = words.dim(1), D = words.dim(2);
@@ -129,7 +117,7 @@ std::vector<Tensor> chunked_backward(const FrameWordData& d, const std::vector<T
 
 }  // namespace
 
-Tensor frame_word_similarity(const XClipConfig& config, const AosmMatrices& aosm, const TextSide& text,
+Tensor frame_word_similarity(const HeadConfig& config, const AosmMatrices& aosm, const TextSide& text,
                              const VideoSide& video) {
   FrameWordData d{config, text.mask, video.mask};
   std::vector<Tensor> in(kSlots);

@@ -1,4 +1,6 @@
-#include "xclip/models/xclip_config.hpp"
+#include "xclip/models/heads/head_config.hpp"
+
+#include "xclip/models/heads/head.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -59,25 +61,29 @@ std::string Aggregation::str() const {
   return std::string(pool_name(first)) + "-" + pool_name(second);
 }
 
-XClipConfig XClipConfig::clip4clip(const std::string& sim_header) {
-  XClipConfig c;
+HeadConfig HeadConfig::clip4clip(const std::string& sim_header) {
+  HeadConfig c;
+  c.head = "clip4clip";
   c.sim_header = sim_header;
   c.contrasts = Contrasts{true, false, false, false};
   c.learnable_aosm = false;
   return c;
 }
 
-XClipConfig XClipConfig::from_json(const nlohmann::json& j, const std::set<std::string>& ignore) {
+HeadConfig HeadConfig::from_json(const nlohmann::json& j, const std::set<std::string>& ignore) {
   XCLIP_CHECK(j.is_object(), "config: expected a JSON object, got ", j.dump());
-  XClipConfig c;
-  if (j.contains("model")) {
-    const auto model = get_as<std::string>(j, "model");
-    XCLIP_CHECK(model == "xclip" || model == "clip4clip", "config: model must be xclip or clip4clip, got '",
-                model, "'");
-    if (model == "clip4clip") c = clip4clip(j.value("sim_header", std::string("meanP")));
+  HeadConfig c;
+  XCLIP_CHECK(!(j.contains("model") && j.contains("head")), "config: give the head family once, as \"head\"");
+  for (const char* key : {"head", "model"}) {
+    if (!j.contains(key) || ignore.count(key)) continue;
+    const auto family = get_as<std::string>(j, key);
+    head_family(family);  // throws naming the known families
+    // The clip4clip preset, then the file's other keys on top of it.
+    c = family == "clip4clip" ? clip4clip(j.value("sim_header", std::string("meanP"))) : HeadConfig{};
+    c.head = family;
   }
   for (const auto& [key, value] : j.items()) {
-    if (ignore.count(key) || key == "model") continue;
+    if (ignore.count(key) || key == "model" || key == "head") continue;
     if (key == "sim_header") c.sim_header = get_as<std::string>(j, key);
     else if (key == "max_words") c.max_words = get_as<int64_t>(j, key);
     else if (key == "max_frames") c.max_frames = get_as<int64_t>(j, key);
@@ -106,12 +112,13 @@ XClipConfig XClipConfig::from_json(const nlohmann::json& j, const std::set<std::
   return c;
 }
 
-nlohmann::json XClipConfig::to_json() const {
+nlohmann::json HeadConfig::to_json() const {
   nlohmann::json contrast_list = nlohmann::json::array();
   Contrasts copy = contrasts;
   for (const char* name : kContrastNames)
     if (contrast_flag(copy, name)) contrast_list.push_back(name);
-  return {{"sim_header", sim_header},
+  return {{"head", head},
+          {"sim_header", sim_header},
           {"max_words", max_words},
           {"max_frames", max_frames},
           {"cross_num_hidden_layers", cross_num_hidden_layers},
@@ -126,7 +133,8 @@ nlohmann::json XClipConfig::to_json() const {
           {"frame_word_chunk_elements", frame_word_chunk_elements}};
 }
 
-void XClipConfig::validate() const {
+void HeadConfig::validate() const {
+  head_family(head);  // throws naming the known families
   XCLIP_CHECK(sim_header == "seqTransf" || sim_header == "meanP", "config: sim_header must be seqTransf or meanP, got '",
               sim_header, "' (seqLSTM and tightTransf are not part of X-CLIP)");
   XCLIP_CHECK(max_words > 0 && max_frames > 0, "config: max_words and max_frames must be positive, got ",

@@ -1,4 +1,4 @@
-#include "xclip/models/xclip_verify.hpp"
+#include "xclip/models/verify.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -13,7 +13,7 @@
 
 #include "xclip/core/device_memory.hpp"
 #include "xclip/io/safetensors.hpp"
-#include "xclip/models/xclip.hpp"
+#include "xclip/models/build.hpp"
 #include "xclip/ops.hpp"
 
 namespace xclip::models {
@@ -63,21 +63,13 @@ TensorCheck compare(const std::string& name, const Tensor& ours_in, const Tensor
   return c;
 }
 
-// Our tensor for every name the reference may write (official variable names).
-std::map<std::string, Tensor> our_outputs(const XClip& model, const XClipOutput& out, const Tensor& sim_eval) {
-  std::map<std::string, Tensor> m = {
-      {"sim_train", out.head.terms.logits},        {"loss", out.loss},
-      {"sim_eval", sim_eval},                      {"sequence_output", out.text.sentence},
-      {"seq_features", out.text.words},            {"visual_output", out.video.frames},
-      {"visual_output_temporal", out.head.temporal}, {"video_output", out.head.video.video},
-      {"frame_features", out.head.video.frames},   {"sentence_output", out.head.text.sentence},
-      {"word_features", out.head.text.words}};
-  const SimilarityTerms& t = out.head.terms;
-  for (const auto& [name, term] : {std::pair<const char*, Tensor>{"video_sentence", t.video_sentence},
-                                   {"video_word", t.video_word},
-                                   {"sentence_frame", t.sentence_frame},
-                                   {"frame_word", t.frame_word}})
-    if (term.defined()) m[std::string("logits.") + name] = term;
+// Our tensor for every name the reference may write (official variable names): the outputs, the
+// encoders' features, what the head reports and every parameter's gradient.
+std::map<std::string, Tensor> our_outputs(const RetrievalModel& model, const ModelOutput& out, const Tensor& sim_eval) {
+  std::map<std::string, Tensor> m = {{"sim_train", out.head.logits},      {"loss", out.loss},
+                                     {"sim_eval", sim_eval},              {"sequence_output", out.text.sentence},
+                                     {"seq_features", out.text.words},    {"visual_output", out.video.frames}};
+  for (const auto& [name, t] : out.head.intermediates) m[name] = t;
   for (const auto& [name, p] : model.named_parameters())
     m["grad." + name] = p.grad().defined() ? p.grad() : Tensor::zeros(p.shape(), p.dtype());
   return m;
@@ -99,9 +91,9 @@ VerifyResult verify_bundle(const std::string& bundle_dir, const VerifyOptions& o
   result.description = cfg.value("description", std::string());
   result.tolerance = options.tolerance.value_or(cfg.value("tolerance", 1e-5));
   result.grad_tolerance = options.tolerance.value_or(cfg.value("grad_tolerance", result.tolerance));
-  XClipConfig config;
+  HeadConfig config;
   try {
-    config = XClipConfig::from_json(cfg, kBundleKeys);
+    config = HeadConfig::from_json(cfg, kBundleKeys);
   } catch (const Error& e) {
     throw Error(format("verify: ", (dir / "config.json").string(), ": ", e.what()));
   }
@@ -112,11 +104,13 @@ VerifyResult verify_bundle(const std::string& bundle_dir, const VerifyOptions& o
   const io::NamedTensors inputs = io::load_safetensors((dir / "inputs.safetensors").string());
   const io::NamedTensors expected = io::load_safetensors((dir / "expected.safetensors").string());
 
-  XClip model(config, infer_xclip_clip_config(weights.list(), cfg.value("clip_head_width", int64_t(64))), precision);
-  const LoadReport load = model.load_pretrained(weights.list());
+  LoadReport load;
+  const std::unique_ptr<RetrievalModel> built =
+      from_weights(weights.list(), config, precision, cfg.value("clip_head_width", int64_t(64)), &load);
+  RetrievalModel& model = *built;
   if ((!init_from_clip && !load.missing.empty()) || !load.unexpected.empty())
     result.problems.push_back("weights: " + load.str());
-  if (init_from_clip && config.temporal_encoder() && !load.temporal_from_clip)
+  if (init_from_clip && config.temporal_encoder() && !load.head_from_clip)
     result.problems.push_back("weights: a CLIP-only bundle but the temporal encoder was not copied from CLIP");
   model.to(options.device);  // the inputs follow the parameters inside the model
 
@@ -124,7 +118,7 @@ VerifyResult verify_bundle(const std::string& bundle_dir, const VerifyOptions& o
   const Tensor& attention_mask = inputs.at("attention_mask");
   const Tensor& video = inputs.at("video");
   const Tensor& video_mask = inputs.at("video_mask");
-  XClipOutput out = model.forward(ids, attention_mask, video, video_mask);
+  ModelOutput out = model.forward(ids, attention_mask, video, video_mask);
   out.loss.backward();
   const Tensor sim_eval = model.similarity_for_eval(ids, attention_mask, video, video_mask);
 
@@ -133,7 +127,8 @@ VerifyResult verify_bundle(const std::string& bundle_dir, const VerifyOptions& o
   for (const auto& [name, want] : expected) {
     auto it = ours.find(name);
     if (it == ours.end()) {
-      result.problems.push_back("expected.safetensors: '" + name + "' is not a tensor verify knows or computes");
+      result.problems.push_back("expected.safetensors: '" + name + "' is not a tensor verify knows or the " +
+                                config.head + " head computes");
       continue;
     }
     const bool is_grad = name.rfind("grad.", 0) == 0;

@@ -1,5 +1,12 @@
-// The X-CLIP similarity head (modules/modeling_xclip.py, _loose_similarity and
-// _attenion_over_fine_grained_sim_matrix) as differentiable ops, and the symmetric CrossEn loss.
+// The X-CLIP head family (modules/modeling_xclip.py, _loose_similarity and
+// _attenion_over_fine_grained_sim_matrix): the temporal encoder (seqTransf), the four contrasts
+// with AOSM, as a head Module (XClipHead) and as the differentiable functions it is made of.
+// Sources: src/models/heads/xclip/ (head.cpp the module, similarity.cpp the contrasts and
+// aosm_pool, frame_word_chunked.cpp / frame_word_fused.cpp the two paths of the frame-word term).
+// Parameters, under the official state_dict names:
+//   global_mat_weight, word_logit_weight, frame_logit_weight, local_mat_weight, frame_mat_weight,
+//   word_mat_weight, frame_mat_weight2, word_mat_weight2   (learnable_aosm; identity at start)
+//   frame_position_embeddings.weight, transformerClip.resblocks.N.*   (seqTransf only)
 // Notation (xclip-spec.md §5): T texts, V videos, L = max_words, N = max_frames, D = embed dim,
 // τ the AOSM temperature, λ = exp(clip.logit_scale). "x · M" mixes a vector of softmax weights
 // along its axis: x'_j = Σ_i x_i·M[i, j].
@@ -17,7 +24,8 @@
 #include <vector>
 
 #include "xclip/core/tensor.hpp"
-#include "xclip/models/xclip_config.hpp"
+#include "xclip/models/heads/head.hpp"
+#include "xclip/models/temporal_encoder.hpp"
 
 namespace xclip::models {
 
@@ -57,10 +65,10 @@ struct VideoSide {
 };
 
 // sentence [T, D] or [T, 1, D] (the EOT feature), words [T, L, D] (every position).
-TextSide make_text_side(const Tensor& sentence, const Tensor& words, const Tensor& attention_mask);
+TextSide make_text_side(const TextFeatures& texts);
 // frames [V, N, D] raw CLIP frame features; temporal [V, N, D] the temporal encoder's output
 // (the frames themselves for meanP); video_mask [V, N].
-VideoSide make_video_side(const XClipConfig& config, const Tensor& frames, const Tensor& temporal,
+VideoSide make_video_side(const HeadConfig& config, const Tensor& frames, const Tensor& temporal,
                           const Tensor& video_mask);
 
 // Each term already multiplied by λ; undefined when the contrast is off. logits [T, V].
@@ -73,7 +81,7 @@ struct SimilarityTerms {
 };
 
 // logit_scale is clip.logit_scale (the log; λ = exp of it), shape [] or [1].
-SimilarityTerms similarity_terms(const XClipConfig& config, const AosmMatrices& aosm, const Tensor& logit_scale,
+SimilarityTerms similarity_terms(const HeadConfig& config, const AosmMatrices& aosm, const Tensor& logit_scale,
                                  const TextSide& text, const VideoSide& video);
 
 // The frame-word term before λ, [T, V]. Without gradients (evaluation) it is the fused kernel
@@ -81,17 +89,13 @@ SimilarityTerms similarity_terms(const XClipConfig& config, const AosmMatrices& 
 // graph of aosm_pool ops; when the matrix has more than config.frame_word_chunk_elements elements
 // it is built for chunks of texts at a time, each chunk's graph dropped after the forward and
 // rebuilt in the backward, so the memory of the term is bounded by one chunk whatever T is.
-Tensor frame_word_similarity(const XClipConfig& config, const AosmMatrices& aosm, const TextSide& text,
+Tensor frame_word_similarity(const HeadConfig& config, const AosmMatrices& aosm, const TextSide& text,
                              const VideoSide& video);
 
 // One AOSM stage: reduces `x` along `axis`. attention: Σ x ⊙ (softmax(x/τ) · mix) with `mix`
 // [n, n] (undefined = identity); mean; max. `mask` (undefined or 0/1, broadcastable to x, full
 // size along `axis`) excludes padded positions from the softmax, the mean, the max and the sum.
 Tensor aosm_pool(const Tensor& x, int axis, Pool pool, double temperature, const Tensor& mix, const Tensor& mask);
-
-// CrossEn of the original, both directions: (CE(logits) + CE(logitsᵀ)) / 2 with the diagonal
-// as the targets. logits [B, B]; returns shape [].
-Tensor symmetric_cross_entropy(const Tensor& logits);
 
 namespace detail {
 // A 0/1 mask as `dtype` viewed with `shape` (broadcastable against the similarities); no grad.
@@ -110,8 +114,40 @@ bool frame_word_fused_fits(Device device, DType dtype, int64_t L, int64_t N);
 // The frame-word term before λ, [T, V], without gradients: words · local_mat_weight by
 // ops::matmul, then k::aosm_frame_word, which never stores the [T, L, V, N] matrix. Same value as
 // the graph of frame_word_similarity to the rounding of the dot products.
-Tensor frame_word_fused(const XClipConfig& config, const FrameWordInputs& in, const Tensor& word_mask,
+Tensor frame_word_fused(const HeadConfig& config, const FrameWordInputs& in, const Tensor& word_mask,
                         const Tensor& frame_mask);
 }  // namespace detail
+
+// The X-CLIP head: the matrices (own parameters) and the temporal encoder (merged, seqTransf).
+class XClipHead : public SimilarityHead {
+ public:
+  XClipHead(const HeadConfig& config, const HeadDims& dims, DType dtype = DType::f32);
+  const AosmMatrices& aosm() const { return aosm_; }
+  const TemporalEncoder* temporal_encoder() const { return temporal_; }
+
+  // The temporal encoder's output for these videos (the frames themselves for meanP).
+  Tensor temporal(const VideoFeatures& videos) const;
+  VideoSide video_side(const VideoFeatures& videos, Tensor* temporal_out = nullptr) const;
+  // The four terms of all texts against all videos (one graph).
+  SimilarityTerms terms(const TextFeatures& texts, const VideoFeatures& videos, const Tensor& logit_scale) const;
+
+  // Intermediates: sentence_output, word_features, visual_output_temporal, video_output,
+  // frame_features and logits.<contrast> for every contrast that is on.
+  HeadOutput forward(const TextFeatures& texts, const VideoFeatures& videos, const Tensor& logit_scale) const override;
+  // The temporal encoder runs once per video block (the original re-runs it for every text
+  // block: same values). Memory: the normalised features plus one block's head.
+  Tensor similarity_matrix(const TextFeatures& texts, const VideoFeatures& videos,
+                           const Tensor& logit_scale) const override;
+  // The eight matrices to the identity; the temporal encoder as TemporalEncoder::reset_parameters.
+  void reset_parameters(uint64_t seed = 42) override;
+  nn::NamedTensorList copies_from_clip(const nn::NamedTensorList& state) const override;
+  // The matrices: after the gather, decayed, f32; the temporal encoder: before the gather,
+  // decayed unless a bias, f32. Neither is in the CLIP groups.
+  ParamRole param_role(const std::string& name) const override;
+
+ private:
+  AosmMatrices aosm_;
+  TemporalEncoder* temporal_ = nullptr;
+};
 
 }  // namespace xclip::models

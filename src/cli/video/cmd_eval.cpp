@@ -38,7 +38,7 @@ int run_eval(const std::vector<std::string>& argv) {
   }
   auto tokenizer = load_tokenizer(f);
   const data::TextEncoder encoder = data::clip_text_encoder(tokenizer);
-  std::unique_ptr<models::XClip> model = build_model(f);
+  std::unique_ptr<models::RetrievalModel> model = build_model(f);
   move_to_device(f, *model);
   const std::string split = f.get("eval_split", "test");
   const data::Dataset dataset = load_split(f, split);

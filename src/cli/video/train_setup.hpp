@@ -16,7 +16,7 @@
 #include "xclip/data/batch_source.hpp"
 #include "xclip/data/dataset.hpp"
 #include "xclip/data/frame_cache.hpp"
-#include "xclip/models/xclip.hpp"
+#include "xclip/models/model.hpp"
 #include "xclip/text/tokenizer.hpp"
 #include "xclip/train/evaluate.hpp"
 
@@ -47,7 +47,7 @@ class TrainFlags {
   std::set<std::string> config_false_;       // booleans false in the config
 };
 
-// Rejects what this build cannot do (--device cuda without a GPU, --linear_patch 3d, tightTransf).
+// Rejects what this build cannot do (--device cuda without a GPU, --linear_patch 3d).
 void check_supported(const TrainFlags& f);
 
 std::shared_ptr<const text::ClipTokenizer> load_tokenizer(const TrainFlags& f);
@@ -55,23 +55,23 @@ std::shared_ptr<const text::ClipTokenizer> load_tokenizer(const TrainFlags& f);
 // --datatype, --data_path, --features_path, --train_csv, --val_csv, --expand_msrvtt_sentences.
 data::Dataset load_split(const TrainFlags& f, const std::string& split);
 
-// The model: --init random (a small CLIP from the --vision_* / --text_* sizes, seeded by --seed),
-// else --pretrained_clip_name and/or --init_model checkpoints (any kind io/checkpoint.hpp reads;
-// the sizes come from the weights, or from model_config.json beside them). X-CLIP options from
-// --model_config FILE.json, then --sim_header, --max_words, --max_frames, --cross_num_hidden_layers,
-// --batch_size_val.
-std::unique_ptr<models::XClip> build_model(const TrainFlags& f);
+// The model (models/build.hpp): --init random (from_scratch: a small CLIP from the --vision_* /
+// --text_* sizes, seeded by --seed), else --pretrained_clip_name and/or --init_model checkpoints
+// (from_checkpoint). Head options: model_config.json beside --init_model, replaced by
+// --model_config FILE.json, then --sim_header, --max_words, --max_frames,
+// --cross_num_hidden_layers, --batch_size_val.
+std::unique_ptr<models::RetrievalModel> build_model(const TrainFlags& f);
 
 // --device cuda: moves the parameters to the GPU (before the optimizer is built).
-void move_to_device(const TrainFlags& f, models::XClip& model);
+void move_to_device(const TrainFlags& f, models::RetrievalModel& model);
 
 // Loader options of a split for this model (frame size = the model's image resolution; the frame
 // cache of that split when --frame_cache is given).
-data::LoaderOptions loader_options(const TrainFlags& f, const models::XClip& model, const std::string& split,
+data::LoaderOptions loader_options(const TrainFlags& f, const models::RetrievalModel& model, const std::string& split,
                                    bool train);
 
 // Evaluates, prints the table, writes JSON (and the .npy similarity when asked).
-train::EvalResult run_evaluation(const models::XClip& model, const data::Dataset& dataset,
+train::EvalResult run_evaluation(const models::RetrievalModel& model, const data::Dataset& dataset,
                                  const data::LoaderOptions& options, const data::TextEncoder& encoder,
                                  const std::string& title);
 // Writes `json` to json_path (atomically) and, when sim_npy is given, the similarity as .npy (plus,

@@ -1,45 +1,48 @@
-// The X-CLIP model (modules/modeling_xclip.py, loose_type): CLIP under `clip.`, the temporal
-// encoder and the similarity head (xclip_heads.hpp), the symmetric CrossEn loss.
+// The retrieval model (modules/modeling_xclip.py, loose_type): CLIP under `clip.` and a similarity
+// head (heads/head.hpp) chosen by config.head, merged into the model's names; the symmetric
+// CrossEn loss. The forward, top to bottom, is RetrievalModel::forward in src/models/model.cpp.
 //
-//   auto w = io::load_safetensors("pytorch_model.safetensors");      // official names
-//   XClip model(XClipConfig{}, infer_clip_config(w.list(), "clip."));
-//   model.load_pretrained(w.list());           // X-CLIP or CLIP-only weights, as from_pretrained
+//   RetrievalModel model = ... ;               // models/build.hpp: from_checkpoint / from_scratch
 //   auto out = model.forward(ids, attention_mask, video, video_mask);   // training graph + loss
 //   out.loss.backward();
 //   Tensor sim = model.similarity_for_eval(ids, attention_mask, video, video_mask);  // [T, V], blocks
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "xclip/models/clip.hpp"
-#include "xclip/models/xclip_heads.hpp"
+#include "xclip/models/heads/head.hpp"
 
 namespace xclip::models {
 
-struct XClipOutput {
+struct ModelOutput {
   TextFeatures text;    // CLIP features (not normalised)
   VideoFeatures video;
-  HeadOutput head;      // head.terms.logits [B, B]: rows texts, columns videos
+  HeadOutput head;      // head.logits [B, B]: rows texts, columns videos
   Tensor loss;          // [] (CrossEn(logits) + CrossEn(logitsᵀ)) / 2
 };
 
 // What load_pretrained did, as the original prints after init_preweight.
 struct LoadReport {
-  bool temporal_from_clip = false;            // frame_position_embeddings / transformerClip copied from CLIP
+  bool head_from_clip = false;                // the head took tensors from CLIP's (the temporal encoder)
   std::vector<std::string> missing;           // parameters left at their initial value
   std::vector<std::string> unexpected;        // given tensors no parameter uses
   std::string str() const;
 };
 
-class XClip : public XClipHeadsBase {
+class RetrievalModel : public nn::Module {
  public:
-  // The temporal encoder's width is the text width, which must equal the embedding width (the
-  // original adds the encoder's output to the CLIP frame features).
-  XClip(const XClipConfig& config, const ClipConfig& clip_config, ClipPrecision precision = ClipPrecision::f32,
-        DType dtype = DType::f32);
+  // The head is made by the registry from config.head. The temporal encoder's width is the text
+  // width, which must equal the embedding width (the original adds the encoder's output to the
+  // CLIP frame features).
+  RetrievalModel(const HeadConfig& config, const ClipConfig& clip_config, ClipPrecision precision = ClipPrecision::f32,
+                 DType dtype = DType::f32);
 
   Clip& clip;
-  const Tensor& logit_scale() const override { return clip.logit_scale; }
+  SimilarityHead& head;
+  const HeadConfig& config() const { return head.config(); }
+  const Tensor& logit_scale() const { return clip.logit_scale; }
 
   // input_ids i64 [B, L] (L = max_words), attention_mask [B, L].
   TextFeatures encode_text(const Tensor& input_ids, const Tensor& attention_mask) const;
@@ -47,18 +50,21 @@ class XClip : public XClipHeadsBase {
   // video_mask [B, F]. Padded frames are encoded like the rest (the original does).
   VideoFeatures encode_video(const Tensor& video, const Tensor& video_mask) const;
   // The training forward on one device: logits of every text against every video and the loss.
-  XClipOutput forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& video,
+  ModelOutput forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& video,
                       const Tensor& video_mask) const;
   // The evaluation path: texts and videos encoded in batches of batch_size_val without a graph,
-  // then similarity_matrix (blocks of batch_size_val texts × videos). [T, V].
+  // then the head's similarity_matrix (blocks of batch_size_val texts × videos). [T, V].
   Tensor similarity_for_eval(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& video,
                              const Tensor& video_mask) const;
 
-  // modeling.py from_pretrained + init_preweight. `state` holds official X-CLIP names (clip.*,
-  // the matrices, frame_position_embeddings, transformerClip.*) or only CLIP's (with or without
-  // the clip. prefix). When it has no frame_position_embeddings (a CLIP-only state), seqTransf
-  // initialises frame_position_embeddings from clip.positional_embedding and transformerClip
-  // block n from CLIP text block n (n < cross_num_hidden_layers); the matrices stay the identity.
+  // How training treats the parameter `name` (a name of named_parameters()): CLIP's rules for
+  // clip.*, the head's for the rest. Throws for a name the model does not have.
+  ParamRole param_role(const std::string& name) const;
+
+  // modeling.py from_pretrained + init_preweight. `state` holds official names (clip.*, the
+  // head's) or only CLIP's (with or without the clip. prefix). The head's parameters start from
+  // the original's initialisation; a state without them gives the head its copies from CLIP
+  // (SimilarityHead::copies_from_clip: the temporal encoder from CLIP's text tower).
   // Loading is by name and non-strict as the original's (shape mismatches are errors); `strict`
   // also makes missing parameters and unused tensors errors.
   LoadReport load_pretrained(const nn::NamedTensorList& state, bool strict = false);

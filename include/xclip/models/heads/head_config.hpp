@@ -1,10 +1,14 @@
-// XClipConfig: every option of the X-CLIP heads as data. The defaults are what the official
-// scripts train (sim_header seqTransf, 4 temporal layers, τ = 0.01, the four contrasts with the
-// eight learnable AOSM matrices, nothing masked in the AOSM softmaxes); the paper's ablations and
-// the CLIP4Clip baselines are other values of the same fields, never a code fork.
+// HeadConfig: every option of the similarity head as data: which head family (heads/head.hpp's
+// registry), the options every family reads (sim_header, max_words, max_frames, the temporal
+// encoder's size, batch_size_val) and those of the X-CLIP family (τ, contrasts, aggregation,
+// masks, learnable matrices, chunking). The defaults are what the official X-CLIP scripts train
+// (sim_header seqTransf, 4 temporal layers, τ = 0.01, the four contrasts with the eight learnable
+// AOSM matrices, nothing masked in the AOSM softmaxes); the paper's ablations are other values of
+// the same fields, never a code fork.
 //
 // JSON (every key optional; names as main_xclip.py spells its flags where it has one):
-//   {"model": "xclip" | "clip4clip",            preset applied first (clip4clip: below)
+//   {"head": "xclip" | "clip4clip",             the family; clip4clip applies its preset first
+//    "model": ...,                              the same as "head" (the older spelling)
 //    "sim_header": "seqTransf" | "meanP",       temporal encoder on / off (Table 8)
 //    "max_words": 32, "max_frames": 12, "cross_num_hidden_layers": 4,
 //    "temporal_heads": 0,                       0 = width / 64, as the original
@@ -59,7 +63,8 @@ struct Contrasts {
   bool operator==(const Contrasts&) const = default;
 };
 
-struct XClipConfig {
+struct HeadConfig {
+  std::string head = "xclip";            // the head family (models::head_families())
   std::string sim_header = "seqTransf";  // "seqTransf" (temporal encoder) or "meanP" (none)
   int64_t max_words = 32;                 // L: the word_* matrices are [L, L]
   int64_t max_frames = 12;                // N: the frame_* matrices are [N, N]
@@ -84,12 +89,12 @@ struct XClipConfig {
   int64_t frame_word_chunk_elements = int64_t(1) << 24;
 
   bool temporal_encoder() const { return sim_header == "seqTransf"; }
-  // CLIP4Clip's meanP / seqTransf: video-sentence only, no learnable matrices.
-  static XClipConfig clip4clip(const std::string& sim_header);
+  // The clip4clip head, meanP / seqTransf: video-sentence only, no learnable matrices.
+  static HeadConfig clip4clip(const std::string& sim_header);
 
   // Throws xclip::Error naming the key on a bad value or an unknown key (keys in `ignore` are
   // skipped: a bundle's config.json also carries non-model keys).
-  static XClipConfig from_json(const nlohmann::json& j, const std::set<std::string>& ignore = {});
+  static HeadConfig from_json(const nlohmann::json& j, const std::set<std::string>& ignore = {});
   nlohmann::json to_json() const;
   void validate() const;  // throws on inconsistent values
 };

@@ -12,7 +12,6 @@
 #include "train_setup.hpp"
 #include "xclip/autograd.hpp"
 #include "xclip/io/safetensors.hpp"
-#include "xclip/train/precision.hpp"
 #include "xclip/train/train_checkpoint.hpp"
 #include "xclip/train/trainer.hpp"
 
@@ -70,7 +69,7 @@ train::TrainOptions train_options(const TrainFlags& f) {
 }
 
 // Loads the weights of a checkpoint folder into the model (the best epoch, for the final test).
-void load_weights(models::XClip& model, const std::filesystem::path& dir) {
+void load_weights(models::RetrievalModel& model, const std::filesystem::path& dir) {
   const io::NamedTensors w = io::load_safetensors((dir / "model.safetensors").string());
   NoGradGuard no_grad;
   model.load_state_dict(w.list(), true);
@@ -89,7 +88,7 @@ int run_train(const std::vector<std::string>& argv) {
 
   auto tokenizer = load_tokenizer(f);
   const data::TextEncoder encoder = data::clip_text_encoder(tokenizer);
-  std::unique_ptr<models::XClip> model = build_model(f);
+  std::unique_ptr<models::RetrievalModel> model = build_model(f);
   const std::vector<std::string> frozen = train::freeze_clip_layers(*model, int(f.get_int("freeze_layer_num", 0)));
   std::fprintf(stderr, "model: %zu CLIP parameter tensors frozen (--freeze_layer_num %lld)\n", frozen.size(),
                (long long)f.get_int("freeze_layer_num", 0));
@@ -100,23 +99,11 @@ int run_train(const std::vector<std::string>& argv) {
   data::LoaderBatchSource source(train_set, loader_options(f, *model, "train", true), encoder);
   const data::LoaderOptions val_options = loader_options(f, *model, "val", false);
 
-  // --official_fp16: the original's fp16 CLIP weights, fp16 BertAdam and fp16-aware global clip;
-  // --world_size_grad_scale N: the 1/N the original's N-GPU all-gather leaves on the encoders.
-  train::OptimizerFactory factory = train::make_bert_adam;
-  const bool fp16 = f.flag("official_fp16");
-  if (fp16) {
-    factory = train::bert_adam_fp16_factory(model->named_parameters());
-    options.global_clip = [](models::XClip& m, double max_norm) {
-      return train::clip_grad_norm_official_fp16(m.named_parameters(), max_norm);
-    };
-  }
-  const int64_t world = f.get_int("world_size_grad_scale", 1);
-  XCLIP_CHECK(world >= 1, "--world_size_grad_scale must be >= 1, got ", world);
-  if (world > 1)
-    options.before_clip = [world, fp16](models::XClip& m) {
-      train::scale_pre_gather_gradients(m.named_parameters(), int(world), fp16);
-    };
-  train::Trainer trainer(*model, source, options, factory);
+  // --official_fp16 made an fp16-CLIP model (build_model): the trainer picks the fp16 BertAdam and
+  // the fp16-aware global clip from it. --world_size_grad_scale N: the 1/N the original's N-GPU
+  // all-gather leaves on the encoders' gradients.
+  options.world_size_grad_scale = int(f.get_int("world_size_grad_scale", 1));
+  train::Trainer trainer(*model, source, options);
   std::fprintf(stderr, "train: %lld samples, %lld batches of %lld per epoch, %lld epochs, t_total %.1f\n",
                (long long)source.samples_per_epoch(), (long long)source.batches_per_epoch(),
                (long long)source.loader().options().batch_size, (long long)options.epochs, trainer.t_total());

@@ -9,10 +9,8 @@
 
 #include "xclip/core/device_memory.hpp"
 #include "xclip/core/error.hpp"
-#include "xclip/io/checkpoint.hpp"
-#include "xclip/io/clip_config.hpp"
 #include "xclip/io/npy.hpp"
-#include "xclip/train/model_setup.hpp"
+#include "xclip/models/build.hpp"
 
 namespace xclip::cli {
 
@@ -144,9 +142,7 @@ void check_supported(const TrainFlags& f) {
   const std::string patch = f.get("linear_patch", "2d");
   XCLIP_CHECK(patch == "2d", "--linear_patch ", patch,
               ": only 2d is implemented (every published X-CLIP script uses 2d)");
-  const std::string head = f.get("sim_header", "seqTransf");
-  XCLIP_CHECK(head == "seqTransf" || head == "meanP", "--sim_header ", head,
-              ": only seqTransf (X-CLIP) and meanP (the CLIP4Clip baseline) are implemented (loose type)");
+  // --sim_header and the other head options are checked by the head config (HeadConfig::validate).
 }
 
 std::shared_ptr<const text::ClipTokenizer> load_tokenizer(const TrainFlags& f) {
@@ -191,10 +187,10 @@ nlohmann::json read_json_file(const fs::path& path, const char* what) {
   }
 }
 
-models::XClipConfig xclip_config(const TrainFlags& f, const std::optional<nlohmann::json>& saved) {
-  models::XClipConfig c;
-  if (saved) c = models::XClipConfig::from_json(*saved);
-  if (auto p = f.get("model_config")) c = models::XClipConfig::from_json(read_json_file(*p, "--model_config"));
+// The head config: the one saved beside the weights, replaced by --model_config, then the flags.
+models::HeadConfig head_config(const TrainFlags& f, const std::optional<models::HeadConfig>& saved) {
+  models::HeadConfig c = saved.value_or(models::HeadConfig{});
+  if (auto p = f.get("model_config")) c = models::HeadConfig::from_json(read_json_file(*p, "--model_config"));
   c.sim_header = f.get("sim_header", c.sim_header);
   c.max_words = f.get_int("max_words", c.max_words);
   c.max_frames = f.get_int("max_frames", c.max_frames);
@@ -204,8 +200,8 @@ models::XClipConfig xclip_config(const TrainFlags& f, const std::optional<nlohma
   return c;
 }
 
-train::ScratchClipOptions scratch_options(const TrainFlags& f) {
-  train::ScratchClipOptions o;
+models::ScratchClipOptions scratch_options(const TrainFlags& f) {
+  models::ScratchClipOptions o;
   o.vision_width = f.get_int("vision_width", o.vision_width);
   o.vision_layers = f.get_int("vision_layers", o.vision_layers);
   o.patch = f.get_int("patch", o.patch);
@@ -222,70 +218,44 @@ models::ClipPrecision precision(const TrainFlags& f) {
   return f.flag("bf16") ? models::ClipPrecision::bf16_autocast : models::ClipPrecision::f32;
 }
 
-io::NamedTensors load_checkpoint_flag(const TrainFlags& f, const char* flag) {
-  const std::string path = f.require(flag);
-  XCLIP_CHECK(fs::is_regular_file(path), "--", flag, " ", path, ": no such file");
-  io::CheckpointInfo info;
-  io::NamedTensors t = io::load_any_checkpoint(path, &info);
-  std::fprintf(stderr, "model: --%s %s (%s, %zu tensors)\n", flag, path.c_str(), io::checkpoint_kind_name(info.kind),
-               t.size());
-  return t;
-}
+void log_model(const std::string& line) { std::fprintf(stderr, "model: %s\n", line.c_str()); }
 }  // namespace
 
-std::unique_ptr<models::XClip> build_model(const TrainFlags& f) {
+std::unique_ptr<models::RetrievalModel> build_model(const TrainFlags& f) {
   const std::string init = f.get("init", "pretrained");
   XCLIP_CHECK(init == "pretrained" || init == "random", "--init must be 'pretrained' or 'random', got '", init, "'");
   if (init == "random") {
     XCLIP_CHECK(!f.has("pretrained_clip_name") && !f.has("init_model"),
                 "--init random trains from scratch: drop --pretrained_clip_name / --init_model");
-    const models::ClipConfig clip = train::scratch_clip_config(scratch_options(f));
-    models::XClipConfig xc = xclip_config(f, std::nullopt);
-    // The temporal encoder copies CLIP's text blocks, so it has their heads (not width / 64).
-    if (xc.temporal_heads == 0) xc.temporal_heads = int(clip.text.heads);
-    auto model = std::make_unique<models::XClip>(xc, clip, precision(f));
-    train::init_xclip_random(*model, uint64_t(f.get_int("seed", 42)));
-    if (f.flag("official_fp16")) model->clip.round_official_fp16_parameters();
-    std::fprintf(stderr, "model: random init (seed %lld), CLIP %s, %lld parameters\n",
-                 (long long)f.get_int("seed", 42), clip.str().c_str(), (long long)model->num_parameters());
+    const models::ClipConfig clip = models::scratch_clip_config(scratch_options(f));
+    const uint64_t seed = uint64_t(f.get_int("seed", 42));
+    auto model = models::from_scratch(clip, head_config(f, std::nullopt), seed, precision(f));
+    log_model(format("random init (seed ", seed, "), CLIP ", clip.str(), ", ", model->num_parameters(), " parameters"));
     return model;
   }
   XCLIP_CHECK(f.has("pretrained_clip_name") || f.has("init_model"),
               "no weights: pass --pretrained_clip_name CLIP_CHECKPOINT and/or --init_model XCLIP_CHECKPOINT, or "
               "--init random to train a small CLIP from scratch");
-  std::optional<io::NamedTensors> clip_weights, init_weights;
-  if (f.has("pretrained_clip_name")) clip_weights = load_checkpoint_flag(f, "pretrained_clip_name");
-  if (f.has("init_model")) init_weights = load_checkpoint_flag(f, "init_model");
-  // Sizes: model_config.json beside the X-CLIP weights (any head width), else the shapes.
-  std::optional<nlohmann::json> saved;
-  models::ClipConfig clip;
-  const fs::path beside = f.has("init_model") ? train::model_config_beside(f.require("init_model")) : fs::path();
-  if (!beside.empty() && fs::exists(beside)) {
-    const nlohmann::json j = read_json_file(beside, "model config");
-    clip = train::clip_config_from_json(j.at("clip"));
-    saved = j.at("xclip");
-  } else {
-    const io::NamedTensors& w = init_weights ? *init_weights : *clip_weights;
-    clip = models::infer_xclip_clip_config(w.list(), f.get_int("head_width", 64));
-  }
-  auto model = std::make_unique<models::XClip>(xclip_config(f, saved), clip, precision(f));
-  if (clip_weights) std::fprintf(stderr, "model: %s\n", model->load_pretrained(clip_weights->list()).str().c_str());
-  if (init_weights) std::fprintf(stderr, "model: %s\n", model->load_pretrained(init_weights->list()).str().c_str());
-  // What convert_weights(clip) does to the original's CLIP (a no-op on fp16 checkpoints).
-  if (f.flag("official_fp16")) model->clip.round_official_fp16_parameters();
-  return model;
+  models::CheckpointSources sources;
+  if (f.has("pretrained_clip_name")) sources.clip = f.require("pretrained_clip_name");
+  if (f.has("init_model")) sources.model = f.require("init_model");
+  sources.head_width = f.get_int("head_width", 64);
+  sources.precision = precision(f);
+  sources.head_config = [&f](const std::optional<models::HeadConfig>& saved) { return head_config(f, saved); };
+  sources.log = log_model;
+  return models::from_checkpoint(sources);
 }
 
 // ---- loaders -----------------------------------------------------------------------------------------
 
-void move_to_device(const TrainFlags& f, models::XClip& model) {
+void move_to_device(const TrainFlags& f, models::RetrievalModel& model) {
   if (f.get("device", "cpu") == "cuda") {
     model.to(Device::cuda);
     std::fprintf(stderr, "model: on the GPU\n");
   }
 }
 
-data::LoaderOptions loader_options(const TrainFlags& f, const models::XClip& model, const std::string& split,
+data::LoaderOptions loader_options(const TrainFlags& f, const models::RetrievalModel& model, const std::string& split,
                                    bool train) {
   data::LoaderOptions o;
   const int gas = int(f.get_int("gradient_accumulation_steps", 1));
@@ -324,7 +294,7 @@ data::LoaderOptions loader_options(const TrainFlags& f, const models::XClip& mod
   return o;
 }
 
-train::EvalResult run_evaluation(const models::XClip& model, const data::Dataset& dataset,
+train::EvalResult run_evaluation(const models::RetrievalModel& model, const data::Dataset& dataset,
                                  const data::LoaderOptions& options, const data::TextEncoder& encoder,
                                  const std::string& title) {
   data::EvalLoaders loaders = data::make_eval_loaders(dataset, options, encoder);

@@ -1,0 +1,33 @@
+// The CLIP4Clip head family (Luo et al. 2021, modules/modeling.py, loose type), the baseline of
+// X-CLIP's tables: the video feature is the masked mean of the normalised frame features, after
+// the temporal encoder for seqTransf (the same encoder and names as X-CLIP's), and the logits are
+// λ · t · vᵀ. No learnable matrices. Source: src/models/heads/clip4clip/head.cpp.
+//   frame_position_embeddings.weight, transformerClip.resblocks.N.*   (seqTransf only)
+// Config: head "clip4clip" (or "model": "clip4clip"), sim_header meanP | seqTransf; the X-CLIP
+// options (contrasts, aggregation, learnable_aosm, ...) must stay at the CLIP4Clip preset.
+#pragma once
+#include "xclip/models/heads/head.hpp"
+
+namespace xclip::models {
+
+class Clip4ClipHead : public SimilarityHead {
+ public:
+  Clip4ClipHead(const HeadConfig& config, const HeadDims& dims, DType dtype = DType::f32);
+  const TemporalEncoder* temporal_encoder() const { return temporal_; }
+
+  // Intermediates: sentence_output, visual_output_temporal, video_output, logits.video_sentence.
+  HeadOutput forward(const TextFeatures& texts, const VideoFeatures& videos, const Tensor& logit_scale) const override;
+  Tensor similarity_matrix(const TextFeatures& texts, const VideoFeatures& videos,
+                           const Tensor& logit_scale) const override;
+  void reset_parameters(uint64_t seed = 42) override;
+  nn::NamedTensorList copies_from_clip(const nn::NamedTensorList& state) const override;
+  // The temporal encoder: before the gather, decayed unless a bias, f32, not CLIP.
+  ParamRole param_role(const std::string& name) const override;
+
+ private:
+  // video_output [V, D] of these videos; `temporal_out` receives the encoder's output.
+  Tensor video_feature(const VideoFeatures& videos, Tensor* temporal_out = nullptr) const;
+  TemporalEncoder* temporal_ = nullptr;
+};
+
+}  // namespace xclip::models

@@ -1,0 +1,128 @@
+// The similarity head: everything of a video-text retrieval model after the CLIP towers, from
+// CLIP features to the [texts, videos] logits. A head is a Module owned by the model
+// (models/model.hpp), merged into the model's names so that its parameters keep their official
+// top-level names (global_mat_weight, frame_position_embeddings.weight, transformerClip.*).
+//
+// One header and one folder per head family (src/models/heads/<family>/), chosen by the config's
+// "head" through one registry (src/models/heads/registry.cpp):
+//   xclip      X-CLIP: temporal encoder, four contrasts, AOSM            (heads/xclip_head.hpp)
+//   clip4clip  CLIP4Clip loose type: meanP / seqTransf, video-sentence   (heads/clip4clip_head.hpp)
+// A head also says how training treats each of its parameters (ParamRole), so the optimizer
+// groups, the fp16 regime and the multi-GPU gradient scale need no list of names of their own.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "xclip/core/tensor.hpp"
+#include "xclip/models/heads/head_config.hpp"
+#include "xclip/models/temporal_encoder.hpp"
+#include "xclip/nn/module.hpp"
+
+namespace xclip::models {
+
+// CLIP features of a batch of texts, as the encoders return them (not normalised).
+struct TextFeatures {
+  Tensor sentence;        // [T, D] (or [T, 1, D]) the EOT feature
+  Tensor words;           // [T, L, D] every position
+  Tensor attention_mask;  // [T, L]
+};
+
+// CLIP features of a batch of videos (not normalised).
+struct VideoFeatures {
+  Tensor frames;      // [V, N, D] CLS feature of every frame, padded frames included
+  Tensor video_mask;  // [V, N]
+};
+
+struct HeadOutput {
+  Tensor logits;  // [T, V], logit scale applied
+  // What the head computed on the way, under the original's variable names (verify compares
+  // them with a reference bundle): e.g. visual_output_temporal, video_output, logits.frame_word.
+  nn::NamedTensorList intermediates;
+  const Tensor* find(const std::string& name) const;  // nullptr when the head did not report it
+};
+
+// How training treats one parameter, as the original's training script does.
+struct ParamRole {
+  bool clip = false;          // in prep_optimizer's CLIP groups ("clip." in the name): lr · coef_lr
+  bool decay = true;          // weight decay applies (not in the no_decay list)
+  bool fp16 = false;          // held in fp16 by convert_weights in the official regime
+  bool after_gather = false;  // used only after the features' all-gather: every rank has its full gradient
+};
+
+// The original's no_decay list (main_*.py prep_optimizer), matched as substrings of the name:
+// "bias", "LayerNorm.bias", "LayerNorm.weight".
+bool is_no_decay_parameter(const std::string& name);
+
+// Sizes a head needs beyond its config.
+struct HeadDims {
+  int64_t embed_dim = 512;     // D: CLIP's joint width; also the temporal encoder's width
+  int64_t position_rows = 77;  // rows of frame_position_embeddings (CLIP's context_length)
+};
+
+class SimilarityHead : public nn::Module {
+ public:
+  const HeadConfig& config() const { return config_; }
+
+  // The training forward: all texts against all videos in one graph. logit_scale is
+  // clip.logit_scale (its exp multiplies the similarities), shape [] or [1].
+  virtual HeadOutput forward(const TextFeatures& texts, const VideoFeatures& videos,
+                             const Tensor& logit_scale) const = 0;
+  // Evaluation: [T, V] with no graph, built block by block (config().batch_size_val texts × videos).
+  virtual Tensor similarity_matrix(const TextFeatures& texts, const VideoFeatures& videos,
+                                   const Tensor& logit_scale) const = 0;
+  // The original's initialisation of the head before any checkpoint is loaded.
+  virtual void reset_parameters(uint64_t seed = 42) = 0;
+  // from_pretrained with a CLIP-only state (names under "clip."): the tensors the head takes
+  // from CLIP's, under the head's names (e.g. the temporal encoder from CLIP's text blocks).
+  virtual nn::NamedTensorList copies_from_clip(const nn::NamedTensorList& clip_state) const = 0;
+  // The role of one of this head's parameters (a name named_parameters() lists); throws for
+  // any other name, so no parameter is ever trained by a guessed rule.
+  virtual ParamRole param_role(const std::string& name) const = 0;
+  // The matmuls of the head's encoders (the temporal transformer) in bf16 autocast.
+  void set_bf16_autocast(bool on) { bf16_autocast_ = on; }
+
+ protected:
+  explicit SimilarityHead(const HeadConfig& config) : config_(config) { config_.validate(); }
+  // The temporal encoder the config asks for (nullptr for meanP), merged into this head's names;
+  // throws when frame_position_embeddings has fewer rows than max_frames.
+  TemporalEncoder* register_temporal_encoder(const HeadDims& dims, DType dtype);
+  // The encoder's output (the frames themselves without one), under bf16 autocast when set.
+  Tensor temporal_output(const TemporalEncoder* encoder, const VideoFeatures& videos) const;
+  HeadConfig config_;
+  bool bf16_autocast_ = false;
+};
+
+// ---- the registry -------------------------------------------------------------------------------
+using HeadFactory = std::function<std::unique_ptr<SimilarityHead>(const HeadConfig&, const HeadDims&, DType)>;
+struct HeadFamily {
+  const char* name;     // the config's "head"
+  const char* summary;  // one line, for messages and --help
+  HeadFactory make;
+};
+// Every head family, in the order the registry lists them.
+const std::vector<HeadFamily>& head_families();
+// The family named by config.head; throws listing the known names.
+const HeadFamily& head_family(const std::string& name);
+std::unique_ptr<SimilarityHead> make_head(const HeadConfig& config, const HeadDims& dims, DType dtype = DType::f32);
+
+// ---- pieces every family uses --------------------------------------------------------------------
+// The temporal encoder's head count: config.temporal_heads, or width / 64 as the original.
+int temporal_heads(const HeadConfig& config, int64_t width);
+// λ = exp(logit_scale) as a [] tensor for broadcasting; logit_scale has one element.
+Tensor logit_scale_factor(const Tensor& logit_scale);
+// sentence [T, D] or [T, 1, D] -> L2-normalised [T, D] (x / ‖x‖, no epsilon, as the original).
+Tensor normalized_sentence(const Tensor& sentence);
+// The video feature: masked mean over valid frames of the L2-normalised temporal outputs (an
+// all-padding video divides by 1, as the original), normalised again. temporal [V, N, D] -> [V, D].
+Tensor mean_video_feature(const Tensor& temporal, const Tensor& video_mask);
+// The video-sentence similarity λ · (t · M) · vᵀ, M = global_mat_weight or the identity when undefined.
+Tensor video_sentence_logits(const Tensor& lambda, const Tensor& sentence, const Tensor& video,
+                             const Tensor& global_mat_weight = Tensor());
+// CrossEn of the original, both directions: (CE(logits) + CE(logitsᵀ)) / 2 with the diagonal
+// as the targets. logits [B, B]; returns shape [].
+Tensor symmetric_cross_entropy(const Tensor& logits);
+
+}  // namespace xclip::models

@@ -1,0 +1,75 @@
+// The CLIP4Clip head (clip4clip_head.hpp): mean pooling of the (temporally encoded) frames and
+// the video-sentence similarity.
+#include "xclip/models/heads/clip4clip_head.hpp"
+
+#include "xclip/autograd.hpp"
+#include "xclip/core/profile.hpp"
+#include "xclip/ops.hpp"
+
+namespace xclip::models {
+
+namespace {
+void check_preset(const HeadConfig& c) {
+  const HeadConfig preset = HeadConfig::clip4clip(c.sim_header);
+  XCLIP_CHECK(c.contrasts == preset.contrasts && c.learnable_aosm == preset.learnable_aosm,
+              "config: the clip4clip head has the video-sentence contrast only and no learnable matrices; "
+              "contrasts, aggregation, temperature and learnable_aosm are options of the xclip head");
+}
+}  // namespace
+
+Clip4ClipHead::Clip4ClipHead(const HeadConfig& config, const HeadDims& dims, DType dtype) : SimilarityHead(config) {
+  check_preset(config_);
+  temporal_ = register_temporal_encoder(dims, dtype);
+}
+
+Tensor Clip4ClipHead::video_feature(const VideoFeatures& videos, Tensor* temporal_out) const {
+  Tensor t = temporal_output(temporal_, videos);
+  if (temporal_out) *temporal_out = t;
+  return mean_video_feature(t, videos.video_mask);
+}
+
+HeadOutput Clip4ClipHead::forward(const TextFeatures& texts, const VideoFeatures& videos,
+                                  const Tensor& logit_scale) const {
+  profile::Scope region("similarity");
+  Tensor temporal;
+  const Tensor sentence = normalized_sentence(texts.sentence);
+  const Tensor video = video_feature(videos, &temporal);
+  HeadOutput out;
+  out.logits = video_sentence_logits(logit_scale_factor(logit_scale), sentence, video);
+  out.intermediates = {{"sentence_output", sentence},
+                       {"visual_output_temporal", temporal},
+                       {"video_output", video},
+                       {"logits.video_sentence", out.logits}};
+  return out;
+}
+
+Tensor Clip4ClipHead::similarity_matrix(const TextFeatures& texts, const VideoFeatures& videos,
+                                        const Tensor& logit_scale) const {
+  NoGradGuard no_grad;
+  const int64_t block = config_.batch_size_val, V = videos.frames.dim(0);
+  std::vector<Tensor> video_blocks;
+  for (int64_t v = 0; v < V; v += block) {
+    const int64_t n = std::min(block, V - v);
+    video_blocks.push_back(
+        video_feature({ops::narrow(videos.frames, 0, v, n), ops::narrow(videos.video_mask, 0, v, n)}));
+  }
+  const Tensor video = video_blocks.size() == 1 ? video_blocks[0] : ops::concat(video_blocks, 0);
+  return video_sentence_logits(logit_scale_factor(logit_scale), normalized_sentence(texts.sentence), video);
+}
+
+void Clip4ClipHead::reset_parameters(uint64_t seed) {
+  if (!temporal_) return;
+  Generator gen(seed);
+  temporal_->reset_parameters(gen);
+}
+
+nn::NamedTensorList Clip4ClipHead::copies_from_clip(const nn::NamedTensorList& state) const {
+  return temporal_ ? temporal_->copies_from_clip(state) : nn::NamedTensorList{};
+}
+
+ParamRole Clip4ClipHead::param_role(const std::string& name) const {
+  XCLIP_CHECK(temporal_ && TemporalEncoder::owns(name), "clip4clip head: no parameter named '", name, "'");
+  return ParamRole{false, !is_no_decay_parameter(name), false, false};
+}
+
+}  // namespace xclip::models

@@ -1,0 +1,36 @@
+// The one list of head families: a new head adds its line here (and its own header and folder).
+#include "xclip/models/heads/clip4clip_head.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
+
+namespace xclip::models {
+
+namespace {
+template <class Head>
+std::unique_ptr<SimilarityHead> make(const HeadConfig& config, const HeadDims& dims, DType dtype) {
+  return std::make_unique<Head>(config, dims, dtype);
+}
+}  // namespace
+
+const std::vector<HeadFamily>& head_families() {
+  static const std::vector<HeadFamily> families = {
+      {"xclip", "X-CLIP: temporal encoder, four contrasts with AOSM (Ma et al. 2022)", make<XClipHead>},
+      {"clip4clip", "CLIP4Clip loose type: meanP / seqTransf, video-sentence only (Luo et al. 2021)",
+       make<Clip4ClipHead>},
+  };
+  return families;
+}
+
+const HeadFamily& head_family(const std::string& name) {
+  std::string known;
+  for (const HeadFamily& f : head_families()) {
+    if (name == f.name) return f;
+    known += (known.empty() ? "" : ", ") + std::string(f.name);
+  }
+  throw Error(format("config: head must be one of ", known, ", got '", name, "'"));
+}
+
+std::unique_ptr<SimilarityHead> make_head(const HeadConfig& config, const HeadDims& dims, DType dtype) {
+  return head_family(config.head).make(config, dims, dtype);
+}
+
+}  // namespace xclip::models
