@@ -75,6 +75,14 @@ Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn
   return out;
 }
 
+// Tensor::backward is declared with the tensor (as PyTorch's Tensor.backward) and defined here,
+// on the tape it runs: the core layer does not depend on autograd.
+void Tensor::backward() const {
+  XCLIP_CHECK(numel() == 1, "backward: called on ", str(), "; pass a gradient for a non-scalar output");
+  run_backward(*this, full(shape(), 1.0, dtype(), device()));
+}
+void Tensor::backward(const Tensor& grad_output) const { run_backward(*this, grad_output); }
+
 void run_backward(const Tensor& root, const Tensor& grad_output) {
   XCLIP_CHECK(root.requires_grad(), "backward: the tensor ", root.str(),
               " does not require grad (no input of its graph requires grad, or it was made under NoGradGuard)");

@@ -6,7 +6,6 @@
 #include <sstream>
 #include <vector>
 
-#include "xclip/autograd.hpp"
 #include "xclip/core/device_memory.hpp"
 
 namespace xclip {
@@ -397,12 +396,6 @@ Tensor& Tensor::set_name(std::string n) {
   checked(impl_).name = std::move(n);
   return *this;
 }
-
-void Tensor::backward() const {
-  XCLIP_CHECK(numel() == 1, "backward: called on ", str(), "; pass a gradient for a non-scalar output");
-  run_backward(*this, full(shape(), 1.0, dtype(), device()));
-}
-void Tensor::backward(const Tensor& grad_output) const { run_backward(*this, grad_output); }
 
 // ---- printing -------------------------------------------------------------------------------------
 std::string Tensor::to_string(int max_per_dim) const {

@@ -1,5 +1,5 @@
 // Gradient-norm helpers: a sum of squares in double and an in-place scaling by a double factor
-// (torch.nn.utils.clip_grad_norm_ as src/train/clip.cpp uses it). Sequential on purpose: the sum's
+// (torch.nn.utils.clip_grad_norm_ as src/train/grad_clip.cpp uses it). Sequential on purpose: the sum's
 // order is the reference the clipping tests were written against.
 #include "xclip/kernels/cpu.hpp"
 

@@ -3,6 +3,7 @@
 // and ten BertAdam / AdamW training steps of a tiny X-CLIP on the GPU follow the CPU run (f32, and
 // bf16 autocast against the CPU's bf16 emulation).
 #include "cuda_test_util.hpp"
+#include "models/small_model_util.hpp"
 
 #ifdef XCLIP_WITH_CUDA
 #include <algorithm>
@@ -29,47 +30,15 @@ std::vector<fs::path> bundles() {
   return out;
 }
 
-ClipConfig tiny_clip() {
-  ClipConfig c;
-  c.embed_dim = 16;
-  c.vision = ClipVisionConfig{16, 1, 2, 8, 2, 16};
-  c.text = ClipTextConfig{16, 3, 2, 12, 40};
-  return c;
-}
-
-HeadConfig tiny_xclip() {
-  HeadConfig c;
-  c.max_words = 6;
-  c.max_frames = 3;
-  c.cross_num_hidden_layers = 2;
-  c.temporal_heads = 2;
+models::HeadConfig small_head_config_val3() {
+  models::HeadConfig c = test::small_head_config();
   c.batch_size_val = 3;  // several blocks in the evaluation path
   return c;
 }
 
-struct Batch {
-  Tensor ids, attention, video, video_mask;
-};
-
-// Token ids with SOT, 1-4 words and EOT (the largest id); 1-3 valid frames per video.
-Batch random_batch(int64_t B, uint64_t seed) {
-  Generator g(seed);
-  std::vector<int64_t> ids(size_t(B * 6), 0), att(size_t(B * 6), 0), vm(size_t(B * 3), 0);
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t words = 1 + int64_t(g.next_u64() % 4);
-    ids[size_t(b * 6)] = 38;
-    for (int64_t i = 1; i <= words; ++i) ids[size_t(b * 6 + i)] = 1 + int64_t(g.next_u64() % 30);
-    ids[size_t(b * 6 + words + 1)] = 39;
-    for (int64_t i = 0; i < words + 2; ++i) att[size_t(b * 6 + i)] = 1;
-    for (int64_t f = 0; f < 1 + b % 3; ++f) vm[size_t(b * 3 + f)] = 1;
-  }
-  return {Tensor::from_vector(ids, Shape{B, 6}), Tensor::from_vector(att, Shape{B, 6}),
-          Tensor::randn(Shape{B, 3, 3, 16, 16}, g), Tensor::from_vector(vm, Shape{B, 3})};
-}
-
 // A tiny X-CLIP with every parameter random (seeded), so the CPU and GPU copies start equal.
 std::unique_ptr<RetrievalModel> tiny_model(uint64_t seed, ClipPrecision precision = ClipPrecision::f32) {
-  auto model = std::make_unique<RetrievalModel>(tiny_xclip(), tiny_clip(), precision);
+  auto model = std::make_unique<RetrievalModel>(small_head_config_val3(), test::small_clip_config(), precision);
   Generator g(seed);
   NoGradGuard no_grad;
   for (auto& [name, p] : model->named_parameters())
@@ -134,7 +103,7 @@ void check_training(const Options& options, int steps, ClipPrecision precision =
   gpu_model->to(Device::cuda);
   Optimizer cpu_opt(groups_of(*cpu_model), options), gpu_opt(groups_of(*gpu_model), options);
   for (int step = 0; step < steps; ++step) {
-    const Batch b = random_batch(5, 100 + uint64_t(step));
+    const test::SmallInputs b = test::small_inputs(5, 100 + uint64_t(step));
     double losses[2];
     for (int d = 0; d < 2; ++d) {
       RetrievalModel& m = d == 0 ? *cpu_model : *gpu_model;
@@ -191,7 +160,7 @@ TEST_CASE("the X-CLIP forward, backward and evaluation path on CUDA match the CP
   XCLIP_REQUIRE_GPU();
   auto cpu_model = tiny_model(7), gpu_model = tiny_model(7);
   gpu_model->to(Device::cuda);
-  const Batch b = random_batch(7, 9);
+  const test::SmallInputs b = test::small_inputs(7, 9);
   ModelOutput c = cpu_model->forward(b.ids, b.attention, b.video, b.video_mask);
   ModelOutput g = gpu_model->forward(b.ids, b.attention, b.video, b.video_mask);
   c.loss.backward();

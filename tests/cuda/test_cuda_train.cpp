@@ -15,23 +15,12 @@ using namespace xclip::train;
 namespace fs = std::filesystem;
 
 namespace {
-TrainOptions gpu_options(const fs::path& dir, int64_t epochs) {
-  TrainOptions o;
-  o.output_dir = dir;
-  o.epochs = epochs;
-  o.lr = 3e-3;
-  o.coef_lr = 1.0;
-  o.n_display = 0;
-  o.print = [](const std::string&) {};
-  return o;
-}
-
 std::vector<double> run(const fs::path& dir, Device device, int64_t stop_after = -1, bool resume = false,
                         uint64_t seed = 31) {
   auto model = test::tiny_model(seed);
   model->to(device);
   test::ToySource source(24, 6, 6, 2);
-  TrainOptions o = gpu_options(dir, 2);
+  TrainOptions o = test::quiet_train_options(dir, 2);
   o.stop_after_epoch = stop_after;
   Trainer trainer(*model, source, o);
   if (resume) trainer.resume(dir);

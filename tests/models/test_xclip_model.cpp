@@ -2,6 +2,7 @@
 // state_dict names and a save/load round trip, the blocked evaluation path, input checks.
 #include <catch2/catch.hpp>
 
+#include "models/small_model_util.hpp"
 #include "test_util.hpp"
 #include "xclip/io/safetensors.hpp"
 #include "xclip/models/heads/xclip_head.hpp"
@@ -13,25 +14,8 @@ using namespace xclip::models;
 
 namespace {
 
-ClipConfig tiny_clip() {
-  ClipConfig c;
-  c.embed_dim = 16;
-  c.vision = ClipVisionConfig{16, 1, 2, 8, 2, 16};
-  c.text = ClipTextConfig{16, 3, 2, 12, 40};
-  return c;
-}
-
-HeadConfig tiny_xclip() {
-  HeadConfig c;
-  c.max_words = 6;
-  c.max_frames = 3;
-  c.cross_num_hidden_layers = 2;
-  c.temporal_heads = 2;
-  return c;
-}
-
 nn::NamedTensorList random_clip_state(uint64_t seed) {
-  Clip clip(tiny_clip());
+  Clip clip(test::small_clip_config());
   Generator g(seed);
   clip.init_random(g);
   // init_random leaves the LayerNorms at (1, 0) and biases at 0: spread them so copies are visible.
@@ -42,33 +26,13 @@ nn::NamedTensorList random_clip_state(uint64_t seed) {
   return clip.state_dict();
 }
 
-struct Batch {
-  Tensor ids, attention, video, video_mask;
-};
-
-Batch random_batch(int64_t B, uint64_t seed) {
-  Generator g(seed);
-  std::vector<int64_t> ids(size_t(B * 6), 0), att(size_t(B * 6), 0), vm(size_t(B * 3), 0);
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t words = 1 + b % 4;
-    ids[size_t(b * 6)] = 38;  // SOT
-    for (int64_t i = 1; i <= words; ++i) ids[size_t(b * 6 + i)] = 1 + int64_t(g.next_u64() % 30);
-    ids[size_t(b * 6 + words + 1)] = 39;  // EOT, the largest id
-    for (int64_t i = 0; i < words + 2; ++i) att[size_t(b * 6 + i)] = 1;
-    for (int64_t f = 0; f < 1 + b % 3; ++f) vm[size_t(b * 3 + f)] = 1;
-  }
-  Tensor video = Tensor::randn(Shape{B, 3, 3, 16, 16}, g);
-  return {Tensor::from_vector(ids, Shape{B, 6}), Tensor::from_vector(att, Shape{B, 6}), video,
-          Tensor::from_vector(vm, Shape{B, 3})};
-}
-
 std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
 
 }  // namespace
 
 TEST_CASE("CLIP-only weights initialise X-CLIP as the original from_pretrained", "[models][xclip]") {
   const nn::NamedTensorList clip_state = random_clip_state(3);
-  RetrievalModel model(tiny_xclip(), tiny_clip());
+  RetrievalModel model(test::small_head_config(), test::small_clip_config());
   const LoadReport report = model.load_pretrained(clip_state);  // bare OpenAI names
   INFO(report.str());
   CHECK(report.head_from_clip);
@@ -91,7 +55,7 @@ TEST_CASE("CLIP-only weights initialise X-CLIP as the original from_pretrained",
 }
 
 TEST_CASE("X-CLIP state_dict: official names and order; save then load is exact", "[models][xclip]") {
-  RetrievalModel a(tiny_xclip(), tiny_clip());
+  RetrievalModel a(test::small_head_config(), test::small_clip_config());
   a.load_pretrained(random_clip_state(4));
   {
     NoGradGuard no_grad;
@@ -109,7 +73,7 @@ TEST_CASE("X-CLIP state_dict: official names and order; save then load is exact"
   const auto path = (xclip::test::temp_dir("xclip_save") / "model.safetensors").string();
   a.save(path);
   const io::NamedTensors w = io::load_safetensors(path);
-  RetrievalModel b(tiny_xclip(), infer_xclip_clip_config(w.list(), 8));
+  RetrievalModel b(test::small_head_config(), infer_xclip_clip_config(w.list(), 8));
   const LoadReport r = b.load_pretrained(w.list(), true);
   CHECK_FALSE(r.head_from_clip);
   for (const auto& [name, p] : a.named_parameters()) {
@@ -119,10 +83,10 @@ TEST_CASE("X-CLIP state_dict: official names and order; save then load is exact"
 }
 
 TEST_CASE("evaluation similarity equals the training logits for every batch_size_val", "[models][xclip][eval]") {
-  HeadConfig cfg = tiny_xclip();
-  RetrievalModel model(cfg, tiny_clip());
+  HeadConfig cfg = test::small_head_config();
+  RetrievalModel model(cfg, test::small_clip_config());
   model.load_pretrained(random_clip_state(5));
-  const Batch batch = random_batch(5, 6);
+  const test::SmallInputs batch = test::small_inputs(5, 6);
   Tensor logits;
   {
     NoGradGuard no_grad;
@@ -131,7 +95,7 @@ TEST_CASE("evaluation similarity equals the training logits for every batch_size
   for (int64_t block : {1, 2, 3, 5, 8}) {
     HeadConfig c = cfg;
     c.batch_size_val = block;
-    RetrievalModel m(c, tiny_clip());
+    RetrievalModel m(c, test::small_clip_config());
     m.load_pretrained(model.state_dict(), true);
     Tensor sim = m.similarity_for_eval(batch.ids, batch.attention, batch.video, batch.video_mask);
     REQUIRE(sim.shape() == Shape({5, 5}));
@@ -141,9 +105,9 @@ TEST_CASE("evaluation similarity equals the training logits for every batch_size
 }
 
 TEST_CASE("training forward gives a finite loss and gradients to every parameter", "[models][xclip]") {
-  RetrievalModel model(tiny_xclip(), tiny_clip());
+  RetrievalModel model(test::small_head_config(), test::small_clip_config());
   model.load_pretrained(random_clip_state(7));
-  const Batch batch = random_batch(4, 8);
+  const test::SmallInputs batch = test::small_inputs(4, 8);
   ModelOutput out = model.forward(batch.ids, batch.attention, batch.video, batch.video_mask);
   CHECK(out.head.logits.shape() == Shape({4, 4}));
   CHECK(std::isfinite(out.loss.item<float>()));
@@ -158,20 +122,20 @@ TEST_CASE("training forward gives a finite loss and gradients to every parameter
 }
 
 TEST_CASE("X-CLIP rejects inputs and configurations that do not fit", "[models][xclip][errors]") {
-  RetrievalModel model(tiny_xclip(), tiny_clip());
-  const Batch batch = random_batch(2, 1);
+  RetrievalModel model(test::small_head_config(), test::small_clip_config());
+  const test::SmallInputs batch = test::small_inputs(2, 1);
   CHECK_THROWS_AS(model.forward(ops::narrow(batch.ids, 1, 0, 5), ops::narrow(batch.attention, 1, 0, 5), batch.video,
                                 batch.video_mask),
                   Error);  // 5 words, max_words 6
   CHECK_THROWS_AS(model.encode_video(ops::narrow(batch.video, 1, 0, 2), ops::narrow(batch.video_mask, 1, 0, 2)), Error);
-  ClipConfig wide = tiny_clip();
+  ClipConfig wide = test::small_clip_config();
   wide.text.width = 32;
-  CHECK_THROWS_WITH(RetrievalModel(tiny_xclip(), wide), Catch::Contains("temporal encoder"));
+  CHECK_THROWS_WITH(RetrievalModel(test::small_head_config(), wide), Catch::Contains("temporal encoder"));
   HeadConfig baseline = HeadConfig::clip4clip("meanP");
   baseline.max_words = 6;
   baseline.max_frames = 3;
   CHECK_NOTHROW(RetrievalModel(baseline, wide));  // no temporal encoder: the widths may differ
-  HeadConfig many_words = tiny_xclip();
+  HeadConfig many_words = test::small_head_config();
   many_words.max_words = 20;
-  CHECK_THROWS_WITH(RetrievalModel(many_words, tiny_clip()), Catch::Contains("context length"));
+  CHECK_THROWS_WITH(RetrievalModel(many_words, test::small_clip_config()), Catch::Contains("context length"));
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 
+#include "models/small_model_util.hpp"
 #include "test_util.hpp"
 #include "xclip/io/safetensors.hpp"
 #include "xclip/models/model.hpp"
@@ -363,19 +364,10 @@ TEST_CASE("clip_grad_norm_official_fp16: fp16 norms, f32 total, fp16-rounded sca
 }
 
 namespace {
-// A small X-CLIP with 1 vision and 3 text layers, CLIP initialised at random (rounded to fp16
+// The small X-CLIP (1 vision and 3 text layers), CLIP initialised at random (rounded to fp16
 // values in the official regime).
 std::unique_ptr<models::RetrievalModel> gather_test_model(models::ClipPrecision precision, Generator& gen) {
-  models::ClipConfig cc;
-  cc.embed_dim = 16;
-  cc.vision = models::ClipVisionConfig{16, 1, 2, 8, 2, 16};
-  cc.text = models::ClipTextConfig{16, 3, 2, 12, 40};
-  models::HeadConfig xc;
-  xc.max_words = 6;
-  xc.max_frames = 3;
-  xc.cross_num_hidden_layers = 2;
-  xc.temporal_heads = 2;
-  auto model = std::make_unique<models::RetrievalModel>(xc, cc, precision);
+  auto model = std::make_unique<models::RetrievalModel>(test::small_head_config(), test::small_clip_config(), precision);
   model->clip.init_random(gen);
   if (precision == models::ClipPrecision::official_fp16) model->clip.round_official_fp16_parameters();
   return model;

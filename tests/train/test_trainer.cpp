@@ -28,17 +28,6 @@ std::map<std::string, std::string> group_of(const std::vector<NamedParamGroup>& 
   return out;
 }
 
-TrainOptions quiet_options(const fs::path& dir, int64_t epochs) {
-  TrainOptions o;
-  o.output_dir = dir;
-  o.epochs = epochs;
-  o.lr = 3e-3;
-  o.coef_lr = 1.0;
-  o.n_display = 0;
-  o.print = [](const std::string&) {};
-  return o;
-}
-
 std::vector<nlohmann::json> events(const fs::path& dir, const std::string& event) {
   std::vector<nlohmann::json> out;
   for (auto& r : read_train_log(dir / "train_log.jsonl"))
@@ -103,7 +92,7 @@ TEST_CASE("trainer: loss falls, lr 0 at the first step, logit_scale clamped, che
   auto model = test::tiny_model(7);
   model->clip.logit_scale.fill_(5.0);  // above ln 100: the first step's clamp must bring it down
   test::ToySource source(40, 8, 8);
-  Trainer trainer(*model, source, quiet_options(dir, 4));
+  Trainer trainer(*model, source, test::quiet_train_options(dir, 4));
   CHECK(trainer.t_total() == 20.0);
   const TrainSummary s = trainer.run();
   CHECK_FALSE(s.stopped_non_finite);
@@ -141,7 +130,7 @@ TEST_CASE("trainer: frozen parameters stay, and have no optimizer state", "[trai
   const Tensor conv_before = model->clip.visual.conv1.weight.clone();
   const Tensor ln_post_before = model->clip.visual.ln_post.weight.clone();
   test::ToySource source(16, 8, 4);
-  Trainer(*model, source, quiet_options(dir, 2)).run();
+  Trainer(*model, source, test::quiet_train_options(dir, 2)).run();
   CHECK(model->clip.visual.conv1.weight.to_vector<float>() == conv_before.to_vector<float>());
   CHECK(model->clip.visual.ln_post.weight.to_vector<float>() != ln_post_before.to_vector<float>());
   const io::NamedTensors opt = io::load_safetensors((checkpoint_dir(dir, 1) / "optimizer.safetensors").string());
@@ -153,7 +142,7 @@ TEST_CASE("trainer: gradient accumulation halves the steps", "[train][trainer]")
   const fs::path dir = test::temp_dir("trainer_gas");
   auto model = test::tiny_model(5);
   test::ToySource source(40, 4, 8);  // 10 batches per epoch
-  TrainOptions o = quiet_options(dir, 2);
+  TrainOptions o = test::quiet_train_options(dir, 2);
   o.gradient_accumulation_steps = 3;  // ceil(10 / 3) = 4 steps per epoch; t_total = 12 / 3 · 2
   Trainer trainer(*model, source, o);
   CHECK(trainer.t_total() == Approx(8.0));
@@ -170,12 +159,12 @@ TEST_CASE("trainer: an interrupted and resumed run gives the same losses step fo
   {
     auto model = test::tiny_model(11);
     test::ToySource source(24, 6, 6, /*seed=*/3);
-    Trainer(*model, source, quiet_options(one, kEpochs)).run();
+    Trainer(*model, source, test::quiet_train_options(one, kEpochs)).run();
   }
   {
     auto model = test::tiny_model(11);
     test::ToySource source(24, 6, 6, 3);
-    TrainOptions o = quiet_options(two, kEpochs);
+    TrainOptions o = test::quiet_train_options(two, kEpochs);
     o.stop_after_epoch = 0;
     const TrainSummary s = Trainer(*model, source, o).run();
     CHECK(s.epochs_done == 1);
@@ -185,7 +174,7 @@ TEST_CASE("trainer: an interrupted and resumed run gives the same losses step fo
     // A new process: a model initialised differently, so every weight must come from the checkpoint.
     auto model = test::tiny_model(999);
     test::ToySource source(24, 6, 6, 3);
-    Trainer trainer(*model, source, quiet_options(two, kEpochs));
+    Trainer trainer(*model, source, test::quiet_train_options(two, kEpochs));
     trainer.resume(two);  // the output folder: its newest checkpoint
     const TrainSummary s = trainer.run();
     CHECK(s.first_epoch == 1);
@@ -207,13 +196,13 @@ TEST_CASE("trainer: resume refuses a checkpoint of another schedule", "[train][t
   const fs::path dir = test::temp_dir("trainer_resume_mismatch");
   auto model = test::tiny_model(2);
   test::ToySource source(12, 6, 6);
-  TrainOptions o = quiet_options(dir, 3);
+  TrainOptions o = test::quiet_train_options(dir, 3);
   o.stop_after_epoch = 0;
   Trainer(*model, source, o).run();
-  Trainer other(*model, source, quiet_options(dir, 5));
+  Trainer other(*model, source, test::quiet_train_options(dir, 5));
   CHECK_THROWS_WITH(other.resume(dir), Catch::Contains("epochs=3"));
   test::ToySource smaller(6, 6, 6);
-  Trainer third(*model, smaller, quiet_options(dir, 3));
+  Trainer third(*model, smaller, test::quiet_train_options(dir, 3));
   CHECK_THROWS_WITH(third.resume(dir), Catch::Contains("batches per epoch"));
   CHECK_THROWS_WITH(third.resume(dir / "nothing_here"), Catch::Contains("no such checkpoint"));
 }
@@ -224,7 +213,7 @@ TEST_CASE("trainer: a NaN loss stops the run naming the step and keeps the last 
   test::ToySource source(16, 4, 4);
   source.poison_epoch = 1;
   source.poison_batch = 2;
-  const TrainSummary s = Trainer(*model, source, quiet_options(dir, 3)).run();
+  const TrainSummary s = Trainer(*model, source, test::quiet_train_options(dir, 3)).run();
   CHECK(s.stopped_non_finite);
   CHECK_THAT(s.message, Catch::Contains("epoch 2, batch 3") && Catch::Contains("global step 7") &&
                             Catch::Contains("checkpoint.0"));
@@ -239,7 +228,7 @@ TEST_CASE("trainer: the evaluator picks the best epoch (later epoch on ties)", "
   const fs::path dir = test::temp_dir("trainer_best");
   auto model = test::tiny_model(6);
   test::ToySource source(12, 6, 6);
-  Trainer trainer(*model, source, quiet_options(dir, 4));
+  Trainer trainer(*model, source, test::quiet_train_options(dir, 4));
   const std::vector<double> r1 = {10, 30, 30, 20};
   trainer.set_evaluator([&](int64_t epoch) {
     RetrievalMetrics m;
@@ -266,7 +255,7 @@ TEST_CASE("trainer: an official-fp16 model trains with the fp16 optimizer, check
   auto run = [&](const fs::path& dir, uint64_t seed, int64_t stop_after, bool resume) {
     auto model = fp16_model(seed);
     test::ToySource source(18, 6, 6, 5);
-    TrainOptions o = quiet_options(dir, 2);
+    TrainOptions o = test::quiet_train_options(dir, 2);
     o.stop_after_epoch = stop_after;
     Trainer trainer(*model, source, o);
     REQUIRE(trainer.optimizer().name() == "BertAdamFp16");

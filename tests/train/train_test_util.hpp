@@ -4,6 +4,7 @@
 // seeded shuffle of (seed, epoch), as the data Loader's contract promises.
 #pragma once
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -46,6 +47,19 @@ inline models::HeadConfig tiny_xclip_config(const std::string& sim_header = "seq
 
 inline std::unique_ptr<models::RetrievalModel> tiny_model(uint64_t seed, const std::string& sim_header = "seqTransf") {
   return models::from_scratch(tiny_clip_config(), tiny_xclip_config(sim_header), seed);
+}
+
+// Training options for the tests: quiet (no progress lines), lr 3e-3 everywhere (coef_lr 1: the
+// tiny CLIP trains from scratch), `epochs` epochs into `dir`.
+inline train::TrainOptions quiet_train_options(const std::filesystem::path& dir, int64_t epochs) {
+  train::TrainOptions o;
+  o.output_dir = dir;
+  o.epochs = epochs;
+  o.lr = 3e-3;
+  o.coef_lr = 1.0;
+  o.n_display = 0;
+  o.print = [](const std::string&) {};
+  return o;
 }
 
 // Text and video of one sample.

@@ -14,7 +14,7 @@ matrix in blocks of batch_size_val:
   original: main_xclip.py's _run_on_single_gpu: features (temporal encoder included) recomputed
             for every (text block, video block) pair;
   hoisted:  the temporal encoder and the video normalisations once per video block, the text
-            normalisations once (what XClipHeads::similarity_matrix does).
+            normalisations once (what XClipHead::similarity_matrix does).
 Timing: --warmup runs, then up to --reps runs (stopping once --budget seconds are spent), each ended
 by torch.cuda.synchronize() and timed with time.perf_counter; medians. Memory:
 torch.cuda.max_memory_allocated() per schedule (reset before it); on the CPU VmHWM.

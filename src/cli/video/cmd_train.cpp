@@ -28,6 +28,7 @@ constexpr const char* kTrainUsage =
     "            the tokenizer: $XCLIP_BPE, ../shared/assets/clip/)\n"
     "  model     --sim_header seqTransf|meanP (seqTransf)  --cross_num_hidden_layers (4)  --loose_type\n"
     "            --linear_patch 2d  --pretrained_clip_name CKPT  --init_model CKPT  --model_config FILE.json\n"
+    "            (the head: {\"head\": \"xclip\" | \"clip4clip\", ...}, models/heads/head_config.hpp)\n"
     "            --init random: a small CLIP from scratch with --vision_width (64) --vision_layers (2)\n"
     "            --patch (8) --image_resolution (32) --text_width (64) --text_layers (2) --embed_dim (64)\n"
     "            --head_width (32; inferring a checkpoint's heads: 64), seeded by --seed (42)\n"

@@ -19,7 +19,8 @@ namespace fs = std::filesystem;
 // ---- flags --------------------------------------------------------------------------------------
 
 const std::set<std::string>& TrainFlags::value_flags() {
-  static const std::set<std::string> v = {
+  static const std::set<std::string> v = [] {
+  std::set<std::string> flags = {
       // main_xclip.py
       "train_csv", "val_csv", "data_path", "features_path", "output_dir", "lr", "coef_lr", "epochs", "batch_size",
       "batch_size_val", "max_words", "max_frames", "feature_framerate", "slice_framepos", "datatype", "sim_header",
@@ -30,6 +31,11 @@ const std::set<std::string>& TrainFlags::value_flags() {
       "config", "device", "frame_cache", "bpe", "init", "vision_width", "vision_layers", "patch", "image_resolution",
       "text_width", "text_layers", "embed_dim", "head_width", "model_config", "sampler_seed", "stop_after_epoch",
       "save_sim", "eval_json", "eval_split", "threads", "world_size_grad_scale"};
+  // Every head family's own options, under the names it declares in the registry.
+  for (const models::HeadFamily& family : models::head_families())
+    for (const auto& [name, default_value] : family.options) flags.insert(name);
+  return flags;
+  }();
   return v;
 }
 
@@ -196,6 +202,9 @@ models::HeadConfig head_config(const TrainFlags& f, const std::optional<models::
   c.max_frames = f.get_int("max_frames", c.max_frames);
   c.cross_num_hidden_layers = int(f.get_int("cross_num_hidden_layers", c.cross_num_hidden_layers));
   c.batch_size_val = f.get_int("batch_size_val", c.batch_size_val);
+  // The chosen family's own options given as flags: JSON values (numbers, true/false), else strings.
+  for (const auto& [name, default_value] : models::head_family(c.head).options)
+    if (auto v = f.get(name)) c.options[name] = nlohmann::json::accept(*v) ? nlohmann::json::parse(*v) : nlohmann::json(*v);
   c.validate();
   return c;
 }

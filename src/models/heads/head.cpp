@@ -29,19 +29,29 @@ int temporal_heads(const HeadConfig& config, int64_t width) {
   return int(width / 64);
 }
 
-TemporalEncoder* SimilarityHead::register_temporal_encoder(const HeadDims& dims, DType dtype) {
-  if (!config_.temporal_encoder()) return nullptr;
+void SimilarityHead::register_temporal_encoder(const HeadDims& dims, DType dtype) {
+  if (!config_.temporal_encoder()) return;
   XCLIP_CHECK(dims.position_rows >= config_.max_frames, "head: frame_position_embeddings has ", dims.position_rows,
               " rows, fewer than max_frames ", config_.max_frames);
-  return &register_module("", std::make_shared<TemporalEncoder>(dims.embed_dim, dims.position_rows,
-                                                                config_.cross_num_hidden_layers,
-                                                                temporal_heads(config_, dims.embed_dim), dtype));
+  temporal_ = &register_module("", std::make_shared<TemporalEncoder>(dims.embed_dim, dims.position_rows,
+                                                                     config_.cross_num_hidden_layers,
+                                                                     temporal_heads(config_, dims.embed_dim), dtype));
 }
 
-Tensor SimilarityHead::temporal_output(const TemporalEncoder* encoder, const VideoFeatures& videos) const {
-  if (!encoder) return videos.frames;
+void SimilarityHead::reset_temporal_encoder(uint64_t seed) {
+  if (!temporal_) return;
+  Generator gen(seed);
+  temporal_->reset_parameters(gen);
+}
+
+Tensor SimilarityHead::temporal(const VideoFeatures& videos) const {
+  if (!temporal_) return videos.frames;
   ops::AutocastBf16Guard bf16(bf16_autocast_ || ops::autocast_bf16_enabled());
-  return encoder->forward(videos.frames, videos.video_mask);
+  return temporal_->forward(videos.frames, videos.video_mask);
+}
+
+nn::NamedTensorList SimilarityHead::copies_from_clip(const nn::NamedTensorList& state) const {
+  return temporal_ ? temporal_->copies_from_clip(state) : nn::NamedTensorList{};
 }
 
 Tensor logit_scale_factor(const Tensor& logit_scale) {

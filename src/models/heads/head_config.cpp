@@ -1,10 +1,9 @@
 #include "xclip/models/heads/head_config.hpp"
 
-#include "xclip/models/heads/head.hpp"
-
 #include <nlohmann/json.hpp>
 
 #include "xclip/core/error.hpp"
+#include "xclip/models/heads/head.hpp"
 
 namespace xclip::models {
 
@@ -104,6 +103,8 @@ HeadConfig HeadConfig::from_json(const nlohmann::json& j, const std::set<std::st
         XCLIP_CHECK(name.is_string(), "config: contrasts must be a list of names, got ", value.dump());
         contrast_flag(c.contrasts, name.get<std::string>()) = true;
       }
+    } else if (head_family(c.head).options.count(key)) {
+      c.options[key] = value;
     } else {
       throw Error(format("config: unknown key '", key, "'"));
     }
@@ -112,12 +113,20 @@ HeadConfig HeadConfig::from_json(const nlohmann::json& j, const std::set<std::st
   return c;
 }
 
+nlohmann::json HeadConfig::option(const std::string& key) const {
+  const auto& declared = head_family(head).options;
+  const auto d = declared.find(key);
+  XCLIP_CHECK(d != declared.end(), "config: the ", head, " head has no option '", key, "'");
+  const auto it = options.find(key);
+  return it != options.end() ? it->second : d->second;
+}
+
 nlohmann::json HeadConfig::to_json() const {
   nlohmann::json contrast_list = nlohmann::json::array();
   Contrasts copy = contrasts;
   for (const char* name : kContrastNames)
     if (contrast_flag(copy, name)) contrast_list.push_back(name);
-  return {{"head", head},
+  nlohmann::json j = {{"head", head},
           {"sim_header", sim_header},
           {"max_words", max_words},
           {"max_frames", max_frames},
@@ -131,10 +140,14 @@ nlohmann::json HeadConfig::to_json() const {
           {"use_original_clip_for_frame_features", use_original_clip_for_frame_features},
           {"batch_size_val", batch_size_val},
           {"frame_word_chunk_elements", frame_word_chunk_elements}};
+  for (const auto& [key, value] : options) j[key] = value;
+  return j;
 }
 
 void HeadConfig::validate() const {
-  head_family(head);  // throws naming the known families
+  const HeadFamily& family = head_family(head);  // throws naming the known families
+  for (const auto& [key, value] : options)
+    XCLIP_CHECK(family.options.count(key), "config: the ", head, " head has no option '", key, "'");
   XCLIP_CHECK(sim_header == "seqTransf" || sim_header == "meanP", "config: sim_header must be seqTransf or meanP, got '",
               sim_header, "' (seqLSTM and tightTransf are not part of X-CLIP)");
   XCLIP_CHECK(max_words > 0 && max_frames > 0, "config: max_words and max_frames must be positive, got ",

@@ -9,15 +9,24 @@ template <class Head>
 std::unique_ptr<SimilarityHead> make(const HeadConfig& config, const HeadDims& dims, DType dtype) {
   return std::make_unique<Head>(config, dims, dtype);
 }
-}  // namespace
 
-const std::vector<HeadFamily>& head_families() {
-  static const std::vector<HeadFamily> families = {
+std::vector<HeadFamily>& families() {
+  static std::vector<HeadFamily> list = {
       {"xclip", "X-CLIP: temporal encoder, four contrasts with AOSM (Ma et al. 2022)", make<XClipHead>},
       {"clip4clip", "CLIP4Clip loose type: meanP / seqTransf, video-sentence only (Luo et al. 2021)",
        make<Clip4ClipHead>},
   };
-  return families;
+  return list;
+}
+}  // namespace
+
+const std::vector<HeadFamily>& head_families() { return families(); }
+
+void register_head_family(HeadFamily family) {
+  for (const HeadFamily& f : families())
+    XCLIP_CHECK(std::string(f.name) != family.name, "register_head_family: a head family '", family.name,
+                "' exists already");
+  families().push_back(std::move(family));
 }
 
 const HeadFamily& head_family(const std::string& name) {

@@ -13,21 +13,18 @@ namespace xclip::models {
 class Clip4ClipHead : public SimilarityHead {
  public:
   Clip4ClipHead(const HeadConfig& config, const HeadDims& dims, DType dtype = DType::f32);
-  const TemporalEncoder* temporal_encoder() const { return temporal_; }
 
   // Intermediates: sentence_output, visual_output_temporal, video_output, logits.video_sentence.
   HeadOutput forward(const TextFeatures& texts, const VideoFeatures& videos, const Tensor& logit_scale) const override;
   Tensor similarity_matrix(const TextFeatures& texts, const VideoFeatures& videos,
                            const Tensor& logit_scale) const override;
-  void reset_parameters(uint64_t seed = 42) override;
-  nn::NamedTensorList copies_from_clip(const nn::NamedTensorList& state) const override;
+  void reset_parameters(uint64_t seed = 42) override;  // the temporal encoder's init_weights
   // The temporal encoder: before the gather, decayed unless a bias, f32, not CLIP.
   ParamRole param_role(const std::string& name) const override;
 
  private:
   // video_output [V, D] of these videos; `temporal_out` receives the encoder's output.
   Tensor video_feature(const VideoFeatures& videos, Tensor* temporal_out = nullptr) const;
-  TemporalEncoder* temporal_ = nullptr;
 };
 
 }  // namespace xclip::models

@@ -12,6 +12,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,24 +76,30 @@ class SimilarityHead : public nn::Module {
                                    const Tensor& logit_scale) const = 0;
   // The original's initialisation of the head before any checkpoint is loaded.
   virtual void reset_parameters(uint64_t seed = 42) = 0;
-  // from_pretrained with a CLIP-only state (names under "clip."): the tensors the head takes
-  // from CLIP's, under the head's names (e.g. the temporal encoder from CLIP's text blocks).
-  virtual nn::NamedTensorList copies_from_clip(const nn::NamedTensorList& clip_state) const = 0;
+  // from_pretrained with a state whose CLIP names are under "clip.": the tensors the head takes
+  // from CLIP's, under the head's names. Default: the temporal encoder's copies from CLIP's text
+  // tower when the state has no frame_position_embeddings (TemporalEncoder::copies_from_clip).
+  virtual nn::NamedTensorList copies_from_clip(const nn::NamedTensorList& state) const;
   // The role of one of this head's parameters (a name named_parameters() lists); throws for
   // any other name, so no parameter is ever trained by a guessed rule.
   virtual ParamRole param_role(const std::string& name) const = 0;
   // The matmuls of the head's encoders (the temporal transformer) in bf16 autocast.
   void set_bf16_autocast(bool on) { bf16_autocast_ = on; }
+  // The temporal encoder (nullptr for meanP) and its output for these videos: [V, N, D], the
+  // frames themselves without an encoder; under bf16 autocast when set.
+  const TemporalEncoder* temporal_encoder() const { return temporal_; }
+  Tensor temporal(const VideoFeatures& videos) const;
 
  protected:
   explicit SimilarityHead(const HeadConfig& config) : config_(config) { config_.validate(); }
-  // The temporal encoder the config asks for (nullptr for meanP), merged into this head's names;
-  // throws when frame_position_embeddings has fewer rows than max_frames.
-  TemporalEncoder* register_temporal_encoder(const HeadDims& dims, DType dtype);
-  // The encoder's output (the frames themselves without one), under bf16 autocast when set.
-  Tensor temporal_output(const TemporalEncoder* encoder, const VideoFeatures& videos) const;
+  // Registers the temporal encoder the config asks for (none for meanP), merged into this head's
+  // names; throws when frame_position_embeddings has fewer rows than max_frames.
+  void register_temporal_encoder(const HeadDims& dims, DType dtype);
+  // The original's init_weights of the temporal encoder, seeded (nothing without one).
+  void reset_temporal_encoder(uint64_t seed);
   HeadConfig config_;
   bool bf16_autocast_ = false;
+  TemporalEncoder* temporal_ = nullptr;
 };
 
 // ---- the registry -------------------------------------------------------------------------------
@@ -101,9 +108,15 @@ struct HeadFamily {
   const char* name;     // the config's "head"
   const char* summary;  // one line, for messages and --help
   HeadFactory make;
+  // The family's own options (HeadConfig::options) with their defaults: accepted in the config
+  // JSON and as command-line flags of train / eval under these names.
+  std::map<std::string, nlohmann::json> options = {};
 };
-// Every head family, in the order the registry lists them.
+// Every head family: the library's (src/models/heads/registry.cpp), then any registered below.
 const std::vector<HeadFamily>& head_families();
+// Adds a family defined outside the library (an experiment in a user's own program, a test);
+// register it before configs are parsed. Throws when the name is taken.
+void register_head_family(HeadFamily family);
 // The family named by config.head; throws listing the known names.
 const HeadFamily& head_family(const std::string& name);
 std::unique_ptr<SimilarityHead> make_head(const HeadConfig& config, const HeadDims& dims, DType dtype = DType::f32);

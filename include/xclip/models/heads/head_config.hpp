@@ -17,13 +17,15 @@
 //    "aggregation": "attention" | "mean-mean" | "max-max" | "mean-max" | "max-mean", (Table 7)
 //    "mask_padding": false, "learnable_aosm": true,
 //    "use_original_clip_for_frame_features": true,
-//    "batch_size_val": 40, "frame_word_chunk_elements": 16777216}
+//    "batch_size_val": 40, "frame_word_chunk_elements": 16777216,
+//    ...}                                       any option the chosen family declares (options below)
 #pragma once
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 namespace xclip::models {
 
@@ -87,6 +89,13 @@ struct HeadConfig {
   // Upper bound on the elements of one [texts, L, videos, N] frame-word block built at a time in
   // training; larger batches are computed in text chunks with recomputation in the backward.
   int64_t frame_word_chunk_elements = int64_t(1) << 24;
+
+  // Options of the chosen head family beyond the fields above, by the names the family declares
+  // in the registry (HeadFamily::options: e.g. a follow-up model's flags under their official
+  // names); a family reads them with option(). Keys no family declares are errors.
+  std::map<std::string, nlohmann::json> options;
+  // The family's option `key` (declared in the registry, so its default is known).
+  nlohmann::json option(const std::string& key) const;
 
   bool temporal_encoder() const { return sim_header == "seqTransf"; }
   // The clip4clip head, meanP / seqTransf: video-sentence only, no learnable matrices.

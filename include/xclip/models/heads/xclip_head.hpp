@@ -123,10 +123,7 @@ class XClipHead : public SimilarityHead {
  public:
   XClipHead(const HeadConfig& config, const HeadDims& dims, DType dtype = DType::f32);
   const AosmMatrices& aosm() const { return aosm_; }
-  const TemporalEncoder* temporal_encoder() const { return temporal_; }
 
-  // The temporal encoder's output for these videos (the frames themselves for meanP).
-  Tensor temporal(const VideoFeatures& videos) const;
   VideoSide video_side(const VideoFeatures& videos, Tensor* temporal_out = nullptr) const;
   // The four terms of all texts against all videos (one graph).
   SimilarityTerms terms(const TextFeatures& texts, const VideoFeatures& videos, const Tensor& logit_scale) const;
@@ -140,14 +137,12 @@ class XClipHead : public SimilarityHead {
                            const Tensor& logit_scale) const override;
   // The eight matrices to the identity; the temporal encoder as TemporalEncoder::reset_parameters.
   void reset_parameters(uint64_t seed = 42) override;
-  nn::NamedTensorList copies_from_clip(const nn::NamedTensorList& state) const override;
   // The matrices: after the gather, decayed, f32; the temporal encoder: before the gather,
   // decayed unless a bias, f32. Neither is in the CLIP groups.
   ParamRole param_role(const std::string& name) const override;
 
  private:
   AosmMatrices aosm_;
-  TemporalEncoder* temporal_ = nullptr;
 };
 
 }  // namespace xclip::models

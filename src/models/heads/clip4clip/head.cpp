@@ -19,11 +19,11 @@ void check_preset(const HeadConfig& c) {
 
 Clip4ClipHead::Clip4ClipHead(const HeadConfig& config, const HeadDims& dims, DType dtype) : SimilarityHead(config) {
   check_preset(config_);
-  temporal_ = register_temporal_encoder(dims, dtype);
+  register_temporal_encoder(dims, dtype);
 }
 
 Tensor Clip4ClipHead::video_feature(const VideoFeatures& videos, Tensor* temporal_out) const {
-  Tensor t = temporal_output(temporal_, videos);
+  Tensor t = temporal(videos);
   if (temporal_out) *temporal_out = t;
   return mean_video_feature(t, videos.video_mask);
 }
@@ -57,18 +57,10 @@ Tensor Clip4ClipHead::similarity_matrix(const TextFeatures& texts, const VideoFe
   return video_sentence_logits(logit_scale_factor(logit_scale), normalized_sentence(texts.sentence), video);
 }
 
-void Clip4ClipHead::reset_parameters(uint64_t seed) {
-  if (!temporal_) return;
-  Generator gen(seed);
-  temporal_->reset_parameters(gen);
-}
-
-nn::NamedTensorList Clip4ClipHead::copies_from_clip(const nn::NamedTensorList& state) const {
-  return temporal_ ? temporal_->copies_from_clip(state) : nn::NamedTensorList{};
-}
+void Clip4ClipHead::reset_parameters(uint64_t seed) { reset_temporal_encoder(seed); }
 
 ParamRole Clip4ClipHead::param_role(const std::string& name) const {
-  XCLIP_CHECK(temporal_ && TemporalEncoder::owns(name), "clip4clip head: no parameter named '", name, "'");
+  XCLIP_CHECK(has_parameter(name), "clip4clip head: no parameter named '", name, "'");
   return ParamRole{false, !is_no_decay_parameter(name), false, false};
 }
 

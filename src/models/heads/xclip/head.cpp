@@ -15,10 +15,8 @@ XClipHead::XClipHead(const HeadConfig& config, const HeadDims& dims, DType dtype
     std::vector<Tensor*> slots = aosm_.all(), values = init.all();
     for (size_t i = 0; i < slots.size(); ++i) *slots[i] = register_parameter(AosmMatrices::names()[i], *values[i]);
   }
-  temporal_ = register_temporal_encoder(dims, dtype);
+  register_temporal_encoder(dims, dtype);
 }
-
-Tensor XClipHead::temporal(const VideoFeatures& videos) const { return temporal_output(temporal_, videos); }
 
 VideoSide XClipHead::video_side(const VideoFeatures& videos, Tensor* temporal_out) const {
   Tensor t = temporal(videos);
@@ -84,23 +82,16 @@ void XClipHead::reset_parameters(uint64_t seed) {
   NoGradGuard no_grad;
   if (aosm_.defined())
     for (Tensor* m : aosm_.all()) m->copy_(Tensor::eye(m->dim(0), m->dtype()));
-  if (!temporal_) return;
-  Generator gen(seed);
-  temporal_->reset_parameters(gen);
-}
-
-nn::NamedTensorList XClipHead::copies_from_clip(const nn::NamedTensorList& state) const {
-  return temporal_ ? temporal_->copies_from_clip(state) : nn::NamedTensorList{};
+  reset_temporal_encoder(seed);
 }
 
 ParamRole XClipHead::param_role(const std::string& name) const {
+  XCLIP_CHECK(has_parameter(name), "xclip head: no parameter named '", name,
+              "' (the eight similarity matrices, frame_position_embeddings.*, transformerClip.*)");
   // The matrices are used only after the all-gather: each rank computes the full [B, B] loss from
   // the gathered features, so their local gradient is already the full one.
-  for (const char* m : AosmMatrices::names())
-    if (aosm_.defined() && name == m) return ParamRole{false, true, false, true};
-  XCLIP_CHECK(temporal_ && TemporalEncoder::owns(name), "xclip head: no parameter named '", name,
-              "' (the eight similarity matrices, frame_position_embeddings.*, transformerClip.*)");
-  return ParamRole{false, !is_no_decay_parameter(name), false, false};
+  const bool matrix = !TemporalEncoder::owns(name);
+  return ParamRole{false, !is_no_decay_parameter(name), false, matrix};
 }
 
 }  // namespace xclip::models
