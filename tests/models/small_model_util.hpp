@@ -39,7 +39,7 @@ inline SmallInputs small_inputs(int64_t B, uint64_t seed) {
   Generator g(seed);
   std::vector<int64_t> ids(size_t(B * 6), 0), att(size_t(B * 6), 0), vm(size_t(B * 3), 0);
   for (int64_t b = 0; b < B; ++b) {
-    const int64_t words = 1 + b % 4;
+    const int64_t words = 1 + int64_t(g.next_u64() % 4);
     ids[size_t(b * 6)] = 38;  // SOT
     for (int64_t i = 1; i <= words; ++i) ids[size_t(b * 6 + i)] = 1 + int64_t(g.next_u64() % 30);
     ids[size_t(b * 6 + words + 1)] = 39;  // EOT, the largest id
