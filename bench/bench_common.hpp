@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "xclip/io/file_bytes.hpp"
 #include "xclip/models/clip.hpp"
 
 namespace xclip::bench {
@@ -108,13 +109,7 @@ inline std::optional<nlohmann::json> run_python_json(const std::string& python, 
 }
 
 inline void write_json_atomically(const std::string& path, const nlohmann::json& j) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << j.dump(2) << "\n";
-    if (!f) throw std::runtime_error("cannot write " + tmp);
-  }
-  fs::rename(tmp, path);
+  io::write_text_file_atomically(path, j.dump(2) + "\n");
 }
 
 // The end of a benchmark whose PyTorch side gave no result: why, on stdout and under "torch".

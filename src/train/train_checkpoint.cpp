@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "xclip/autograd.hpp"
+#include "xclip/io/file_bytes.hpp"
 #include "xclip/io/safetensors.hpp"
 #include "xclip/train/model_setup.hpp"
 
@@ -61,14 +62,7 @@ fs::path checkpoint_dir(const fs::path& output_dir, int64_t epoch) {
 namespace {
 
 void write_json(const fs::path& path, const nlohmann::json& j) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(1) << "\n";
-    out.flush();
-    XCLIP_CHECK(out.good(), tmp.string(), ": cannot write");
-  }
-  fs::rename(tmp, path);
+  io::write_text_file_atomically(path, j.dump(1) + "\n");
 }
 
 nlohmann::json read_json(const fs::path& path) {
