@@ -132,7 +132,7 @@ inline double peak_rss_mib() {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    if (line.starts_with("VmHWM:")) return std::stod(line.substr(6)) / 1024.0;
   return -1;
 }
 
