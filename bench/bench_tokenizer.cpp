@@ -6,12 +6,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "xclip/core/error.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/text/clean.hpp"
 #include "xclip/text/tokenizer.hpp"
 
@@ -43,10 +43,9 @@ Options parse(int argc, char** argv) {
 }
 
 std::vector<std::string> load_captions(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw xclip::Error("cannot open " + path + " (pass --cases PATH)");
   std::vector<std::string> texts;
-  const nlohmann::json doc = nlohmann::json::parse(in);  // kept alive: the loop reads into it
+  // Errors read "--cases PATH: ...": they name the flag that chooses the file.
+  const nlohmann::json doc = xclip::io::read_json_file(path, "--cases");  // kept alive: the loop reads it
   for (const auto& c : doc.at("cases")) texts.push_back(c.at("text").get<std::string>());
   return texts;
 }

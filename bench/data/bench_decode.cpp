@@ -32,6 +32,7 @@
 #include "xclip/data/video.hpp"
 #include "xclip/data/video_decoder.hpp"
 #include "xclip/data/video_sampling.hpp"
+#include "xclip/io/json_file.hpp"
 #include "../bench_common.hpp"
 
 namespace fs = std::filesystem;
@@ -100,9 +101,8 @@ std::string load_average() {
 
 // The files the manifest says decode to frames (sorted by name: a stable table).
 std::vector<std::string> good_files(const fs::path& media) {
-  std::ifstream in(media / "manifest.json");
-  if (!in) usage("no manifest.json in " + media.string() + " (use --media)");
-  const json m = json::parse(in);
+  if (!fs::is_regular_file(media / "manifest.json")) usage("no manifest.json in " + media.string() + " (use --media)");
+  const json m = io::read_json_file(media / "manifest.json", "media manifest");
   std::vector<std::string> out;
   for (const auto& [name, entry] : m.at("files").items())
     if (entry.value("expected", "") == "frames") out.push_back(name);

@@ -70,7 +70,7 @@ std::vector<std::string> json_strings(const nlohmann::json& j) { return j.get<st
 TEST_CASE("convert: every kind of one CLIP gives the same safetensors, bit-exact with the original", "[cli][convert]") {
   REQUIRE_CLI();
   const fs::path dir = test::temp_dir("convert_kinds");
-  const auto expected = test::read_json(test::io_fixture("tiny_clip.expected.json"));
+  const auto expected = io::read_json_file(test::io_fixture("tiny_clip.expected.json"), "expected values");
   const auto eager_keys = json_strings(expected["eager_keys"]);
   const io::NamedTensors original = io::load_any_checkpoint(test::io_fixture("tiny_clip.state_dict.pt"));
   const std::vector<std::pair<std::string, std::string>> kinds = {{"tiny_clip.traced.pt", "torchscript"},
@@ -112,7 +112,7 @@ TEST_CASE("convert: an X-CLIP state keeps its official names (clip. prefix, matr
   REQUIRE_CLI();
   const fs::path dir = test::temp_dir("convert_xclip");
   const fs::path in = test::source_root() / "tests/fixtures/cli/xclip_tiny.pytorch_model.bin";
-  const auto expected = test::read_json((test::source_root() / "tests/fixtures/cli/xclip_tiny.expected.json").string());
+  const auto expected = io::read_json_file(test::source_root() / "tests/fixtures/cli/xclip_tiny.expected.json", "expected values");
   const Run r = convert(dir, q(in) + " " + q(dir / "xclip.safetensors") + " --head_width 8");
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_util.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/io/npy.hpp"
 
 using namespace xclip;
@@ -52,8 +53,7 @@ TEST_CASE("metrics --pairs: own video above the other, strict, as text and JSON"
   INFO(m.out << m.err);
   REQUIRE(m.status == 0);
   CHECK_THAT(m.out, Catch::Contains("text-to-video") && Catch::Contains("1/3") && Catch::Contains("33.3%"));
-  std::ifstream in(dir / "m.json");
-  const nlohmann::json j = nlohmann::json::parse(in);
+  const nlohmann::json j = io::read_json_file(dir / "m.json", "metrics");
   CHECK(j.at("pairs").at("correct").get<int>() == 1);
   CHECK(j.at("pairs").at("count").get<int>() == 3);
   CHECK(j.at("pairs").at("percent").get<double>() == Approx(100.0 / 3));
@@ -61,8 +61,7 @@ TEST_CASE("metrics --pairs: own video above the other, strict, as text and JSON"
 
   // Without --pairs the JSON has no "pairs"; bad lines and indices are errors naming the line.
   REQUIRE(cli(dir, "metrics sim.npy --json plain.json").status == 0);
-  std::ifstream plain(dir / "plain.json");
-  CHECK_FALSE(nlohmann::json::parse(plain).contains("pairs"));
+  CHECK_FALSE(io::read_json_file(dir / "plain.json", "metrics").contains("pairs"));
   write(dir / "bad.csv", "0,0,1\n0,3,1\n");
   Run b = cli(dir, "metrics sim.npy --pairs bad.csv");
   CHECK(b.status != 0);

@@ -12,6 +12,7 @@
 
 #include "test_util.hpp"
 #include "xclip/core/device_memory.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/train/train_log.hpp"
 
 using namespace xclip;
@@ -53,12 +54,6 @@ std::string bpe_flag() {
   auto shared = test::shared_dir();
   const fs::path bpe = shared ? *shared / "assets/clip/bpe_simple_vocab_16e6.txt.gz" : fs::path();
   return fs::exists(bpe) ? " --bpe '" + bpe.string() + "'" : std::string();
-}
-
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  REQUIRE(in.good());
-  return nlohmann::json::parse(in);
 }
 
 // A small synthetic dataset with frame caches of both splits (made once per test binary run).
@@ -114,7 +109,7 @@ TEST_CASE("e2e: synth, extract, train from scratch, eval and metrics agree", "[e
   CHECK(epoch_loss.back() < epoch_loss.front() - 0.5);
 
   // Better than chance (2.5% R@1 on 40 videos) by a wide margin.
-  const nlohmann::json test = read_json(dir / "out/test_metrics.json");
+  const nlohmann::json test = io::read_json_file(dir / "out/test_metrics.json", "metrics");
   const double r1 = test.at("text_to_video").at("R1").get<double>();
   CHECK(r1 >= 15.0);
   CHECK(test.at("text_to_video").at("R10").get<double>() >= 50.0);
@@ -126,12 +121,12 @@ TEST_CASE("e2e: synth, extract, train from scratch, eval and metrics agree", "[e
                        " --save_sim sim.npy" + bpe_flag());
   INFO(e.out << e.err);
   REQUIRE(e.status == 0);
-  const nlohmann::json ev = read_json(dir / "eval.json");
+  const nlohmann::json ev = io::read_json_file(dir / "eval.json", "metrics");
   CHECK(ev.at("text_to_video").at("R1").get<double>() == Approx(r1));
   CHECK(ev.at("video_to_text").at("R1").get<double>() == Approx(test.at("video_to_text").at("R1").get<double>()));
   Run m = cli(dir, "metrics sim.npy --json metrics.json");
   REQUIRE(m.status == 0);
-  CHECK(read_json(dir / "metrics.json").at("text_to_video").at("R1").get<double>() == Approx(r1));
+  CHECK(io::read_json_file(dir / "metrics.json", "metrics").at("text_to_video").at("R1").get<double>() == Approx(r1));
   Run c = cli(dir, "compare X-CLIP=out/test_metrics.json again=metrics.json");
   REQUIRE(c.status == 0);
   CHECK_THAT(c.out, Catch::Contains("X-CLIP") && Catch::Contains("again") && Catch::Contains("video-to-text"));
@@ -204,13 +199,14 @@ TEST_CASE("e2e: --bf16 trains and evaluates in bf16 autocast; it excludes --offi
   REQUIRE(epoch_loss.size() == 2);
   CHECK(epoch_loss.back() < epoch_loss.front());
   // eval in the same precision reproduces the training run's test numbers.
-  const double r1 = read_json(dir / "out/test_metrics.json").at("text_to_video").at("R1").get<double>();
+  const double r1 =
+      io::read_json_file(dir / "out/test_metrics.json", "metrics").at("text_to_video").at("R1").get<double>();
   Run e = cli(dir, "eval --bf16 --init_model out/best/model.safetensors --data_path '" + (data / "data").string() +
                        "' --features_path '" + (data / "data/videos").string() + "' --frame_cache '" +
                        (data / "cache").string() + "' --slice_framepos 2 --eval_json eval.json" + bpe_flag());
   INFO(e.out << e.err);
   REQUIRE(e.status == 0);
-  CHECK(read_json(dir / "eval.json").at("text_to_video").at("R1").get<double>() == Approx(r1));
+  CHECK(io::read_json_file(dir / "eval.json", "metrics").at("text_to_video").at("R1").get<double>() == Approx(r1));
   Run both = cli(dir, "train " + train_flags(data, "both", 1) + " --bf16 --official_fp16");
   CHECK(both.status == 1);
   CHECK_THAT(both.err, Catch::Contains("--official_fp16 and --bf16"));
