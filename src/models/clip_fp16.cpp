@@ -109,17 +109,24 @@ Tensor mlp(const nn::Mlp& m, const Tensor& x) {
   return linear(round_to_f16(ops::mul(h, gate)), m.c_proj.weight, *m.c_proj.bias);
 }
 
+// The residual add is one more fp16 op.
+Tensor residual_add(const Tensor& x, const Tensor& branch) { return round_to_f16(ops::add(x, branch)); }
+
+// The block's steps as the original runs them in half precision (nn::ResidualAttentionBlock::forward
+// is the block, written once).
+const nn::BlockOps& block_steps() {
+  static const nn::BlockOps kSteps{layer_norm, attention, mlp, residual_add};
+  return kSteps;
+}
+
 }  // namespace
 
 Tensor residual_block(const nn::ResidualAttentionBlock& block, const Tensor& x, const Tensor& mask) {
-  Tensor h = round_to_f16(ops::add(x, attention(block.attn, layer_norm(block.ln_1, x), mask)));
-  return round_to_f16(ops::add(h, mlp(block.mlp, layer_norm(block.ln_2, h))));
+  return block.forward(x, mask, block_steps());
 }
 
 Tensor transformer(const nn::Transformer& t, const Tensor& x, const Tensor& mask) {
-  Tensor h = x;
-  for (const nn::ResidualAttentionBlock* block : t.resblocks) h = residual_block(*block, h, mask);
-  return h;
+  return t.forward(x, mask, block_steps());
 }
 
 }  // namespace fp16
