@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../src/kernels/gemm_kernel.hpp"
+#include "bench_args.hpp"
 #include "bench_common.hpp"
 #include "xclip/kernels/cpu.hpp"
 
@@ -79,22 +80,12 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
-      return argv[++i];
-    };
-    if (a == "--threads") o.threads = std::stoi(value());
-    else if (a == "--samples") o.samples = std::max(1, std::stoi(value()));
-    else if (a == "--min-seconds") o.min_seconds = std::stod(value());
-    else if (a == "--json") o.json_path = value();
-    else if (a == "--isa") o.isa = value();
-    else if (a == "--torch-script") o.torch_script = value();
-    else if (a == "--filter") o.filter = value();
-    else if (a == "--no-torch") o.torch = false;
-    else usage(("unknown argument " + a).c_str());
-  }
+  xclip::bench::Args([](const std::string& why) { usage(why.c_str()); })
+      .value("--threads", o.threads).value("--samples", o.samples).value("--min-seconds", o.min_seconds)
+      .value("--json", o.json_path).flag("--no-torch", o.torch, false).value("--isa", o.isa)
+      .value("--torch-script", o.torch_script).value("--filter", o.filter)
+      .parse(argc, argv);
+  o.samples = std::max(1, o.samples);
   return o;
 }
 

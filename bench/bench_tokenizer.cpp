@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/io/json_file.hpp"
 #include "xclip/text/clean.hpp"
@@ -31,13 +32,9 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--bpe") o.bpe = argv[i + 1];
-    else if (flag == "--cases") o.cases = argv[i + 1];
-    else if (flag == "--repeats") o.repeats = std::atoi(argv[i + 1]);
-    else throw xclip::Error("unknown flag " + flag + " (use --bpe, --cases, --repeats)");
-  }
+  xclip::bench::Args([](const std::string& why) { throw xclip::Error(why + " (use --bpe, --cases, --repeats)"); })
+      .value("--bpe", o.bpe).value("--cases", o.cases).value("--repeats", o.repeats)
+      .parse(argc, argv);
   if (o.repeats < 1) throw xclip::Error("--repeats must be positive");
   return o;
 }

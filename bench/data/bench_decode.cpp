@@ -33,6 +33,7 @@
 #include "xclip/data/video_decoder.hpp"
 #include "xclip/data/video_sampling.hpp"
 #include "xclip/io/json_file.hpp"
+#include "../bench_args.hpp"
 #include "../bench_common.hpp"
 
 namespace fs = std::filesystem;
@@ -60,24 +61,12 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--media") o.media = value();
-    else if (a == "--rounds") o.rounds = std::stoi(value());
-    else if (a == "--reps") o.reps = std::stoi(value());
-    else if (a == "--max-frames") o.max_frames = std::stoi(value());
-    else if (a == "--size") o.size = std::stoi(value());
-    else if (a == "--cpu") o.cpu = std::stoi(value());
-    else if (a == "--json") o.json_path = value();
-    else if (a == "--script") o.script = value();
-    else if (a == "--no-opencv") o.opencv = false;
-    else if (a == "--no-breakdown") o.breakdown = false;
-    else usage("unknown option " + a);
-  }
+  bench::Args(usage)
+      .value("--media", o.media).value("--rounds", o.rounds).value("--reps", o.reps)
+      .value("--max-frames", o.max_frames).value("--size", o.size).value("--cpu", o.cpu)
+      .value("--json", o.json_path).flag("--no-opencv", o.opencv, false).value("--script", o.script)
+      .flag("--no-breakdown", o.breakdown, false)
+      .parse(argc, argv);
   if (o.rounds < 1 || o.reps < 1) usage("--rounds and --reps must be positive");
   return o;
 }

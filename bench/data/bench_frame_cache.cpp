@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "../bench_args.hpp"
 #include "xclip/data/frame_cache.hpp"
 #include "xclip/data/image.hpp"
 #include "xclip/data/loader.hpp"
@@ -41,27 +42,13 @@ struct Config {
 
 Config parse(int argc, char** argv) {
   Config c;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--clips") c.clips = std::stoi(value());
-    else if (a == "--batch") c.batch = std::stoi(value());
-    else if (a == "--frames") c.frames = std::stoi(value());
-    else if (a == "--size") c.size = std::stoi(value());
-    else if (a == "--reps") c.reps = std::stoi(value());
-    else if (a == "--dir") c.dir = value();
-    else if (a == "--keep") c.keep = true;
-    else {
-      std::fprintf(stderr, "unknown option %s\n", a.c_str());
-      std::exit(2);
-    }
-  }
+  bench::Args([](const std::string& why) {
+    std::fprintf(stderr, "%s\n", why.c_str());
+    std::exit(2);
+  })
+      .value("--clips", c.clips).value("--batch", c.batch).value("--frames", c.frames).value("--size", c.size)
+      .value("--reps", c.reps).value("--dir", c.dir).flag("--keep", c.keep)
+      .parse(argc, argv);
   return c;
 }
 
