@@ -1,6 +1,6 @@
-// Helpers shared by bench_train_step and bench_eval (not a library: header-only, bench/ only):
-// the matmul FLOP count of X-CLIP at given shapes, the PyTorch side through a python3 child that
-// prints one JSON object, atomic JSON output, the process's peak RSS.
+// Helpers shared by the benchmarks (not a library: header-only, bench/ only): the matmul FLOP count
+// of X-CLIP at given shapes, the PyTorch side through a python3 child that prints one JSON object,
+// atomic JSON output, the process's peak RSS, the CPU's name.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -125,6 +125,15 @@ inline void write_result(const std::string& path, const nlohmann::json& result) 
   if (path.empty()) return;
   write_json_atomically(path, result);
   std::printf("wrote %s\n", path.c_str());
+}
+
+// The CPU model, for the record of where a number was measured.
+inline std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.starts_with("model name")) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
 }
 
 // VmHWM of this process in MiB (the CPU runs' memory figure).

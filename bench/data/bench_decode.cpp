@@ -73,14 +73,6 @@ Options parse(int argc, char** argv) {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
-}
-
 std::string load_average() {
   std::ifstream in("/proc/loadavg");
   std::string a, b, c;
@@ -277,7 +269,7 @@ json to_json(const std::vector<std::string>& files, const std::map<std::string, 
              const Options& o, int cpu, const json& opencv_info, const std::map<std::string, Breakdown>& bd) {
   json j;
   j["bench"] = "bench_decode";
-  j["cpu"] = cpu_name();
+  j["cpu"] = bench::cpu_name();
   j["pinned_cpu"] = cpu;
   j["rounds"] = o.rounds, j["reps"] = o.reps, j["max_frames"] = o.max_frames, j["size"] = o.size;
   j["load_average_end"] = load_average();
@@ -325,8 +317,8 @@ int main(int argc, char** argv) {
   const int cpu = o.cpu >= 0 ? o.cpu : last_allowed_cpu();
   std::printf("bench_decode: %s; %zu files from %s; max_frames %d, size %d; %d rounds x %d reps; CPU %d for the "
               "1-thread runs; load average %s\n",
-              cpu_name().c_str(), files.size(), o.media.string().c_str(), o.max_frames, o.size, o.rounds, o.reps, cpu,
-              load_average().c_str());
+              bench::cpu_name().c_str(), files.size(), o.media.string().c_str(), o.max_frames, o.size, o.rounds, o.reps,
+              cpu, load_average().c_str());
   std::map<std::string, FileResult> res;
   for (const auto& f : files) ours_once(o.media / f, o, 1, res[f], true);  // warm-up + checksum
   json opencv_info;
