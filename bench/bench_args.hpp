@@ -5,6 +5,7 @@
 // reason; `fail` prints its usage and exits, or throws: it does not return.
 #pragma once
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -17,6 +18,13 @@
 #include <vector>
 
 namespace xclip::bench {
+
+// "PROGRAM: WHY" and the usage text on stderr, then exit status 2: how a benchmark answers a
+// command line it cannot run.
+[[noreturn]] inline void exit_with_usage(const char* program, const char* usage, const std::string& why) {
+  std::fprintf(stderr, "%s: %s\n%s", program, why.c_str(), usage);
+  std::exit(2);
+}
 
 class Args {
  public:

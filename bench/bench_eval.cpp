@@ -60,14 +60,11 @@ struct Options {
   std::string json_path, torch_script, python = "python3";
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "bench_eval: %s\nusage: bench_eval [--device cpu|cuda] [--texts T] [--videos V] [--words L] "
-               "[--frames N] [--dim D] [--batch_size_val B] [--tf32] [--small] [--warmup W] [--reps R] "
-               "[--budget SECONDS] [--json OUT] [--torch-script PATH] [--python EXE] [--no-torch] [--no-frame-word-paths]\n",
-               why.c_str());
-  std::exit(2);
-}
+const char* kUsage =
+    "usage: bench_eval [--device cpu|cuda] [--texts T] [--videos V] [--words L] [--frames N] [--dim D] "
+    "[--batch_size_val B] [--tf32] [--small] [--warmup W] [--reps R] [--budget SECONDS] [--json OUT] "
+    "[--torch-script PATH] [--python EXE] [--no-torch] [--no-frame-word-paths]\n";
+[[noreturn]] void usage(const std::string& why) { bench::exit_with_usage("bench_eval", kUsage, why); }
 
 Options parse(int argc, char** argv) {
   Options o;

@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -71,16 +70,14 @@ struct Options {
   bool torch = true;
 };
 
-[[noreturn]] void usage(const char* why) {
-  std::cerr << "bench_gemm: " << why
-            << "\nusage: bench_gemm [--threads N] [--samples S] [--min-seconds X] [--json PATH] [--no-torch]\n"
-               "                  [--isa avx512|avx2|generic] [--torch-script PATH] [--filter TEXT]\n";
-  std::exit(2);
-}
+const char* kUsage =
+    "usage: bench_gemm [--threads N] [--samples S] [--min-seconds X] [--json PATH] [--no-torch]\n"
+    "                  [--isa avx512|avx2|generic] [--torch-script PATH] [--filter TEXT]\n";
+[[noreturn]] void usage(const std::string& why) { xclip::bench::exit_with_usage("bench_gemm", kUsage, why); }
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  xclip::bench::Args([](const std::string& why) { usage(why.c_str()); })
+  xclip::bench::Args(usage)
       .value("--threads", o.threads).value("--samples", o.samples).value("--min-seconds", o.min_seconds)
       .value("--json", o.json_path).flag("--no-torch", o.torch, false).value("--isa", o.isa)
       .value("--torch-script", o.torch_script).value("--filter", o.filter)
@@ -167,7 +164,7 @@ std::optional<TorchResult> run_torch(const std::vector<GemmShape>& shapes, int t
 int main(int argc, char** argv) {
   const Options o = parse_options(argc, argv);
   if (!o.isa.empty() && !xclip::cpu::gemm_detail::select_isa(o.isa.c_str()))
-    usage(("this CPU cannot run the " + o.isa + " GEMM kernels").c_str());
+    usage("this CPU cannot run the " + o.isa + " GEMM kernels");
   if (o.threads > 0) xclip::cpu::set_num_threads(o.threads);
   const int threads = xclip::cpu::num_threads();
 

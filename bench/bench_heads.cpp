@@ -50,14 +50,10 @@ struct Options {
   int64_t memory_child = -1;  // >= 0: only measure one step's memory with this chunk budget (0 = default)
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "bench_heads: %s\nusage: bench_heads [--batch B] [--words L] [--frames N] [--dim D] [--layers K] "
-               "[--threads T] [--rounds R] [--reps K] [--chunk-elements E] [--json OUT] [--no-torch] "
-               "[--torch-script PATH]\n",
-               why.c_str());
-  std::exit(2);
-}
+const char* kUsage =
+    "usage: bench_heads [--batch B] [--words L] [--frames N] [--dim D] [--layers K] [--threads T] [--rounds R] "
+    "[--reps K] [--chunk-elements E] [--json OUT] [--no-torch] [--torch-script PATH]\n";
+[[noreturn]] void usage(const std::string& why) { bench::exit_with_usage("bench_heads", kUsage, why); }
 
 Options parse(int argc, char** argv) {
   Options o;

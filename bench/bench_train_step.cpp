@@ -83,14 +83,11 @@ struct Options {
   std::string json_path, torch_script, python = "python3";
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "bench_train_step: %s\nusage: bench_train_step [--device cpu|cuda] [--batch N | --find_max_batch] "
-               "[--tf32] [--bf16] [--small] [--warmup W] [--steps S] [--budget SECONDS] [--freeze_layer_num K] "
-               "[--gemm-n N] [--profile] [--json OUT] [--torch-script PATH] [--python EXE] [--no-torch]\n",
-               why.c_str());
-  std::exit(2);
-}
+const char* kUsage =
+    "usage: bench_train_step [--device cpu|cuda] [--batch N | --find_max_batch] [--tf32] [--bf16] [--small] "
+    "[--warmup W] [--steps S] [--budget SECONDS] [--freeze_layer_num K] [--gemm-n N] [--profile] [--json OUT] "
+    "[--torch-script PATH] [--python EXE] [--no-torch]\n";
+[[noreturn]] void usage(const std::string& why) { bench::exit_with_usage("bench_train_step", kUsage, why); }
 
 Options parse(int argc, char** argv) {
   Options o;

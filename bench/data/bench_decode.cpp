@@ -51,13 +51,10 @@ struct Options {
   bool opencv = true, breakdown = true;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "bench_decode: %s\nusage: bench_decode [--media DIR] [--rounds R] [--reps K] [--max-frames N] "
-               "[--size S] [--cpu N] [--json OUT] [--no-opencv] [--script PATH] [--no-breakdown]\n",
-               why.c_str());
-  std::exit(2);
-}
+const char* kUsage =
+    "usage: bench_decode [--media DIR] [--rounds R] [--reps K] [--max-frames N] [--size S] [--cpu N] "
+    "[--json OUT] [--no-opencv] [--script PATH] [--no-breakdown]\n";
+[[noreturn]] void usage(const std::string& why) { bench::exit_with_usage("bench_decode", kUsage, why); }
 
 Options parse(int argc, char** argv) {
   Options o;
