@@ -356,9 +356,7 @@ int main(int argc, char** argv) {
     print_breakdown(files, bd);
   }
   std::printf("load average at the end: %s\n", load_average().c_str());
-  if (!o.json_path.empty()) {
-    std::ofstream out(o.json_path);
-    out << to_json(files, res, tot, shown, cpu, opencv_info, bd).dump(2) << "\n";
-  }
+  if (!o.json_path.empty())
+    bench::write_json_atomically(o.json_path, to_json(files, res, tot, shown, cpu, opencv_info, bd));
   return 0;
 }
