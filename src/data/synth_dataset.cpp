@@ -35,7 +35,7 @@ uint64_t write_text_atomic(const fs::path& path, const std::string& text) {
 }
 
 // Creates out/ and out/videos/, checks they take files, and removes temporaries an interrupted
-// earlier run left behind (".NAME.part").
+// earlier run left behind (hidden names ending in ".part", as io names its temporary files).
 void prepare_output(const fs::path& out) {
   std::error_code ec;
   fs::create_directories(out / "videos", ec);
