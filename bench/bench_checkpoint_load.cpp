@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/io/checkpoint.hpp"
 #include "xclip/models/clip.hpp"
@@ -45,12 +46,10 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--repeats" && i + 1 < argc) o.repeats = std::atoi(argv[++i]);
-    else if (a.rfind("--", 0) == 0) throw xclip::Error("unknown flag " + a + " (use --repeats N, then files)");
-    else o.files.push_back(a);
-  }
+  xclip::bench::Args([](const std::string& why) { throw xclip::Error(why + " (use --repeats N, then files)"); })
+      .value("--repeats", o.repeats)
+      .positional(o.files)
+      .parse(argc, argv);
   if (o.files.empty())
     for (const char* f : {"ViT-B-32.pt", "ViT-B-32.state_dict.pt", "ViT-B-32.safetensors"})
       o.files.push_back(std::string("/tmp/xclip_load_bench/") + f);

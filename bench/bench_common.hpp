@@ -1,6 +1,6 @@
-// Helpers shared by bench_train_step and bench_eval (not a library: header-only, bench/ only):
-// the matmul FLOP count of X-CLIP at given shapes, the PyTorch side through a python3 child that
-// prints one JSON object, atomic JSON output, the process's peak RSS.
+// Helpers shared by the benchmarks (not a library: header-only, bench/ only): the matmul FLOP count
+// of X-CLIP at given shapes, the PyTorch side through a python3 child that prints one JSON object,
+// atomic JSON output, the process's peak RSS, the CPU's name.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "xclip/io/file_bytes.hpp"
 #include "xclip/models/clip.hpp"
 
 namespace xclip::bench {
@@ -108,13 +109,7 @@ inline std::optional<nlohmann::json> run_python_json(const std::string& python, 
 }
 
 inline void write_json_atomically(const std::string& path, const nlohmann::json& j) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << j.dump(2) << "\n";
-    if (!f) throw std::runtime_error("cannot write " + tmp);
-  }
-  fs::rename(tmp, path);
+  io::write_text_file_atomically(path, j.dump(2) + "\n");
 }
 
 // The end of a benchmark whose PyTorch side gave no result: why, on stdout and under "torch".
@@ -132,12 +127,21 @@ inline void write_result(const std::string& path, const nlohmann::json& result) 
   std::printf("wrote %s\n", path.c_str());
 }
 
+// The CPU model, for the record of where a number was measured.
+inline std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.starts_with("model name")) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
 // VmHWM of this process in MiB (the CPU runs' memory figure).
 inline double peak_rss_mib() {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    if (line.starts_with("VmHWM:")) return std::stod(line.substr(6)) / 1024.0;
   return -1;
 }
 

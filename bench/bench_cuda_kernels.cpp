@@ -4,13 +4,14 @@
 // Usage: bench_cuda_kernels [--quick]   (--quick: smaller shapes, for a smoke run)
 #include <chrono>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <functional>
 #include <type_traits>
 #include <string>
 #include <vector>
 
 #ifdef XCLIP_WITH_CUDA
+#include "bench_args.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/cuda/runtime.hpp"
 #include "xclip/kernels/cuda.hpp"
@@ -156,7 +157,13 @@ void bench_optimizer(int64_t params) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false;
+  xclip::bench::Args([](const std::string& why) {
+    std::fprintf(stderr, "bench_cuda_kernels: %s\nusage: bench_cuda_kernels [--quick]\n", why.c_str());
+    std::exit(2);
+  })
+      .flag("--quick", quick)
+      .parse(argc, argv);
   if (cuda::device_count() == 0) {
     std::printf("bench_cuda_kernels: no CUDA device on this machine; nothing measured\n");
     return 0;

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "bench_common.hpp"
 #include "xclip/autograd.hpp"
 #include "xclip/core/error.hpp"
@@ -59,47 +60,25 @@ struct Options {
   std::string json_path, torch_script, python = "python3";
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "bench_eval: %s\nusage: bench_eval [--device cpu|cuda] [--texts T] [--videos V] [--words L] "
-               "[--frames N] [--dim D] [--batch_size_val B] [--tf32] [--small] [--warmup W] [--reps R] "
-               "[--budget SECONDS] [--json OUT] [--torch-script PATH] [--python EXE] [--no-torch] [--no-frame-word-paths]\n",
-               why.c_str());
-  std::exit(2);
-}
+const char* kUsage =
+    "usage: bench_eval [--device cpu|cuda] [--texts T] [--videos V] [--words L] [--frames N] [--dim D] "
+    "[--batch_size_val B] [--tf32] [--small] [--warmup W] [--reps R] [--budget SECONDS] [--json OUT] "
+    "[--torch-script PATH] [--python EXE] [--no-torch] [--no-frame-word-paths]\n";
+[[noreturn]] void usage(const std::string& why) { bench::exit_with_usage("bench_eval", kUsage, why); }
 
 Options parse(int argc, char** argv) {
   Options o;
-  bool sized = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
-    };
-    auto size = [&]() {
-      sized = true;
-      return std::stoll(value());
-    };
-    if (a == "--device") o.device = value();
-    else if (a == "--texts") o.texts = size();
-    else if (a == "--videos") o.videos = size();
-    else if (a == "--words") o.words = size();
-    else if (a == "--frames") o.frames = size();
-    else if (a == "--dim") o.dim = size();
-    else if (a == "--batch_size_val") o.batch_size_val = std::stoll(value());
-    else if (a == "--tf32") o.tf32 = true;
-    else if (a == "--small") o.small = true;
-    else if (a == "--warmup") o.warmup = std::stoi(value());
-    else if (a == "--reps") o.reps = std::stoi(value());
-    else if (a == "--budget") o.budget = std::stod(value());
-    else if (a == "--json") o.json_path = value();
-    else if (a == "--torch-script") o.torch_script = value();
-    else if (a == "--python") o.python = value();
-    else if (a == "--no-torch") o.torch = false;
-    else if (a == "--no-frame-word-paths") o.frame_word_paths = false;
-    else usage("unknown argument " + a);
-  }
+  bench::Args args(usage);
+  // Grouped as the usage line: device, sizes, precision, timing, output and the PyTorch side.
+  args.value("--device", o.device)
+      .value("--texts", o.texts).value("--videos", o.videos).value("--words", o.words).value("--frames", o.frames)
+      .value("--dim", o.dim).value("--batch_size_val", o.batch_size_val).flag("--tf32", o.tf32).flag("--small", o.small)
+      .value("--warmup", o.warmup).value("--reps", o.reps).value("--budget", o.budget).value("--json", o.json_path)
+      .value("--torch-script", o.torch_script).value("--python", o.python).flag("--no-torch", o.torch, false)
+      .flag("--no-frame-word-paths", o.frame_word_paths, false)
+      .parse(argc, argv);
+  const bool sized = args.given("--texts") || args.given("--videos") || args.given("--words") ||
+                     args.given("--frames") || args.given("--dim");
   if (o.small && !sized) o.texts = 60, o.videos = 60, o.dim = 64;
   if (o.device != "cpu" && o.device != "cuda") usage("--device must be cpu or cuda");
   if (o.warmup < 1 || o.reps < 1) usage("--warmup and --reps must be >= 1");

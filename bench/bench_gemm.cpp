@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -21,6 +20,7 @@
 #include <vector>
 
 #include "../src/kernels/gemm_kernel.hpp"
+#include "bench_args.hpp"
 #include "bench_common.hpp"
 #include "xclip/kernels/cpu.hpp"
 
@@ -70,31 +70,19 @@ struct Options {
   bool torch = true;
 };
 
-[[noreturn]] void usage(const char* why) {
-  std::cerr << "bench_gemm: " << why
-            << "\nusage: bench_gemm [--threads N] [--samples S] [--min-seconds X] [--json PATH] [--no-torch]\n"
-               "                  [--isa avx512|avx2|generic] [--torch-script PATH] [--filter TEXT]\n";
-  std::exit(2);
-}
+const char* kUsage =
+    "usage: bench_gemm [--threads N] [--samples S] [--min-seconds X] [--json PATH] [--no-torch]\n"
+    "                  [--isa avx512|avx2|generic] [--torch-script PATH] [--filter TEXT]\n";
+[[noreturn]] void usage(const std::string& why) { xclip::bench::exit_with_usage("bench_gemm", kUsage, why); }
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
-      return argv[++i];
-    };
-    if (a == "--threads") o.threads = std::stoi(value());
-    else if (a == "--samples") o.samples = std::max(1, std::stoi(value()));
-    else if (a == "--min-seconds") o.min_seconds = std::stod(value());
-    else if (a == "--json") o.json_path = value();
-    else if (a == "--isa") o.isa = value();
-    else if (a == "--torch-script") o.torch_script = value();
-    else if (a == "--filter") o.filter = value();
-    else if (a == "--no-torch") o.torch = false;
-    else usage(("unknown argument " + a).c_str());
-  }
+  xclip::bench::Args(usage)
+      .value("--threads", o.threads).value("--samples", o.samples).value("--min-seconds", o.min_seconds)
+      .value("--json", o.json_path).flag("--no-torch", o.torch, false).value("--isa", o.isa)
+      .value("--torch-script", o.torch_script).value("--filter", o.filter)
+      .parse(argc, argv);
+  o.samples = std::max(1, o.samples);
   return o;
 }
 
@@ -176,7 +164,7 @@ std::optional<TorchResult> run_torch(const std::vector<GemmShape>& shapes, int t
 int main(int argc, char** argv) {
   const Options o = parse_options(argc, argv);
   if (!o.isa.empty() && !xclip::cpu::gemm_detail::select_isa(o.isa.c_str()))
-    usage(("this CPU cannot run the " + o.isa + " GEMM kernels").c_str());
+    usage("this CPU cannot run the " + o.isa + " GEMM kernels");
   if (o.threads > 0) xclip::cpu::set_num_threads(o.threads);
   const int threads = xclip::cpu::num_threads();
 

@@ -30,6 +30,7 @@
 #include "xclip/autograd.hpp"
 #include "xclip/kernels/cpu.hpp"
 #include "xclip/models/heads/xclip_head.hpp"
+#include "bench_args.hpp"
 #include "bench_common.hpp"
 
 namespace fs = std::filesystem;
@@ -49,38 +50,19 @@ struct Options {
   int64_t memory_child = -1;  // >= 0: only measure one step's memory with this chunk budget (0 = default)
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "bench_heads: %s\nusage: bench_heads [--batch B] [--words L] [--frames N] [--dim D] [--layers K] "
-               "[--threads T] [--rounds R] [--reps K] [--chunk-elements E] [--json OUT] [--no-torch] "
-               "[--torch-script PATH]\n",
-               why.c_str());
-  std::exit(2);
-}
+const char* kUsage =
+    "usage: bench_heads [--batch B] [--words L] [--frames N] [--dim D] [--layers K] [--threads T] [--rounds R] "
+    "[--reps K] [--chunk-elements E] [--json OUT] [--no-torch] [--torch-script PATH]\n";
+[[noreturn]] void usage(const std::string& why) { bench::exit_with_usage("bench_heads", kUsage, why); }
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--batch") o.batch = std::stoll(value());
-    else if (a == "--words") o.words = std::stoll(value());
-    else if (a == "--frames") o.frames = std::stoll(value());
-    else if (a == "--dim") o.dim = std::stoll(value());
-    else if (a == "--layers") o.layers = std::stoi(value());
-    else if (a == "--threads") o.threads = std::stoi(value());
-    else if (a == "--rounds") o.rounds = std::stoi(value());
-    else if (a == "--reps") o.reps = std::stoi(value());
-    else if (a == "--chunk-elements") o.small_chunk = std::stoll(value());
-    else if (a == "--json") o.json_path = value();
-    else if (a == "--torch-script") o.torch_script = value();
-    else if (a == "--no-torch") o.torch = false;
-    else if (a == "--memory-child") o.memory_child = std::stoll(value());
-    else usage("unknown option " + a);
-  }
+  bench::Args(usage)  // grouped as the usage line; --memory-child is the memory probe's own
+      .value("--batch", o.batch).value("--words", o.words).value("--frames", o.frames).value("--dim", o.dim)
+      .value("--layers", o.layers).value("--threads", o.threads).value("--rounds", o.rounds).value("--reps", o.reps)
+      .value("--chunk-elements", o.small_chunk).value("--json", o.json_path).flag("--no-torch", o.torch, false)
+      .value("--torch-script", o.torch_script).value("--memory-child", o.memory_child)
+      .parse(argc, argv);
   if (o.rounds < 1 || o.reps < 1) usage("--rounds and --reps must be positive");
   return o;
 }

@@ -6,12 +6,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "xclip/core/error.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/text/clean.hpp"
 #include "xclip/text/tokenizer.hpp"
 
@@ -31,22 +32,17 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--bpe") o.bpe = argv[i + 1];
-    else if (flag == "--cases") o.cases = argv[i + 1];
-    else if (flag == "--repeats") o.repeats = std::atoi(argv[i + 1]);
-    else throw xclip::Error("unknown flag " + flag + " (use --bpe, --cases, --repeats)");
-  }
+  xclip::bench::Args([](const std::string& why) { throw xclip::Error(why + " (use --bpe, --cases, --repeats)"); })
+      .value("--bpe", o.bpe).value("--cases", o.cases).value("--repeats", o.repeats)
+      .parse(argc, argv);
   if (o.repeats < 1) throw xclip::Error("--repeats must be positive");
   return o;
 }
 
 std::vector<std::string> load_captions(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw xclip::Error("cannot open " + path + " (pass --cases PATH)");
   std::vector<std::string> texts;
-  const nlohmann::json doc = nlohmann::json::parse(in);  // kept alive: the loop reads into it
+  // Errors read "--cases PATH: ...": they name the flag that chooses the file.
+  const nlohmann::json doc = xclip::io::read_json_file(path, "--cases");  // kept alive: the loop reads it
   for (const auto& c : doc.at("cases")) texts.push_back(c.at("text").get<std::string>());
   return texts;
 }

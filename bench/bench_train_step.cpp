@@ -48,6 +48,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "bench_common.hpp"
 #include "xclip/autograd.hpp"
 #include "xclip/core/profile.hpp"
@@ -82,41 +83,23 @@ struct Options {
   std::string json_path, torch_script, python = "python3";
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "bench_train_step: %s\nusage: bench_train_step [--device cpu|cuda] [--batch N | --find_max_batch] "
-               "[--tf32] [--bf16] [--small] [--warmup W] [--steps S] [--budget SECONDS] [--freeze_layer_num K] "
-               "[--gemm-n N] [--profile] [--json OUT] [--torch-script PATH] [--python EXE] [--no-torch]\n",
-               why.c_str());
-  std::exit(2);
-}
+const char* kUsage =
+    "usage: bench_train_step [--device cpu|cuda] [--batch N | --find_max_batch] [--tf32] [--bf16] [--small] "
+    "[--warmup W] [--steps S] [--budget SECONDS] [--freeze_layer_num K] [--gemm-n N] [--profile] [--json OUT] "
+    "[--torch-script PATH] [--python EXE] [--no-torch]\n";
+[[noreturn]] void usage(const std::string& why) { bench::exit_with_usage("bench_train_step", kUsage, why); }
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--device") o.device = value();
-    else if (a == "--batch") o.batch = std::stoll(value());
-    else if (a == "--find_max_batch" || a == "--find-max-batch") o.find_max_batch = true;
-    else if (a == "--tf32") o.tf32 = true;
-    else if (a == "--bf16") o.bf16 = true;
-    else if (a == "--small") o.small = true;
-    else if (a == "--warmup") o.warmup = std::stoi(value());
-    else if (a == "--steps") o.steps = std::stoi(value());
-    else if (a == "--budget") o.budget = std::stod(value());
-    else if (a == "--freeze_layer_num") o.freeze = std::stoi(value());
-    else if (a == "--gemm-n") o.gemm_n = std::stoll(value());
-    else if (a == "--profile") o.profile = true;
-    else if (a == "--json") o.json_path = value();
-    else if (a == "--torch-script") o.torch_script = value();
-    else if (a == "--python") o.python = value();
-    else if (a == "--no-torch") o.torch = false;
-    else usage("unknown argument " + a);
-  }
+  bench::Args(usage)  // grouped as the usage line
+      .value("--device", o.device).value("--batch", o.batch)
+      .flag("--find_max_batch", o.find_max_batch).flag("--find-max-batch", o.find_max_batch)
+      .flag("--tf32", o.tf32).flag("--bf16", o.bf16).flag("--small", o.small)
+      .value("--warmup", o.warmup).value("--steps", o.steps).value("--budget", o.budget)
+      .value("--freeze_layer_num", o.freeze).value("--gemm-n", o.gemm_n).flag("--profile", o.profile)
+      .value("--json", o.json_path).value("--torch-script", o.torch_script).value("--python", o.python)
+      .flag("--no-torch", o.torch, false)
+      .parse(argc, argv);
   if (o.device != "cpu" && o.device != "cuda") usage("--device must be cpu or cuda");
   if (o.batch < 2) usage("--batch must be >= 2");
   if (o.warmup < 1 || o.steps < 1) usage("--warmup and --steps must be >= 1");

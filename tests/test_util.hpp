@@ -33,7 +33,7 @@ inline std::filesystem::path temp_dir(const std::string& name) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(fs::temp_directory_path(), ec)) {
     const std::string file = entry.path().filename().string();
-    const bool same_name = file.size() > prefix.size() && file.compare(0, prefix.size(), prefix) == 0 &&
+    const bool same_name = file.size() > prefix.size() && file.starts_with(prefix) &&
                            file.find_first_not_of("0123456789", prefix.size()) == std::string::npos;
     if (!same_name) continue;
     // Only folders of processes that are gone: a running test's folder is not touched.

@@ -32,6 +32,8 @@
 #include "xclip/data/video.hpp"
 #include "xclip/data/video_decoder.hpp"
 #include "xclip/data/video_sampling.hpp"
+#include "xclip/io/json_file.hpp"
+#include "../bench_args.hpp"
 #include "../bench_common.hpp"
 
 namespace fs = std::filesystem;
@@ -49,47 +51,24 @@ struct Options {
   bool opencv = true, breakdown = true;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "bench_decode: %s\nusage: bench_decode [--media DIR] [--rounds R] [--reps K] [--max-frames N] "
-               "[--size S] [--cpu N] [--json OUT] [--no-opencv] [--script PATH] [--no-breakdown]\n",
-               why.c_str());
-  std::exit(2);
-}
+const char* kUsage =
+    "usage: bench_decode [--media DIR] [--rounds R] [--reps K] [--max-frames N] [--size S] [--cpu N] "
+    "[--json OUT] [--no-opencv] [--script PATH] [--no-breakdown]\n";
+[[noreturn]] void usage(const std::string& why) { bench::exit_with_usage("bench_decode", kUsage, why); }
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--media") o.media = value();
-    else if (a == "--rounds") o.rounds = std::stoi(value());
-    else if (a == "--reps") o.reps = std::stoi(value());
-    else if (a == "--max-frames") o.max_frames = std::stoi(value());
-    else if (a == "--size") o.size = std::stoi(value());
-    else if (a == "--cpu") o.cpu = std::stoi(value());
-    else if (a == "--json") o.json_path = value();
-    else if (a == "--script") o.script = value();
-    else if (a == "--no-opencv") o.opencv = false;
-    else if (a == "--no-breakdown") o.breakdown = false;
-    else usage("unknown option " + a);
-  }
+  bench::Args(usage)
+      .value("--media", o.media).value("--rounds", o.rounds).value("--reps", o.reps)
+      .value("--max-frames", o.max_frames).value("--size", o.size).value("--cpu", o.cpu)
+      .value("--json", o.json_path).flag("--no-opencv", o.opencv, false).value("--script", o.script)
+      .flag("--no-breakdown", o.breakdown, false)
+      .parse(argc, argv);
   if (o.rounds < 1 || o.reps < 1) usage("--rounds and --reps must be positive");
   return o;
 }
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
-}
 
 std::string load_average() {
   std::ifstream in("/proc/loadavg");
@@ -100,9 +79,8 @@ std::string load_average() {
 
 // The files the manifest says decode to frames (sorted by name: a stable table).
 std::vector<std::string> good_files(const fs::path& media) {
-  std::ifstream in(media / "manifest.json");
-  if (!in) usage("no manifest.json in " + media.string() + " (use --media)");
-  const json m = json::parse(in);
+  if (!fs::is_regular_file(media / "manifest.json")) usage("no manifest.json in " + media.string() + " (use --media)");
+  const json m = io::read_json_file(media / "manifest.json", "media manifest");
   std::vector<std::string> out;
   for (const auto& [name, entry] : m.at("files").items())
     if (entry.value("expected", "") == "frames") out.push_back(name);
@@ -288,7 +266,7 @@ json to_json(const std::vector<std::string>& files, const std::map<std::string, 
              const Options& o, int cpu, const json& opencv_info, const std::map<std::string, Breakdown>& bd) {
   json j;
   j["bench"] = "bench_decode";
-  j["cpu"] = cpu_name();
+  j["cpu"] = bench::cpu_name();
   j["pinned_cpu"] = cpu;
   j["rounds"] = o.rounds, j["reps"] = o.reps, j["max_frames"] = o.max_frames, j["size"] = o.size;
   j["load_average_end"] = load_average();
@@ -336,8 +314,8 @@ int main(int argc, char** argv) {
   const int cpu = o.cpu >= 0 ? o.cpu : last_allowed_cpu();
   std::printf("bench_decode: %s; %zu files from %s; max_frames %d, size %d; %d rounds x %d reps; CPU %d for the "
               "1-thread runs; load average %s\n",
-              cpu_name().c_str(), files.size(), o.media.string().c_str(), o.max_frames, o.size, o.rounds, o.reps, cpu,
-              load_average().c_str());
+              bench::cpu_name().c_str(), files.size(), o.media.string().c_str(), o.max_frames, o.size, o.rounds, o.reps,
+              cpu, load_average().c_str());
   std::map<std::string, FileResult> res;
   for (const auto& f : files) ours_once(o.media / f, o, 1, res[f], true);  // warm-up + checksum
   json opencv_info;
@@ -378,9 +356,7 @@ int main(int argc, char** argv) {
     print_breakdown(files, bd);
   }
   std::printf("load average at the end: %s\n", load_average().c_str());
-  if (!o.json_path.empty()) {
-    std::ofstream out(o.json_path);
-    out << to_json(files, res, tot, shown, cpu, opencv_info, bd).dump(2) << "\n";
-  }
+  if (!o.json_path.empty())
+    bench::write_json_atomically(o.json_path, to_json(files, res, tot, shown, cpu, opencv_info, bd));
   return 0;
 }

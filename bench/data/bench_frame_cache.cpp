@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "../bench_args.hpp"
+#include "../bench_common.hpp"
 #include "xclip/data/frame_cache.hpp"
 #include "xclip/data/image.hpp"
 #include "xclip/data/loader.hpp"
@@ -41,27 +43,13 @@ struct Config {
 
 Config parse(int argc, char** argv) {
   Config c;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--clips") c.clips = std::stoi(value());
-    else if (a == "--batch") c.batch = std::stoi(value());
-    else if (a == "--frames") c.frames = std::stoi(value());
-    else if (a == "--size") c.size = std::stoi(value());
-    else if (a == "--reps") c.reps = std::stoi(value());
-    else if (a == "--dir") c.dir = value();
-    else if (a == "--keep") c.keep = true;
-    else {
-      std::fprintf(stderr, "unknown option %s\n", a.c_str());
-      std::exit(2);
-    }
-  }
+  bench::Args([](const std::string& why) {
+    std::fprintf(stderr, "%s\n", why.c_str());
+    std::exit(2);
+  })
+      .value("--clips", c.clips).value("--batch", c.batch).value("--frames", c.frames).value("--size", c.size)
+      .value("--reps", c.reps).value("--dir", c.dir).flag("--keep", c.keep)
+      .parse(argc, argv);
   return c;
 }
 
@@ -77,14 +65,6 @@ Stats stats(std::vector<double> v) {
 void print_row(const char* what, const Stats& s, double bytes) {
   std::printf("%-44s min %8.1f ms  median %8.1f ms  max %8.1f ms  (%.2f GB/s at the median)\n", what, s.min,
               s.median, s.max, bytes / (s.median * 1e-3) / 1e9);
-}
-
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
 }
 
 // One folder of `frames` noise PNGs; every clip of the synthetic dataset points at it.
@@ -153,7 +133,7 @@ void bench_loader(const Dataset& d, const std::shared_ptr<const FrameCache>& cac
 
 int main(int argc, char** argv) {
   Config c = parse(argc, argv);
-  std::printf("bench_frame_cache: %s, %u hardware threads\n", cpu_name().c_str(), std::thread::hardware_concurrency());
+  std::printf("bench_frame_cache: %s, %u hardware threads\n", bench::cpu_name().c_str(), std::thread::hardware_concurrency());
   std::printf("cache: %d clips x %d frames x %dx%dx3 uint8; batch %d clips; %d repetitions\n", c.clips, c.frames,
               c.size, c.size, c.batch, c.reps);
   fs::remove_all(c.dir);

@@ -1,7 +1,6 @@
 // xclip-cli compare: retrieval metrics of several runs side by side, read from the JSON files
 // `train` (test_metrics.json), `eval` (--eval_json) and `metrics` (--json) write.
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -10,6 +9,7 @@
 #include "args.hpp"
 #include "command.hpp"
 #include "xclip/core/error.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/train/evaluate.hpp"
 
 namespace xclip::cli {
@@ -47,14 +47,7 @@ int run_compare(const std::vector<std::string>& argv) {
     const size_t eq = item.find('=');
     XCLIP_CHECK(eq != std::string::npos && eq > 0, "expected NAME=METRICS.json, got '", item, "'\n", kUsage);
     const std::string name = item.substr(0, eq), path = item.substr(eq + 1);
-    std::ifstream in(path);
-    XCLIP_CHECK(in.good(), path, ": cannot open");
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const std::exception& e) {
-      throw Error(format(path, ": not valid JSON: ", e.what()));
-    }
+    const nlohmann::json j = io::read_json_file(path, "metrics");
     train::EvalResult r;
     r.t2v = read_direction(j, "text_to_video", path);
     r.v2t = read_direction(j, "video_to_text", path);

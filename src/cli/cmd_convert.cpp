@@ -44,11 +44,6 @@ const char* kUsage =
     "states keep their OpenAI names (Hugging Face names are converted to them); OpenAI's\n"
     "input_resolution / context_length / vocab_size entries are dropped.\n";
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
-
 // "1234 bytes" below a MiB, else "337.1 MiB (353436700 bytes)"; `exact` false drops the count.
 std::string byte_count(size_t bytes, bool exact = true) {
   if (bytes < (size_t(1) << 20)) return format(bytes, " bytes");
@@ -111,8 +106,8 @@ XClipParts find_xclip_parts(const io::NamedTensors& tensors, const std::string& 
   XClipParts parts;
   const std::string blocks = "transformerClip.resblocks.";
   for (const auto& [name, t] : tensors) {
-    if (!clip_prefix.empty() && starts_with(name, clip_prefix)) continue;
-    if (starts_with(name, blocks)) {
+    if (!clip_prefix.empty() && name.starts_with(clip_prefix)) continue;
+    if (name.starts_with(blocks)) {
       parts.temporal_layers.insert(std::stoi(name.substr(blocks.size())));
     } else if (name == "frame_position_embeddings.weight") {
       parts.frame_positions = true;
@@ -238,7 +233,7 @@ int run_convert(const std::vector<std::string>& argv) {
   std::optional<std::string> out;
   if (!dry) {
     out = args.positional()[1];
-    XCLIP_CHECK(ends_with(*out, ".safetensors"), *out, ": the output is written as safetensors; name it *.safetensors");
+    XCLIP_CHECK(out->ends_with(".safetensors"), *out, ": the output is written as safetensors; name it *.safetensors");
     XCLIP_CHECK(*out != in, in, ": the output must differ from the input");
   }
   const std::optional<DType> target = parse_target_dtype(args.get("dtype"));

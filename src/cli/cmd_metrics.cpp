@@ -1,7 +1,6 @@
 // xclip-cli metrics SIM.npy: retrieval metrics of a saved [texts × videos] similarity matrix,
 // as the original metrics.py computes them; prints a table and writes JSON.
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -9,6 +8,7 @@
 #include "args.hpp"
 #include "command.hpp"
 #include "pairs.hpp"
+#include "xclip/io/file_bytes.hpp"
 #include "xclip/io/npy.hpp"
 #include "xclip/train/metrics.hpp"
 
@@ -58,9 +58,7 @@ int run_metrics(const std::vector<std::string>& argv) {
     nlohmann::json j = {{"text_to_video", nlohmann::json::parse(train::metrics_json(t2v))},
                         {"video_to_text", nlohmann::json::parse(train::metrics_json(v2t))}};
     if (pairs) j["pairs"] = {{"correct", pairs->correct}, {"count", pairs->count}, {"percent", pairs->percent()}};
-    const std::string tmp = *out + ".tmp";
-    std::ofstream(tmp) << j.dump(1) << "\n";
-    XCLIP_CHECK(std::rename(tmp.c_str(), out->c_str()) == 0, *out, ": cannot write");
+    io::write_text_file_atomically(*out, j.dump(1) + "\n");
   }
   return 0;
 }

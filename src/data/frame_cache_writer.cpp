@@ -18,6 +18,7 @@
 #include "xclip/data/dataset_readers.hpp"
 #include "xclip/data/frame_cache.hpp"
 #include "xclip/data/loader.hpp"
+#include "xclip/io/file_bytes.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -53,28 +54,10 @@ void sync_dir(const fs::path& dir) {
   }
 }
 
-// Text file written under a temporary name, flushed, then renamed over `path`.
-void write_text_atomically(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  XCLIP_CHECK(fd >= 0, tmp.string(), ": cannot create: ", std::strerror(errno));
-  try {
-    write_all_at(fd, text.data(), text.size(), 0, tmp);
-    XCLIP_CHECK(::fsync(fd) == 0, tmp.string(), ": fsync failed: ", std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  ::close(fd);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    ::unlink(tmp.c_str());
-    throw Error(format(path.string(), ": cannot rename the temporary file into place: ", ec.message()));
-  }
-  sync_dir(path.parent_path());
+// Atomically and synced to disk: a resumed extraction trusts the manifest an earlier run wrote.
+void write_manifest(const fs::path& path, const json& manifest) {
+  const std::string text = manifest.dump(1);
+  io::write_file_atomically(path.string(), {{text.data(), text.size()}}, io::SyncToDisk::yes);
 }
 
 json clip_list(const Dataset& d) {
@@ -126,7 +109,7 @@ class CacheFiles {
     max_frames_ = size_t(F);
     if (!resume) {
       fs::create_directories(dir);
-      write_text_atomically(dir / "manifest.json", manifest.dump(1));
+      write_manifest(dir / "manifest.json", manifest);
     }
     frames_ = open_sized("frames.u8", n * record_bytes_, resume);
     masks_ = open_sized("masks.u8", n * max_frames_, resume);
@@ -391,7 +374,7 @@ ExtractReport extract_frame_cache(const Dataset& dataset, const ExtractOptions& 
   final_manifest["created"] = utc_now();
   final_manifest["failures"] = failures_json(run, dataset);
   final_manifest["stats"] = {{"clips", result.clips}, {"failed", final_manifest["failures"].size()}};
-  write_text_atomically(partial / "manifest.json", final_manifest.dump(1));
+  write_manifest(partial / "manifest.json", final_manifest);
   std::error_code ec;
   fs::rename(partial, out, ec);
   XCLIP_CHECK(!ec, out.string(), ": cannot rename ", partial.string(), " into place: ", ec.message());

@@ -4,10 +4,10 @@
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "xclip/core/error.hpp"
 #include "xclip/data/image.hpp"
+#include "xclip/io/file_bytes.hpp"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -69,16 +69,7 @@ void write_png(const std::string& path, const uint8_t* rgb, int width, int heigh
   std::vector<uint8_t> bytes;
   if (!stbi_write_png_to_func(append_bytes, &bytes, width, height, 3, rgb, width * 3))
     throw Error(format(path, ": PNG encoding failed"));
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(format(tmp, ": cannot create file"));
-    out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-    if (!out) throw Error(format(tmp, ": write failed"));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw Error(format(path, ": cannot rename the temporary file into place (", ec.message(), ")"));
+  io::write_file_atomically(path, {{bytes.data(), bytes.size()}});
 }
 
 }  // namespace xclip::data

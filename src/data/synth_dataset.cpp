@@ -13,6 +13,7 @@
 
 #include "xclip/core/error.hpp"
 #include "xclip/data/synth.hpp"
+#include "xclip/io/file_bytes.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -26,29 +27,15 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Temporary name first, then rename: an interrupted run leaves no half-written file under a
-// final name.
+// Atomic (temporary name, then rename): an interrupted run leaves no half-written file under a
+// final name. Returns the bytes written.
 uint64_t write_text_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".part");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    XCLIP_CHECK(out.good(), tmp.string(), ": cannot create file");
-    out.write(text.data(), std::streamsize(text.size()));
-    out.close();
-    XCLIP_CHECK(!out.fail(), tmp.string(), ": write failed (disk full?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw Error(format(path.string(), ": cannot move the finished file into place (", ec.message(), ")"));
-  }
+  io::write_text_file_atomically(path, text);
   return text.size();
 }
 
 // Creates out/ and out/videos/, checks they take files, and removes temporaries an interrupted
-// earlier run left behind (".NAME.part").
+// earlier run left behind (hidden names ending in ".part", as io names its temporary files).
 void prepare_output(const fs::path& out) {
   std::error_code ec;
   fs::create_directories(out / "videos", ec);

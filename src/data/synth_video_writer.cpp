@@ -3,10 +3,10 @@
 // synthetic dataset made twice with one seed is the same dataset.
 #include <cstdlib>
 #include <mutex>
-#include <system_error>
 
 #include "xclip/core/error.hpp"
 #include "xclip/data/synth.hpp"
+#include "xclip/io/file_bytes.hpp"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -61,7 +61,7 @@ int set_quality(AVCodecContext* ctx, const std::string& codec_name) {
   return 0;
 }
 
-// One encode into `tmp`; every resource freed on every path. The caller renames or removes.
+// One encode into `tmp`; every resource freed on every path. The caller commits or drops the file.
 class Encoder {
  public:
   Encoder(const fs::path& final_path, const fs::path& tmp, int width, int height, int fps, const VideoEncoding& enc)
@@ -180,11 +180,6 @@ class Encoder {
   SwsContext* sws_ = nullptr;
 };
 
-// ".NAME.part" beside the target: a hidden name whose extension no video index picks up.
-fs::path temporary_name(const fs::path& path) {
-  return path.parent_path() / ("." + path.filename().string() + ".part");
-}
-
 }  // namespace
 
 std::string resolve_video_encoder(const std::string& requested) {
@@ -206,24 +201,14 @@ void write_video(const fs::path& path, const uint8_t* rgb, int frames, int width
   XCLIP_CHECK(fps > 0, path.string(), ": fps must be positive, got ", fps);
   XCLIP_CHECK(encoding.threads >= 0, path.string(), ": encoder threads must be >= 0");
   quiet_encoder_logs();
-  const fs::path tmp = temporary_name(path);
-  try {
-    Encoder encoder(path, tmp, width, height, fps, encoding);
+  io::PendingFile file(path);  // FFmpeg writes the temporary file by name; removed unless committed
+  {
+    Encoder encoder(path, file.temporary(), width, height, fps, encoding);
     const size_t frame_bytes = size_t(width) * size_t(height) * 3;
     for (int i = 0; i < frames; ++i) encoder.add_frame(rgb + size_t(i) * frame_bytes, i);
     encoder.finish();
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw;
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw Error(format(path.string(), ": cannot move the finished video into place (", ec.message(), ")"));
-  }
+  }  // the encoder has closed the file
+  file.commit();
 }
 
 void write_video(const fs::path& path, const std::vector<uint8_t>& rgb, int width, int height, int fps,

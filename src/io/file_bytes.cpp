@@ -62,10 +62,15 @@ FileBytes::~FileBytes() {
 
 namespace {
 
-// A temporary name beside `path`, unique within this process and across processes.
-std::string temporary_name(const std::string& path) {
+namespace fs = std::filesystem;
+
+// A temporary name beside `path`, unique within this process and across processes. Hidden and
+// ending in ".part": no listing of a folder's videos or checkpoints picks it up by its extension,
+// and the synthetic dataset's cleanup recognises it as a leftover of an interrupted run.
+fs::path temporary_name(const fs::path& path) {
   static std::atomic<uint64_t> counter{0};
-  return format(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1));
+  return path.parent_path() /
+         format(".", path.filename().string(), ".", ::getpid(), ".", counter.fetch_add(1), ".part");
 }
 
 void write_all(int fd, const void* data, size_t size, const std::string& tmp) {
@@ -80,24 +85,48 @@ void write_all(int fd, const void* data, size_t size, const std::string& tmp) {
   }
 }
 
+// Makes a rename in `folder` durable (best effort, as a folder that cannot be opened cannot be synced).
+void sync_folder(const fs::path& folder) {
+  FdGuard fd{::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (fd.fd >= 0) ::fsync(fd.fd);
+}
+
 }  // namespace
 
-void write_file_atomically(const std::string& path, const std::vector<std::pair<const void*, size_t>>& pieces) {
-  const std::string tmp = temporary_name(path);
+PendingFile::PendingFile(fs::path path) : path_(std::move(path)), tmp_(temporary_name(path_)) {}
+
+PendingFile::~PendingFile() {
+  if (committed_) return;
+  std::error_code ignored;
+  fs::remove(tmp_, ignored);
+}
+
+void PendingFile::commit() {
+  XCLIP_CHECK(!committed_, path_.string(), ": committed twice");
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const std::string reason = errno_text();
+    throw Error(format(path_.string(), ": cannot rename ", tmp_.string(), " into place: ", reason));
+  }
+  committed_ = true;
+}
+
+void write_file_atomically(const std::string& path, const std::vector<std::pair<const void*, size_t>>& pieces,
+                           SyncToDisk sync) {
+  PendingFile out(path);  // declared first: destroyed after the descriptor is closed
+  const std::string tmp = out.temporary().string();
   FdGuard fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
   XCLIP_CHECK(fd.fd >= 0, path, ": cannot create temporary file ", tmp, ": ", errno_text());
-  try {
-    for (const auto& [data, size] : pieces) write_all(fd.fd, data, size, tmp);
-    const int rc = ::close(fd.fd);
-    fd.fd = -1;
-    XCLIP_CHECK(rc == 0, tmp, ": close failed: ", errno_text());
-    XCLIP_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot rename ", tmp, " into place: ",
-                errno_text());
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw;
-  }
+  for (const auto& [data, size] : pieces) write_all(fd.fd, data, size, tmp);
+  if (sync == SyncToDisk::yes) XCLIP_CHECK(::fsync(fd.fd) == 0, tmp, ": fsync failed: ", errno_text());
+  const int rc = ::close(fd.fd);
+  fd.fd = -1;
+  XCLIP_CHECK(rc == 0, tmp, ": close failed: ", errno_text());
+  out.commit();
+  if (sync == SyncToDisk::yes) sync_folder(fs::path(path).parent_path());
+}
+
+void write_text_file_atomically(const fs::path& path, std::string_view text) {
+  write_file_atomically(path.string(), {{text.data(), text.size()}});
 }
 
 }  // namespace xclip::io

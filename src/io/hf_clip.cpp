@@ -58,8 +58,6 @@ const std::string* lookup(const std::vector<std::pair<std::string, std::string>>
   return nullptr;
 }
 
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
-
 // "12.rest" -> ("12", "rest"); false unless the index is all digits.
 bool split_layer(const std::string& s, std::string& index, std::string& rest) {
   const size_t dot = s.find('.');
@@ -79,7 +77,7 @@ struct PendingQkv {
 
 bool is_hf_clip(const NamedTensors& tensors) {
   for (const auto& [name, _] : tensors)
-    if (starts_with(name, "vision_model.") || starts_with(name, "text_model.")) return true;
+    if (name.starts_with("vision_model.") || name.starts_with("text_model.")) return true;
   return false;
 }
 
@@ -101,7 +99,7 @@ NamedTensors hf_clip_to_openai(const NamedTensors& hf) {
     bool done = false;
     for (const auto& [hf_stem, openai_stem] : kTowers) {
       std::string index, rest;
-      if (!starts_with(name, hf_stem) || !split_layer(name.substr(std::string(hf_stem).size()), index, rest)) continue;
+      if (!name.starts_with(hf_stem) || !split_layer(name.substr(std::string(hf_stem).size()), index, rest)) continue;
       const std::string block = openai_stem + index + ".";
       if (const std::string* o = lookup(block_names(), rest, true)) {
         out.add(block + *o, t);
@@ -144,7 +142,7 @@ NamedTensors openai_to_hf_clip(const NamedTensors& openai) {
     bool done = false;
     for (const auto& [hf_stem, openai_stem] : kTowers) {
       std::string index, rest;
-      if (!starts_with(name, openai_stem) || !split_layer(name.substr(std::string(openai_stem).size()), index, rest))
+      if (!name.starts_with(openai_stem) || !split_layer(name.substr(std::string(openai_stem).size()), index, rest))
         continue;
       const std::string block = hf_stem + index + ".";
       if (const std::string* h = lookup(block_names(), rest, false)) {

@@ -2,12 +2,12 @@
 //   {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
 #include "xclip/io/npy.hpp"
 
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
+
+#include "xclip/io/file_bytes.hpp"
 
 namespace xclip::io {
 
@@ -123,31 +123,11 @@ void save_npy(const std::string& path, const Tensor& tensor_in) {
   const size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header.push_back('\n');
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    XCLIP_CHECK(f, path, ": cannot write (", tmp, ")");
-    f.write(kMagic, 6);
-    const char version[2] = {1, 0};
-    f.write(version, 2);
-    const uint16_t len = uint16_t(header.size());
-    const char len_bytes[2] = {char(len & 0xff), char(len >> 8)};
-    f.write(len_bytes, 2);
-    f.write(header.data(), std::streamsize(header.size()));
-    f.write(static_cast<const char*>(t.raw_data()), std::streamsize(t.nbytes()));
-    f.flush();
-    if (!f) {
-      f.close();
-      std::remove(tmp.c_str());
-      throw Error(format(path, ": write failed"));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw Error(format(path, ": cannot rename ", tmp, ": ", ec.message()));
-  }
+  const char version[2] = {1, 0};
+  const uint16_t len = uint16_t(header.size());
+  const char len_bytes[2] = {char(len & 0xff), char(len >> 8)};
+  write_file_atomically(path, {{kMagic, 6}, {version, 2}, {len_bytes, 2}, {header.data(), header.size()},
+                               {t.raw_data(), t.nbytes()}});
 }
 
 }  // namespace xclip::io

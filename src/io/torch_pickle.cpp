@@ -95,11 +95,11 @@ class TorchHooks {
                   ": unsupported _rebuild_from_type_v2 call");
       return reduce(*a[0], a[2]);
     }
-    if (module == "torch.jit._pickle" && (fn.rfind("build_", 0) == 0 || fn == "restore_type_tag")) {
+    if (module == "torch.jit._pickle" && (fn.starts_with("build_") || fn == "restore_type_tag")) {
       XCLIP_CHECK(!a.empty(), name_, ": ", fn, " without arguments");
       return a[0];  // typed lists / type tags: the value itself
     }
-    XCLIP_CHECK(!(module == "torch._utils" && fn.rfind("_rebuild_", 0) == 0), name_, ": torch._utils.", fn,
+    XCLIP_CHECK(!(module == "torch._utils" && fn.starts_with("_rebuild_")), name_, ": torch._utils.", fn,
                 " (quantized, sparse or other special tensors) is not supported");
     return nullptr;
   }

@@ -12,8 +12,6 @@ namespace {
 
 constexpr int kMaxModuleDepth = 64;  // real models nest < 10 deep; more means a cycle or garbage
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
 // The quoted names of a line like `  __parameters__ = ["weight", "bias", ]`.
 std::vector<std::string> quoted_names(std::string_view line) {
   std::vector<std::string> out;
@@ -33,7 +31,7 @@ const Value* attributes_of(const Value& obj) {
 }
 
 bool is_script_object(const ValuePtr& v) {
-  return v && v->kind == Kind::object && v->parts && starts_with(v->parts->module, "__torch__");
+  return v && v->kind == Kind::object && v->parts && v->parts->module.starts_with("__torch__");
 }
 
 void add_tensor(NamedSpecs& out, std::string name, const ValuePtr& v) { out.emplace_back(std::move(name), v); }
@@ -105,7 +103,7 @@ std::string dict_keys_preview(const Value& d) {
 
 std::optional<ScriptClassInfo> parse_script_class(std::string_view code, const std::string& class_name) {
   const std::string header = "class " + class_name + "(";
-  size_t pos = starts_with(code, header) ? 0 : code.find("\n" + header);
+  size_t pos = code.starts_with(header) ? 0 : code.find("\n" + header);
   if (pos == std::string_view::npos) return std::nullopt;
   pos = code.find('\n', pos + 1);
   ScriptClassInfo info;
@@ -113,10 +111,10 @@ std::optional<ScriptClassInfo> parse_script_class(std::string_view code, const s
   while (pos != std::string_view::npos && pos + 1 < code.size()) {
     const size_t end = code.find('\n', pos + 1);
     std::string_view line = code.substr(pos + 1, end == std::string_view::npos ? std::string_view::npos : end - pos - 1);
-    if (!starts_with(line, " ")) break;  // the class body ended
-    if (starts_with(line, "  __parameters__ = ")) info.parameters = quoted_names(line), found = true;
-    if (starts_with(line, "  __buffers__ = ")) info.buffers = quoted_names(line), found = true;
-    if (starts_with(line, "  def ")) break;  // declarations come before methods
+    if (!line.starts_with(" ")) break;  // the class body ended
+    if (line.starts_with("  __parameters__ = ")) info.parameters = quoted_names(line), found = true;
+    if (line.starts_with("  __buffers__ = ")) info.buffers = quoted_names(line), found = true;
+    if (line.starts_with("  def ")) break;  // declarations come before methods
     pos = end;
   }
   if (!found) return std::nullopt;
@@ -125,7 +123,7 @@ std::optional<ScriptClassInfo> parse_script_class(std::string_view code, const s
 
 NamedSpecs script_module_state_dict(const Value& root, const ScriptClassLookup& lookup, const std::string& file,
                                     std::vector<std::string>& notes) {
-  XCLIP_CHECK(root.kind == Kind::object && root.parts && starts_with(root.parts->module, "__torch__"), file,
+  XCLIP_CHECK(root.kind == Kind::object && root.parts && root.parts->module.starts_with("__torch__"), file,
               ": the TorchScript data.pkl does not hold a module object but ", root.repr(80));
   NamedSpecs out;
   collect_script(root, "", lookup, file, notes, out, 0);

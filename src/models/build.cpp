@@ -1,12 +1,12 @@
 // Building a RetrievalModel (build.hpp): from scratch, from weights in memory, from checkpoints.
 #include "xclip/models/build.hpp"
 
-#include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "xclip/autograd.hpp"
 #include "xclip/io/checkpoint.hpp"
+#include "xclip/io/file_bytes.hpp"
+#include "xclip/io/json_file.hpp"
 
 namespace xclip::models {
 
@@ -83,15 +83,6 @@ io::NamedTensors load_weights(const fs::path& path, const char* what, const Chec
   return t;
 }
 
-nlohmann::json read_model_config(const fs::path& path) {
-  std::ifstream in(path);
-  XCLIP_CHECK(in.good(), "model config ", path.string(), ": cannot open");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw Error(format("model config ", path.string(), ": not valid JSON: ", e.what()));
-  }
-}
 }  // namespace
 
 std::unique_ptr<RetrievalModel> from_checkpoint(const CheckpointSources& s) {
@@ -104,7 +95,7 @@ std::unique_ptr<RetrievalModel> from_checkpoint(const CheckpointSources& s) {
   ClipConfig clip;
   const fs::path beside = s.model.empty() ? fs::path() : model_config_beside(s.model);
   if (!beside.empty() && fs::exists(beside)) {
-    const nlohmann::json j = read_model_config(beside);
+    const nlohmann::json j = io::read_json_file(beside, "model config");
     try {
       clip = clip_config_from_json(j.at("clip"));
       saved = HeadConfig::from_json(j.at("xclip"));
@@ -135,13 +126,7 @@ nlohmann::json model_config_to_json(const ClipConfig& clip, const HeadConfig& he
 }
 
 void save_model_config(const fs::path& path, const ClipConfig& clip, const HeadConfig& head) {
-  const fs::path tmp = path.string() + ".tmp";  // ATOMIC
-  {
-    std::ofstream out(tmp);
-    out << model_config_to_json(clip, head).dump(1) << "\n";
-    XCLIP_CHECK(out.good(), tmp.string(), ": cannot write the model config");
-  }
-  fs::rename(tmp, path);
+  io::write_text_file_atomically(path, model_config_to_json(clip, head).dump(1) + "\n");
 }
 
 fs::path model_config_beside(const fs::path& weights) { return weights.parent_path() / "model_config.json"; }

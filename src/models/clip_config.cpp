@@ -13,16 +13,11 @@ namespace xclip::models {
 
 namespace {
 
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
-bool ends_with(const std::string& s, const std::string& p) {
-  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
-}
-
 // The shapes under `prefix`, prefix stripped.
 std::map<std::string, Shape> strip_prefix(const ShapeList& shapes, const std::string& prefix) {
   std::map<std::string, Shape> out;
   for (const auto& [name, shape] : shapes)
-    if (starts_with(name, prefix)) out.emplace(name.substr(prefix.size()), shape);
+    if (name.starts_with(prefix)) out.emplace(name.substr(prefix.size()), shape);
   return out;
 }
 
@@ -52,7 +47,7 @@ ClipVisionConfig infer_vision(const std::map<std::string, Shape>& m, const std::
   v.width = conv[0];
   v.patch = conv[3];
   for (const auto& [name, _] : m)
-    if (starts_with(name, "visual.") && ends_with(name, ".attn.in_proj_weight")) ++v.layers;
+    if (name.starts_with("visual.") && name.ends_with(".attn.in_proj_weight")) ++v.layers;
   const Shape& pos = need(m, prefix, "visual.positional_embedding", 2);
   const int64_t patches = pos[0] - 1;
   v.grid = std::llround(std::sqrt(double(std::max<int64_t>(patches, 0))));
@@ -73,7 +68,7 @@ ClipTextConfig infer_text(const std::map<std::string, Shape>& m, const std::stri
   std::set<std::string> blocks;
   const std::string stem = "transformer.resblocks.";
   for (const auto& [name, _] : m)
-    if (starts_with(name, stem)) blocks.insert(name.substr(stem.size(), name.find('.', stem.size()) - stem.size()));
+    if (name.starts_with(stem)) blocks.insert(name.substr(stem.size(), name.find('.', stem.size()) - stem.size()));
   t.layers = int64_t(blocks.size());
   t.heads = heads_for(t.width, head_width, "text");
   return t;

@@ -26,11 +26,6 @@ namespace xclip::models {
 
 namespace {
 
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
-bool ends_with(const std::string& s, const std::string& p) {
-  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
-}
-
 template <class T>
 void round_values(const T* x, T* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = T(f16_to_float(float_to_f16(float(x[i]))));
@@ -60,12 +55,12 @@ Tensor round_to_f16(const Tensor& x) {
 
 bool is_official_fp16_parameter(const std::string& name) {
   if (name == "visual.conv1.weight" || name == "visual.proj" || name == "text_projection") return true;
-  if (!starts_with(name, "visual.transformer.resblocks.") && !starts_with(name, "transformer.resblocks."))
+  if (!name.starts_with("visual.transformer.resblocks.") && !name.starts_with("transformer.resblocks."))
     return false;
   for (const char* leaf : {".attn.in_proj_weight", ".attn.in_proj_bias", ".attn.out_proj.weight",
                            ".attn.out_proj.bias", ".mlp.c_fc.weight", ".mlp.c_fc.bias", ".mlp.c_proj.weight",
                            ".mlp.c_proj.bias"})
-    if (ends_with(name, leaf)) return true;
+    if (name.ends_with(leaf)) return true;
   return false;  // ln_1, ln_2
 }
 
@@ -114,17 +109,24 @@ Tensor mlp(const nn::Mlp& m, const Tensor& x) {
   return linear(round_to_f16(ops::mul(h, gate)), m.c_proj.weight, *m.c_proj.bias);
 }
 
+// The residual add is one more fp16 op.
+Tensor residual_add(const Tensor& x, const Tensor& branch) { return round_to_f16(ops::add(x, branch)); }
+
+// The block's steps as the original runs them in half precision (nn::ResidualAttentionBlock::forward
+// is the block, written once).
+const nn::BlockOps& block_steps() {
+  static const nn::BlockOps kSteps{layer_norm, attention, mlp, residual_add};
+  return kSteps;
+}
+
 }  // namespace
 
 Tensor residual_block(const nn::ResidualAttentionBlock& block, const Tensor& x, const Tensor& mask) {
-  Tensor h = round_to_f16(ops::add(x, attention(block.attn, layer_norm(block.ln_1, x), mask)));
-  return round_to_f16(ops::add(h, mlp(block.mlp, layer_norm(block.ln_2, h))));
+  return block.forward(x, mask, block_steps());
 }
 
 Tensor transformer(const nn::Transformer& t, const Tensor& x, const Tensor& mask) {
-  Tensor h = x;
-  for (const nn::ResidualAttentionBlock* block : t.resblocks) h = residual_block(*block, h, mask);
-  return h;
+  return t.forward(x, mask, block_steps());
 }
 
 }  // namespace fp16

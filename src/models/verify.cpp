@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <map>
 #include <set>
@@ -12,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "xclip/core/device_memory.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/io/safetensors.hpp"
 #include "xclip/models/build.hpp"
 #include "xclip/ops.hpp"
@@ -25,16 +25,6 @@ namespace fs = std::filesystem;
 // config.json keys that describe the bundle rather than the model.
 const std::set<std::string> kBundleKeys = {"kind",      "description",    "precision",     "clip_head_width",
                                            "tolerance", "grad_tolerance", "init_from_clip"};
-
-nlohmann::json read_config(const fs::path& path) {
-  std::ifstream in(path);
-  XCLIP_CHECK(in, "verify: cannot open ", path.string());
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(format("verify: ", path.string(), " is not valid JSON: ", e.what()));
-  }
-}
 
 ClipPrecision parse_precision(const std::string& s, const fs::path& where) {
   if (s == "f32") return ClipPrecision::f32;
@@ -82,7 +72,7 @@ VerifyResult verify_bundle(const std::string& bundle_dir, const VerifyOptions& o
   XCLIP_CHECK(fs::is_directory(dir), "verify: ", bundle_dir, " is not a bundle folder");
   XCLIP_CHECK(options.device == Device::cpu || cuda_available(),
               "verify: --device cuda: no CUDA device is available (or this build has no CUDA support)");
-  const nlohmann::json cfg = read_config(dir / "config.json");
+  const nlohmann::json cfg = io::read_json_file(dir / "config.json", "verify:");
   const std::string kind = cfg.value("kind", std::string("full"));
   XCLIP_CHECK(kind == "full", "verify: ", (dir / "config.json").string(), ": unknown bundle kind '", kind, "'");
 
@@ -131,7 +121,7 @@ VerifyResult verify_bundle(const std::string& bundle_dir, const VerifyOptions& o
                                 config.head + " head computes");
       continue;
     }
-    const bool is_grad = name.rfind("grad.", 0) == 0;
+    const bool is_grad = name.starts_with("grad.");
     result.checks.push_back(compare(name, it->second, want, is_grad ? result.grad_tolerance : result.tolerance));
     checked.insert(name);
   }

@@ -46,9 +46,22 @@ ResidualAttentionBlock::ResidualAttentionBlock(int64_t width, int heads, double 
       mlp(register_module("mlp", std::make_shared<Mlp>(width, dtype))),
       ln_2(register_module("ln_2", std::make_shared<LayerNorm>(width, ln_eps, dtype))) {}
 
+const BlockOps& BlockOps::modules() {
+  static const BlockOps kModules{
+      [](const LayerNorm& ln, const Tensor& x) { return ln.forward(x); },
+      [](const MultiheadAttention& attn, const Tensor& x, const Tensor& mask) { return attn.forward(x, mask); },
+      [](const Mlp& mlp, const Tensor& x) { return mlp.forward(x); },
+      [](const Tensor& x, const Tensor& branch) { return ops::add(x, branch); }};
+  return kModules;
+}
+
 Tensor ResidualAttentionBlock::forward(const Tensor& x, const Tensor& mask) const {
-  Tensor h = ops::add(x, attn.forward(ln_1.forward(x), mask));
-  return ops::add(h, mlp.forward(ln_2.forward(h)));
+  return forward(x, mask, BlockOps::modules());
+}
+
+Tensor ResidualAttentionBlock::forward(const Tensor& x, const Tensor& mask, const BlockOps& steps) const {
+  Tensor h = steps.residual_add(x, steps.attention(attn, steps.layer_norm(ln_1, x), mask));
+  return steps.residual_add(h, steps.mlp(mlp, steps.layer_norm(ln_2, h)));
 }
 
 namespace {
@@ -69,10 +82,14 @@ Transformer::Transformer(int64_t width_, int layers, int heads_, double ln_eps, 
 }
 
 Tensor Transformer::forward(const Tensor& x, const Tensor& mask) const {
+  return forward(x, mask, BlockOps::modules());
+}
+
+Tensor Transformer::forward(const Tensor& x, const Tensor& mask, const BlockOps& steps) const {
   Tensor h = x;
   for (size_t i = 0; i < resblocks.size(); ++i) {
     profile::Scope region("resblocks", int(i));  // inside the caller's region: visual, text, temporal
-    h = resblocks[i]->forward(h, mask);
+    h = resblocks[i]->forward(h, mask, steps);
   }
   return h;
 }

@@ -218,7 +218,7 @@ BpeVocabulary load_hf(const std::filesystem::path& vocab_json, const std::filesy
   require_utf8(content, merges_txt);
   std::vector<std::string> lines = split_lines(content);
   while (!lines.empty() && lines.back().find_first_not_of(" \t\r") == std::string::npos) lines.pop_back();
-  const std::size_t first = (!lines.empty() && lines[0].rfind("#", 0) == 0) ? 1 : 0;
+  const std::size_t first = (!lines.empty() && lines[0].starts_with("#")) ? 1 : 0;
   std::vector<std::pair<std::string, std::string>> merges;
   for (std::size_t i = first; i < lines.size() && merges.size() < kMergeCount; ++i)
     merges.push_back(parse_merge(lines[i], i + 1, merges_txt));

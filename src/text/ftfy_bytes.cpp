@@ -78,16 +78,12 @@ const std::vector<BytePattern>& lossy_utf8() {
   return alts;
 }
 
-bool starts_with(std::string_view s, std::size_t pos, std::string_view prefix) {
-  return s.substr(pos, prefix.size()) == prefix;
-}
-
 // "\xc3 (?! |quele|quela|quilo|s )": a lone "Ã " that stands for the word "à".
 bool is_a_grave_word(std::string_view s, std::size_t pos) {
   if (pos + 2 > s.size() || static_cast<unsigned char>(s[pos]) != 0xC3 || s[pos + 1] != ' ') return false;
   const std::size_t next = pos + 2;
   for (std::string_view follow : {" ", "quele", "quela", "quilo", "s "})
-    if (starts_with(s, next, follow)) return false;
+    if (s.substr(next).starts_with(follow)) return false;
   return true;
 }
 

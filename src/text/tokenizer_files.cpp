@@ -2,35 +2,16 @@
 // default BPE vocabulary.
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "xclip/core/error.hpp"
+#include "xclip/io/file_bytes.hpp"
 #include "xclip/text/tokenizer.hpp"
 
 namespace xclip::text {
 namespace {
 
 constexpr const char* kBpeFileName = "bpe_simple_vocab_16e6.txt.gz";
-
-// Writes `content` to a temporary name beside `path`, then renames it into place.
-void write_atomically(const std::filesystem::path& path, const std::string& content) {
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(format("cannot write '", tmp.string(), "'"));
-    out << content;
-    out.flush();
-    if (!out) throw Error(format("cannot write '", tmp.string(), "' (disk full?)"));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw Error(format("cannot rename '", tmp.string(), "' to '", path.string(), "'"));
-  }
-}
 
 }  // namespace
 
@@ -46,8 +27,8 @@ void ClipTokenizer::save_hf_files(const std::filesystem::path& vocab_json,
     }
   }
   for (const auto& [left, right] : merge_pairs()) merges += token(left) + " " + token(right) + "\n";
-  write_atomically(vocab_json, vocab.dump());
-  write_atomically(merges_txt, merges);
+  io::write_text_file_atomically(vocab_json, vocab.dump());
+  io::write_text_file_atomically(merges_txt, merges);
 }
 
 std::filesystem::path find_default_bpe_file(const std::filesystem::path& executable) {

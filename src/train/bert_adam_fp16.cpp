@@ -145,7 +145,7 @@ void scale_fp32_gradient(Tensor& g, float c) {
 }  // namespace
 
 bool is_official_fp16_name(const std::string& name) {
-  return name.rfind("clip.", 0) == 0 && models::is_official_fp16_parameter(name.substr(5));
+  return name.starts_with("clip.") && models::is_official_fp16_parameter(name.substr(5));
 }
 
 BertAdamFp16::BertAdamFp16(const std::vector<ParamGroup>& groups, BertAdamOptions options, NamePredicate is_fp16)

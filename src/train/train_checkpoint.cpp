@@ -1,11 +1,12 @@
 #include "xclip/train/train_checkpoint.hpp"
 
-#include <fstream>
 #include <regex>
 
 #include <nlohmann/json.hpp>
 
 #include "xclip/autograd.hpp"
+#include "xclip/io/file_bytes.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/io/safetensors.hpp"
 #include "xclip/models/build.hpp"
 
@@ -61,24 +62,7 @@ fs::path checkpoint_dir(const fs::path& output_dir, int64_t epoch) {
 namespace {
 
 void write_json(const fs::path& path, const nlohmann::json& j) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(1) << "\n";
-    out.flush();
-    XCLIP_CHECK(out.good(), tmp.string(), ": cannot write");
-  }
-  fs::rename(tmp, path);
-}
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  XCLIP_CHECK(in.good(), path.string(), ": cannot open");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw Error(format(path.string(), ": not valid JSON: ", e.what()));
-  }
+  io::write_text_file_atomically(path, j.dump(1) + "\n");
 }
 
 // Moves a finished `partial` folder to `final_dir`, replacing an older one without a moment in
@@ -137,7 +121,7 @@ void update_loop_state(const fs::path& dir, const LoopState& state) {
 
 LoopState read_loop_state(const fs::path& dir) {
   const fs::path path = dir / "trainer_state.json";
-  return LoopState::from_json(read_json(path), path.string());
+  return LoopState::from_json(io::read_json_file(path, "training state"), path.string());
 }
 
 LoopState load_training_checkpoint(const fs::path& dir, models::RetrievalModel& model, const std::vector<NamedParamGroup>& groups,

@@ -4,13 +4,12 @@
 // PyTorch); --dtype casts; damaged, truncated or foreign inputs fail with the file named and leave
 // no output (nor touch an existing one).
 #include <catch2/catch.hpp>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <set>
 
 #include "io/io_test_helpers.hpp"
+#include "test_cli_util.hpp"
 #include "xclip/io/checkpoint.hpp"
 #include "xclip/io/zip.hpp"
 
@@ -19,30 +18,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path cli_path() {
-  char exe[4096] = {0};
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  REQUIRE(n > 0);
-  return fs::path(std::string(exe, size_t(n))).parent_path() / "xclip-cli";
-}
-
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
+using Run = test::CliRun;
+using test::cli_path;
 
 // Runs `xclip-cli convert ARGS` with stdout and stderr captured in `dir`.
-Run convert(const fs::path& dir, const std::string& args) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd =
-      "'" + cli_path().string() + "' convert " + args + " > '" + out.string() + "' 2> '" + err.string() + "'";
-  const int status = std::system(cmd.c_str());
-  Run r;
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = test::read_file(out.string());
-  r.err = test::read_file(err.string());
-  return r;
-}
+Run convert(const fs::path& dir, const std::string& args) { return test::run_cli(dir, "convert " + args); }
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
@@ -70,7 +50,7 @@ std::vector<std::string> json_strings(const nlohmann::json& j) { return j.get<st
 TEST_CASE("convert: every kind of one CLIP gives the same safetensors, bit-exact with the original", "[cli][convert]") {
   REQUIRE_CLI();
   const fs::path dir = test::temp_dir("convert_kinds");
-  const auto expected = test::read_json(test::io_fixture("tiny_clip.expected.json"));
+  const auto expected = io::read_json_file(test::io_fixture("tiny_clip.expected.json"), "expected values");
   const auto eager_keys = json_strings(expected["eager_keys"]);
   const io::NamedTensors original = io::load_any_checkpoint(test::io_fixture("tiny_clip.state_dict.pt"));
   const std::vector<std::pair<std::string, std::string>> kinds = {{"tiny_clip.traced.pt", "torchscript"},
@@ -112,7 +92,8 @@ TEST_CASE("convert: an X-CLIP state keeps its official names (clip. prefix, matr
   REQUIRE_CLI();
   const fs::path dir = test::temp_dir("convert_xclip");
   const fs::path in = test::source_root() / "tests/fixtures/cli/xclip_tiny.pytorch_model.bin";
-  const auto expected = test::read_json((test::source_root() / "tests/fixtures/cli/xclip_tiny.expected.json").string());
+  const auto expected =
+      io::read_json_file(test::source_root() / "tests/fixtures/cli/xclip_tiny.expected.json", "expected values");
   const Run r = convert(dir, q(in) + " " + q(dir / "xclip.safetensors") + " --head_width 8");
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);

@@ -9,6 +9,7 @@
 #include "test_util.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/data/image.hpp"
+#include "xclip/io/json_file.hpp"
 
 using namespace xclip::data;
 
@@ -37,9 +38,7 @@ std::vector<uint8_t> pattern(int width, int height) {
 std::filesystem::path fixture_dir() { return xclip::test::source_root() / "tests/fixtures/data/resize"; }
 
 nlohmann::json fixture_cases() {
-  std::ifstream in(fixture_dir() / "cases.json");
-  REQUIRE(in.good());
-  return nlohmann::json::parse(in)["cases"];
+  return xclip::io::read_json_file(fixture_dir() / "cases.json", "resize cases")["cases"];
 }
 
 size_t count_differences(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {

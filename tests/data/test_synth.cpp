@@ -287,7 +287,7 @@ TEST_CASE("synth: an MSR-VTT dataset our reader reads, videos that show their ca
     CHECK_FALSE(train_captions.count(x.captions[0]));
   }
   // The same from the attributes recorded in MSRVTT_data.json, over all phrasings.
-  const auto data = xclip::test::read_json(root / "MSRVTT_data.json");
+  const auto data = xclip::io::read_json_file(root / "MSRVTT_data.json", "annotations");
   std::map<std::string, std::string> split;
   std::set<std::vector<std::string>> train_attrs, test_attrs;
   for (const auto& v : data["videos"]) {

@@ -75,7 +75,7 @@ std::vector<uint8_t> mutate(std::vector<uint8_t> b, std::mt19937_64& rng, std::s
 TEST_CASE("fuzz: mutated zoo files give frames or a clean error", "[video][fuzz]") {
   auto media = xclip::test::media_dir();
   if (!media) XCLIP_SKIP("../shared/media is absent: no zoo files to mutate");
-  const auto manifest = xclip::test::read_json(*media / "manifest.json");
+  const auto manifest = xclip::io::read_json_file(*media / "manifest.json", "media manifest");
   const fs::path dir = xclip::test::temp_dir("video_fuzz");
   std::mt19937_64 rng(20240611);
   int runs = 0, decoded = 0, errors = 0;

@@ -20,6 +20,7 @@
 #include "test_util.hpp"
 #include "xclip/data/image.hpp"
 #include "xclip/data/video.hpp"
+#include "xclip/io/json_file.hpp"
 
 namespace xclip::test {
 
@@ -30,12 +31,6 @@ inline std::optional<std::filesystem::path> media_dir() {
   auto media = *shared / "media";
   if (!std::filesystem::is_regular_file(media / "manifest.json")) return std::nullopt;
   return media;
-}
-
-inline nlohmann::json read_json(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  REQUIRE(in.good());
-  return nlohmann::json::parse(in);
 }
 
 // The outcome of a decode run on another thread: frames, or the error message.

@@ -49,7 +49,7 @@ void check_against_pngs(const std::string& name, const VideoFrames& v, const std
 TEST_CASE("zoo: every good file matches the OpenCV + PIL reference frames (original rule)", "[video][zoo]") {
   auto media = xclip::test::media_dir();
   if (!media) XCLIP_SKIP("../shared/media is absent: cannot compare with the reference frames");
-  const auto manifest = xclip::test::read_json(*media / "manifest.json");
+  const auto manifest = xclip::io::read_json_file(*media / "manifest.json", "media manifest");
   int files = 0;
   for (const auto& [name, entry] : manifest["files"].items()) {
     if (entry["expected"] != "frames") continue;
@@ -73,7 +73,7 @@ TEST_CASE("zoo: every good file matches the OpenCV + PIL reference frames (origi
 TEST_CASE("zoo: every good file matches the ffmpeg reference frames (time rule)", "[video][zoo]") {
   auto media = xclip::test::media_dir();
   if (!media) XCLIP_SKIP("../shared/media is absent: cannot compare with the reference frames");
-  const auto manifest = xclip::test::read_json(*media / "manifest_time.json");
+  const auto manifest = xclip::io::read_json_file(*media / "manifest_time.json", "media manifest");
   int files = 0;
   for (const auto& [name, entry] : manifest["files"].items()) {
     if (entry["expected"] != "ok" && entry["expected"] != "partial") continue;
@@ -175,7 +175,7 @@ TEST_CASE("zoo: clip boundaries select seconds start..end", "[video][zoo]") {
 TEST_CASE("zoo: every bad file gives an error naming it, never a crash or a hang", "[video][zoo][bad]") {
   auto media = xclip::test::media_dir();
   if (!media) XCLIP_SKIP("../shared/media is absent");
-  const auto manifest = xclip::test::read_json(*media / "manifest.json");
+  const auto manifest = xclip::io::read_json_file(*media / "manifest.json", "media manifest");
   int bad = 0;
   for (const auto& [name, entry] : manifest["files"].items()) {
     if (entry["expected"] != "error") continue;

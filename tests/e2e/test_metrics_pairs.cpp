@@ -1,15 +1,15 @@
 // xclip-cli metrics --pairs: the share of (text, video, other) triples where the text scores its
 // video strictly above the other one, read from a saved similarity; as text and as JSON.
 #include <catch2/catch.hpp>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "test_cli_util.hpp"
 #include "test_util.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/io/npy.hpp"
 
 using namespace xclip;
@@ -17,25 +17,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-Run cli(const fs::path& dir, const std::string& args) {
-  char exe[4096] = {0};
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  REQUIRE(n > 0);
-  const fs::path bin = fs::path(std::string(exe, size_t(n))).parent_path() / "xclip-cli";
-  const std::string cmd = "cd '" + dir.string() + "' && '" + bin.string() + "' " + args + " > stdout.txt 2> stderr.txt";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir / "stdout.txt"), slurp(dir / "stderr.txt")};
-}
+using Run = test::CliRun;
+using test::run_cli;
 
 void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
 
@@ -48,27 +31,25 @@ TEST_CASE("metrics --pairs: own video above the other, strict, as text and JSON"
   io::save_npy((dir / "sim.npy").string(),
                Tensor::from_vector<float>({0.9f, 0.1f, 0.0f, 0.8f, 0.5f, 0.0f, 0.3f, 0.0f, 0.3f}, Shape{3, 3}));
   write(dir / "pairs.csv", "text,video,other\n0,0,1\n1,1,0\n\n2,2,0\n");
-  Run m = cli(dir, "metrics sim.npy --pairs pairs.csv --json m.json");
+  Run m = run_cli(dir, "metrics sim.npy --pairs pairs.csv --json m.json");
   INFO(m.out << m.err);
   REQUIRE(m.status == 0);
   CHECK_THAT(m.out, Catch::Contains("text-to-video") && Catch::Contains("1/3") && Catch::Contains("33.3%"));
-  std::ifstream in(dir / "m.json");
-  const nlohmann::json j = nlohmann::json::parse(in);
+  const nlohmann::json j = io::read_json_file(dir / "m.json", "metrics");
   CHECK(j.at("pairs").at("correct").get<int>() == 1);
   CHECK(j.at("pairs").at("count").get<int>() == 3);
   CHECK(j.at("pairs").at("percent").get<double>() == Approx(100.0 / 3));
   CHECK(j.contains("text_to_video"));
 
   // Without --pairs the JSON has no "pairs"; bad lines and indices are errors naming the line.
-  REQUIRE(cli(dir, "metrics sim.npy --json plain.json").status == 0);
-  std::ifstream plain(dir / "plain.json");
-  CHECK_FALSE(nlohmann::json::parse(plain).contains("pairs"));
+  REQUIRE(run_cli(dir, "metrics sim.npy --json plain.json").status == 0);
+  CHECK_FALSE(io::read_json_file(dir / "plain.json", "metrics").contains("pairs"));
   write(dir / "bad.csv", "0,0,1\n0,3,1\n");
-  Run b = cli(dir, "metrics sim.npy --pairs bad.csv");
+  Run b = run_cli(dir, "metrics sim.npy --pairs bad.csv");
   CHECK(b.status != 0);
   CHECK_THAT(b.err, Catch::Contains("bad.csv:2") && Catch::Contains("out of range"));
   write(dir / "junk.csv", "0,0,1\n0;1;2\n");
-  Run k = cli(dir, "metrics sim.npy --pairs junk.csv");
+  Run k = run_cli(dir, "metrics sim.npy --pairs junk.csv");
   CHECK(k.status != 0);
   CHECK_THAT(k.err, Catch::Contains("junk.csv:2"));
 }

@@ -2,16 +2,16 @@
 // train (a small X-CLIP from scratch) -> eval -> metrics; plus resume, --bf16 and the error messages.
 // The binaries are found beside this test (the build folder).
 #include <catch2/catch.hpp>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "test_cli_util.hpp"
 #include "test_util.hpp"
 #include "xclip/core/device_memory.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/train/train_log.hpp"
 
 using namespace xclip;
@@ -19,35 +19,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path cli_path() {
-  char exe[4096] = {0};
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  REQUIRE(n > 0);
-  return fs::path(std::string(exe, size_t(n))).parent_path() / "xclip-cli";
-}
-
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Runs `xclip-cli ARGS` in `dir` with one compute thread (the tests share the machine).
-Run cli(const fs::path& dir, const std::string& args) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = "cd '" + dir.string() + "' && OMP_NUM_THREADS=1 '" + cli_path().string() + "' " + args +
-                          " > '" + out.string() + "' 2> '" + err.string() + "'";
-  const int status = std::system(cmd.c_str());
-  Run r;
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+using Run = test::CliRun;
+using test::run_cli;
 
 std::string bpe_flag() {
   auto shared = test::shared_dir();
@@ -55,22 +28,17 @@ std::string bpe_flag() {
   return fs::exists(bpe) ? " --bpe '" + bpe.string() + "'" : std::string();
 }
 
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  REQUIRE(in.good());
-  return nlohmann::json::parse(in);
-}
-
 // A small synthetic dataset with frame caches of both splits (made once per test binary run).
 fs::path dataset() {
   static const fs::path dir = [] {
     const fs::path d = test::temp_dir("e2e_data");
-    Run s = cli(d, "synth --out data --train 240 --test 40 --size 32 --captions 3 --threads 2");
+    Run s = run_cli(d, "synth --out data --train 240 --test 40 --size 32 --captions 3 --threads 2");
     INFO(s.err);
     REQUIRE(s.status == 0);
     for (const char* split : {"train", "test"}) {
-      Run e = cli(d, std::string("extract --datatype msrvtt --data_path data --features_path data/videos --split ") +
-                         split + " --out cache/" + split + " --max_frames 8 --slice_framepos 2 --size 32 --threads 2");
+      Run e = run_cli(d, std::string("extract --datatype msrvtt --data_path data --features_path data/videos") +
+                             " --split " + split + " --out cache/" + split +
+                             " --max_frames 8 --slice_framepos 2 --size 32 --threads 2");
       INFO(e.err);
       REQUIRE(e.status == 0);
     }
@@ -103,7 +71,7 @@ std::vector<double> epoch_losses(const fs::path& output_dir) {
 TEST_CASE("e2e: synth, extract, train from scratch, eval and metrics agree", "[e2e][train]") {
   const fs::path data = dataset();
   const fs::path dir = test::temp_dir("e2e_train");
-  Run t = cli(dir, "train " + train_flags(data, "out", 4) + " --save_sim test_sim.npy");
+  Run t = run_cli(dir, "train " + train_flags(data, "out", 4) + " --save_sim test_sim.npy");
   INFO(t.out << t.err);
   REQUIRE(t.status == 0);
   CHECK_THAT(t.out, Catch::Contains("text-to-video") && Catch::Contains("best epoch"));
@@ -114,25 +82,25 @@ TEST_CASE("e2e: synth, extract, train from scratch, eval and metrics agree", "[e
   CHECK(epoch_loss.back() < epoch_loss.front() - 0.5);
 
   // Better than chance (2.5% R@1 on 40 videos) by a wide margin.
-  const nlohmann::json test = read_json(dir / "out/test_metrics.json");
+  const nlohmann::json test = io::read_json_file(dir / "out/test_metrics.json", "metrics");
   const double r1 = test.at("text_to_video").at("R1").get<double>();
   CHECK(r1 >= 15.0);
   CHECK(test.at("text_to_video").at("R10").get<double>() >= 50.0);
 
   // eval of the best checkpoint reproduces the test numbers; metrics reproduces them from the .npy.
-  Run e = cli(dir, "eval --init_model out/best/model.safetensors --data_path '" + (data / "data").string() +
+  Run e = run_cli(dir, "eval --init_model out/best/model.safetensors --data_path '" + (data / "data").string() +
                        "' --features_path '" + (data / "data/videos").string() + "' --frame_cache '" +
                        (data / "cache").string() + "' --slice_framepos 2 --batch_size_val 7 --eval_json eval.json"
                        " --save_sim sim.npy" + bpe_flag());
   INFO(e.out << e.err);
   REQUIRE(e.status == 0);
-  const nlohmann::json ev = read_json(dir / "eval.json");
+  const nlohmann::json ev = io::read_json_file(dir / "eval.json", "metrics");
   CHECK(ev.at("text_to_video").at("R1").get<double>() == Approx(r1));
   CHECK(ev.at("video_to_text").at("R1").get<double>() == Approx(test.at("video_to_text").at("R1").get<double>()));
-  Run m = cli(dir, "metrics sim.npy --json metrics.json");
+  Run m = run_cli(dir, "metrics sim.npy --json metrics.json");
   REQUIRE(m.status == 0);
-  CHECK(read_json(dir / "metrics.json").at("text_to_video").at("R1").get<double>() == Approx(r1));
-  Run c = cli(dir, "compare X-CLIP=out/test_metrics.json again=metrics.json");
+  CHECK(io::read_json_file(dir / "metrics.json", "metrics").at("text_to_video").at("R1").get<double>() == Approx(r1));
+  Run c = run_cli(dir, "compare X-CLIP=out/test_metrics.json again=metrics.json");
   REQUIRE(c.status == 0);
   CHECK_THAT(c.out, Catch::Contains("X-CLIP") && Catch::Contains("again") && Catch::Contains("video-to-text"));
 }
@@ -140,15 +108,15 @@ TEST_CASE("e2e: synth, extract, train from scratch, eval and metrics agree", "[e
 TEST_CASE("e2e: train --stop_after_epoch + --resume_model equals one run, whatever the reader threads", "[e2e][resume]") {
   const fs::path data = dataset();
   const fs::path dir = test::temp_dir("e2e_resume");
-  Run a = cli(dir, "train " + train_flags(data, "one", 2) + " --num_thread_reader 1");
+  Run a = run_cli(dir, "train " + train_flags(data, "one", 2) + " --num_thread_reader 1");
   INFO(a.err);
   REQUIRE(a.status == 0);
-  Run b = cli(dir, "train " + train_flags(data, "two", 2) + " --num_thread_reader 3 --stop_after_epoch 0");
+  Run b = run_cli(dir, "train " + train_flags(data, "two", 2) + " --num_thread_reader 3 --stop_after_epoch 0");
   INFO(b.err);
   REQUIRE(b.status == 0);
   CHECK_THAT(b.out, Catch::Contains("--resume_model"));
   CHECK_FALSE(fs::exists(dir / "two/checkpoint.1"));
-  Run c = cli(dir, "train " + train_flags(data, "two", 2) + " --num_thread_reader 2 --resume_model two");
+  Run c = run_cli(dir, "train " + train_flags(data, "two", 2) + " --num_thread_reader 2 --resume_model two");
   INFO(c.out << c.err);
   REQUIRE(c.status == 0);
   const auto la = train::step_losses(train::read_train_log(dir / "one/train_log.jsonl"));
@@ -161,57 +129,58 @@ TEST_CASE("e2e: bad flags and missing files are clear errors", "[e2e][errors]") 
   const fs::path data = dataset();
   const fs::path dir = test::temp_dir("e2e_errors");
   const std::string base = train_flags(data, "out", 1);
-  Run r = cli(dir, "train " + base + " --no_such_flag 3");
+  Run r = run_cli(dir, "train " + base + " --no_such_flag 3");
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("unknown flag --no_such_flag"));
-  r = cli(dir, "train --init random --data_path nowhere.json --features_path . --output_dir out" + bpe_flag());
+  r = run_cli(dir, "train --init random --data_path nowhere.json --features_path . --output_dir out" + bpe_flag());
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("nowhere.json"));
   if (!cuda_available()) {  // with a GPU this trains there (tests/cuda covers it)
-    r = cli(dir, "train " + base + " --device cuda");
+    r = run_cli(dir, "train " + base + " --device cuda");
     CHECK(r.status == 1);
     CHECK_THAT(r.err, Catch::Contains("--device cuda"));
   }
-  r = cli(dir, "train " + base + " --device tpu");
+  r = run_cli(dir, "train " + base + " --device tpu");
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("--device must be cpu or cuda"));
-  r = cli(dir, "train " + base + " --epochs two");
+  r = run_cli(dir, "train " + base + " --epochs two");
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("--epochs expects an integer"));
-  r = cli(dir, "train " + base + " --resume_model missing_dir");
+  r = run_cli(dir, "train " + base + " --resume_model missing_dir");
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("missing_dir"));
-  r = cli(dir, "eval --data_path '" + (data / "data").string() + "' --features_path . --init_model absent.safetensors" +
-                   bpe_flag());
+  r = run_cli(dir, "eval --data_path '" + (data / "data").string() +
+                       "' --features_path . --init_model absent.safetensors" + bpe_flag());
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("absent.safetensors"));
   std::ofstream(dir / "bad.json") << "{\"epochs\": 2, \"no_such_key\": 1}";
-  r = cli(dir, "train " + base + " --config bad.json");
+  r = run_cli(dir, "train " + base + " --config bad.json");
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("unknown key 'no_such_key'"));
   std::ofstream(dir / "good.json") << "{\"epochs\": \"x\"}";
-  r = cli(dir, "train " + base + " --config good.json --epochs 1");  // the command line wins
+  r = run_cli(dir, "train " + base + " --config good.json --epochs 1");  // the command line wins
   CHECK(r.status == 0);
 }
 
 TEST_CASE("e2e: --bf16 trains and evaluates in bf16 autocast; it excludes --official_fp16", "[e2e][autocast]") {
   const fs::path data = dataset();
   const fs::path dir = test::temp_dir("e2e_bf16");
-  Run t = cli(dir, "train " + train_flags(data, "out", 2) + " --bf16");
+  Run t = run_cli(dir, "train " + train_flags(data, "out", 2) + " --bf16");
   INFO(t.out << t.err);
   REQUIRE(t.status == 0);
   const std::vector<double> epoch_loss = epoch_losses(dir / "out");
   REQUIRE(epoch_loss.size() == 2);
   CHECK(epoch_loss.back() < epoch_loss.front());
   // eval in the same precision reproduces the training run's test numbers.
-  const double r1 = read_json(dir / "out/test_metrics.json").at("text_to_video").at("R1").get<double>();
-  Run e = cli(dir, "eval --bf16 --init_model out/best/model.safetensors --data_path '" + (data / "data").string() +
+  const double r1 =
+      io::read_json_file(dir / "out/test_metrics.json", "metrics").at("text_to_video").at("R1").get<double>();
+  Run e = run_cli(dir, "eval --bf16 --init_model out/best/model.safetensors --data_path '" + (data / "data").string() +
                        "' --features_path '" + (data / "data/videos").string() + "' --frame_cache '" +
                        (data / "cache").string() + "' --slice_framepos 2 --eval_json eval.json" + bpe_flag());
   INFO(e.out << e.err);
   REQUIRE(e.status == 0);
-  CHECK(read_json(dir / "eval.json").at("text_to_video").at("R1").get<double>() == Approx(r1));
-  Run both = cli(dir, "train " + train_flags(data, "both", 1) + " --bf16 --official_fp16");
+  CHECK(io::read_json_file(dir / "eval.json", "metrics").at("text_to_video").at("R1").get<double>() == Approx(r1));
+  Run both = run_cli(dir, "train " + train_flags(data, "both", 1) + " --bf16 --official_fp16");
   CHECK(both.status == 1);
   CHECK_THAT(both.err, Catch::Contains("--official_fp16 and --bf16"));
 }

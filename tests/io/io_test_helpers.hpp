@@ -10,18 +10,13 @@
 #include <vector>
 
 #include "test_util.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/io/safetensors.hpp"
 
 namespace xclip::test {
 
 inline std::string io_fixture(const std::string& name) {
   return (source_root() / "tests/fixtures/io" / name).string();
-}
-
-inline nlohmann::json read_json(const std::string& path) {
-  std::ifstream f(path);
-  REQUIRE(f.good());
-  return nlohmann::json::parse(f);
 }
 
 inline std::string read_file(const std::string& path) {

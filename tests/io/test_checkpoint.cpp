@@ -34,7 +34,7 @@ std::string error_of(const std::function<void()>& f) {
 
 TEST_CASE("checkpoint: torch.save, TorchScript and Hugging Face files of one CLIP give the same tensors",
           "[io][checkpoint]") {
-  const auto expected = test::read_json(io_fixture("tiny_clip.expected.json"));
+  const auto expected = io::read_json_file(io_fixture("tiny_clip.expected.json"), "expected values");
   const auto records = expected["tensors"];
 
   CheckpointInfo info;
@@ -87,7 +87,7 @@ TEST_CASE("checkpoint: the kind comes from the content, not the name", "[io][che
 
 TEST_CASE("checkpoint: views, strides, offsets and every dtype, from zip, deflated, ZIP64 and legacy files",
           "[io][checkpoint]") {
-  const auto expected = test::read_json(io_fixture("views.expected.json"));
+  const auto expected = io::read_json_file(io_fixture("views.expected.json"), "expected values");
   for (const char* file : {"views.pt", "views_deflated.pt", "views_zip64.pt", "views_legacy.pt"}) {
     INFO(file);
     NamedTensors t = load_torch_checkpoint(io_fixture(file));

@@ -6,8 +6,6 @@
 // XCLIP_KEEP_ROUNDTRIP_DIR=DIR keeps the files (in DIR) instead of deleting them, for the offline
 // torch.load check of tools/reference/check_torch_save_writer.py.
 #include <catch2/catch.hpp>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +16,7 @@
 #include "io/io_test_helpers.hpp"
 #include "io/torch_save_writer.hpp"
 #include "models/clip_test_util.hpp"
+#include "test_cli_util.hpp"
 #include "xclip/io/checkpoint.hpp"
 #include "xclip/models/clip.hpp"
 
@@ -105,23 +104,13 @@ io::NamedTensors random_openai_state(const models::ClipConfig& config, uint64_t 
   return sd;
 }
 
-fs::path cli_path() {
-  char exe[4096] = {0};
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  REQUIRE(n > 0);
-  return fs::path(std::string(exe, size_t(n))).parent_path() / "xclip-cli";
-}
-
 // The convert path: the built xclip-cli when it sits next to this binary (as after `make test`),
 // else the library calls it makes (load_any_checkpoint, save_safetensors).
 void convert(const fs::path& in, const fs::path& out) {
-  if (fs::exists(cli_path())) {
-    const fs::path log = out.parent_path() / "convert.log";
-    const std::string cmd = "'" + cli_path().string() + "' convert '" + in.string() + "' '" + out.string() +
-                            "' > '" + log.string() + "' 2>&1";
-    const int status = std::system(cmd.c_str());
-    INFO(test::read_file(log.string()));
-    REQUIRE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  if (fs::exists(test::cli_path())) {
+    const test::CliRun r = test::run_cli(out.parent_path(), "convert '" + in.string() + "' '" + out.string() + "'");
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
     return;
   }
   std::cout << "xclip-cli is not built next to the test: converting with the library calls\n";

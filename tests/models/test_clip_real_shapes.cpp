@@ -1,6 +1,6 @@
 // ViT-B/32 and ViT-B/16 at their real sizes (random weights): the module has exactly the OpenAI
 // names and shapes, and one frame / one caption go through. The wall time is printed for the
-// record (docs/benchmarks/clip.md); nothing is asserted about it.
+// record; nothing is asserted about it (speed is measured by bench/, docs/BENCHMARKS.md).
 #include <catch2/catch.hpp>
 
 #include <chrono>

@@ -107,7 +107,7 @@ TEST_CASE("the Hugging Face export of the CLIP vocabulary loads back to identica
   tok->save_hf_files(dir / "vocab.json", dir / "merges.txt");
   CHECK_FALSE(fs::exists(dir / "vocab.json.tmp"));
   const std::string merges = read_file(dir / "merges.txt");
-  CHECK(merges.rfind("#version: 0.2\ni n\n", 0) == 0);
+  CHECK(merges.starts_with("#version: 0.2\ni n\n"));
   CHECK(std::count(merges.begin(), merges.end(), '\n') == 48895);
 
   const ClipTokenizer hf = ClipTokenizer::from_hf_files(dir / "vocab.json", dir / "merges.txt");

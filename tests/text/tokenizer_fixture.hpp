@@ -1,12 +1,12 @@
 // Shared helpers for the tokenizer tests: the BPE file and the reference cases in ../shared.
 #pragma once
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
 #include "test_util.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/text/tokenizer.hpp"
 
 namespace xclip::test {
@@ -38,8 +38,7 @@ inline const text::ClipTokenizer* shared_tokenizer() {
 }
 
 inline nlohmann::json load_tokenizer_cases(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in).at("cases");
+  return io::read_json_file(path, "tokenizer cases").at("cases");
 }
 
 }  // namespace xclip::test

@@ -38,7 +38,7 @@ Problem make_problem() {
     std::vector<Tensor> out;
     for (const char* n : kNames) {
       std::string s = n;
-      if ((s.rfind("clip.", 0) == 0) == clip && (s.find("bias") == std::string::npos) == decay)
+      if (s.starts_with("clip.") == clip && (s.find("bias") == std::string::npos) == decay)
         out.push_back(p.params[s]);
     }
     return out;

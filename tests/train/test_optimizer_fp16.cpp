@@ -27,7 +27,7 @@ const char* kNames[] = {"clip.small.w", "clip.large.w", "clip.mixed.w", "clip.mi
 constexpr int kSteps = 20;
 
 float h(double x) { return f16_to_float(float_to_f16(float(x))); }  // nearest fp16 value
-bool fp16_name(const std::string& n) { return n.rfind("clip.", 0) == 0; }
+bool fp16_name(const std::string& n) { return n.starts_with("clip."); }
 
 struct Problem {
   std::map<std::string, Tensor> params;

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,8 +40,39 @@ class FileBytes {
   std::string name_;
 };
 
-// Writes `bytes` to `path` atomically: a temporary name in the same folder, fsync-free rename.
-// On any failure the temporary file is removed and xclip::Error names `path`.
-void write_file_atomically(const std::string& path, const std::vector<std::pair<const void*, size_t>>& pieces);
+// Whether an atomic write also waits for the disk: fsync of the file before the rename and of its
+// folder after it. Only for files that a run resumed after a power loss trusts (the frame cache's
+// manifest); everywhere else the rename's all-or-nothing is what matters, and fsync costs time.
+enum class SyncToDisk : bool { no = false, yes = true };
+
+// Writes `pieces` to `path` atomically: a temporary name in the same folder, then a rename, so a
+// reader sees the old file or the whole new one and a failed write loses nothing already at `path`.
+// On any failure the temporary file is removed and xclip::Error names the file and the reason.
+void write_file_atomically(const std::string& path, const std::vector<std::pair<const void*, size_t>>& pieces,
+                           SyncToDisk sync = SyncToDisk::no);
+
+// The same for one buffer (JSON, CSV, an encoded image): the one way whole files are written.
+void write_text_file_atomically(const std::filesystem::path& path, std::string_view text);
+
+// For writers that cannot hand over one buffer because a library writes the file by name (FFmpeg's
+// muxer): they write to temporary(), a name beside `path`, then commit() moves it over `path`. Until
+// then `path` is untouched, and the destructor removes an uncommitted temporary file (a failed or
+// abandoned write leaves nothing behind).
+class PendingFile {
+ public:
+  explicit PendingFile(std::filesystem::path path);
+  ~PendingFile();
+  PendingFile(const PendingFile&) = delete;
+  PendingFile& operator=(const PendingFile&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  const std::filesystem::path& temporary() const { return tmp_; }
+  // Renames the finished temporary file over path(); throws xclip::Error naming both and the reason.
+  void commit();
+
+ private:
+  std::filesystem::path path_, tmp_;
+  bool committed_ = false;
+};
 
 }  // namespace xclip::io

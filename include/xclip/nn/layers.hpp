@@ -54,12 +54,24 @@ class Mlp : public Module {
   Linear& c_proj;
 };
 
+// The four steps a residual block's forward is made of. modules() is the layers' own forwards and
+// ops::add; the emulation of the original's fp16 CLIP (models/clip_fp16.cpp) passes versions that
+// round to fp16 where the original does, so the block and the loop over blocks are written once.
+struct BlockOps {
+  Tensor (*layer_norm)(const LayerNorm& ln, const Tensor& x);
+  Tensor (*attention)(const MultiheadAttention& attn, const Tensor& x, const Tensor& mask);
+  Tensor (*mlp)(const Mlp& mlp, const Tensor& x);
+  Tensor (*residual_add)(const Tensor& x, const Tensor& branch);
+  static const BlockOps& modules();
+};
+
 // Pre-norm block: x + attn(ln_1(x)), then x + mlp(ln_2(x)). `ln_eps` is 1e-5 in CLIP and 1e-12
 // in X-CLIP's temporal encoder (BERT-style LayerNorm).
 class ResidualAttentionBlock : public Module {
  public:
   ResidualAttentionBlock(int64_t width, int heads, double ln_eps, DType dtype = DType::f32);
   Tensor forward(const Tensor& x, const Tensor& mask = Tensor()) const;
+  Tensor forward(const Tensor& x, const Tensor& mask, const BlockOps& steps) const;
   MultiheadAttention& attn;
   LayerNorm& ln_1;
   Mlp& mlp;
@@ -70,6 +82,7 @@ class Transformer : public Module {
  public:
   Transformer(int64_t width, int layers, int heads, double ln_eps, DType dtype = DType::f32);
   Tensor forward(const Tensor& x, const Tensor& mask = Tensor()) const;
+  Tensor forward(const Tensor& x, const Tensor& mask, const BlockOps& steps) const;
   std::vector<ResidualAttentionBlock*> resblocks;
   int64_t width;
   int heads;

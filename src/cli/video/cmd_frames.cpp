@@ -3,7 +3,6 @@
 // PNG files) so a person can look at exactly what the model would see.
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -12,6 +11,7 @@
 #include "xclip/core/error.hpp"
 #include "xclip/data/image.hpp"
 #include "xclip/data/video.hpp"
+#include "xclip/io/npy.hpp"
 
 namespace xclip::cli {
 namespace {
@@ -28,34 +28,6 @@ constexpr const char* kUsage =
     "  --threads N            FFmpeg decoder threads (default 0 = FFmpeg's choice)\n"
     "  --pad                  write max_frames rows (zero padded, like the model input)\n"
     "  --png DIR              also write the uint8 crops as DIR/000.png, 001.png, ...\n";
-
-// .npy version 1.0: magic, header length, a Python dict literal padded so the data starts on a
-// 64-byte boundary, then little-endian float32 data. Written to a temporary name, then renamed.
-void write_npy_f32(const std::string& path, const std::vector<int64_t>& shape, const float* data, size_t count) {
-  std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
-  for (size_t i = 0; i < shape.size(); ++i) dict += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? ", " : "");
-  dict += "), }";
-  const size_t unpadded = 10 + dict.size() + 1;
-  dict.append((64 - unpadded % 64) % 64, ' ');
-  dict += '\n';
-  std::string header = "\x93NUMPY";
-  header += char(1);
-  header += char(0);
-  header += char(dict.size() & 0xff);
-  header += char((dict.size() >> 8) & 0xff);
-  header += dict;
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(format(tmp, ": cannot create file"));
-    out.write(header.data(), std::streamsize(header.size()));
-    out.write(reinterpret_cast<const char*>(data), std::streamsize(count * sizeof(float)));
-    if (!out) throw Error(format(tmp, ": write failed"));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw Error(format(path, ": cannot rename the temporary file into place (", ec.message(), ")"));
-}
 
 data::FrameSampling sampling_from(const Args& args) {
   data::FrameSampling s;
@@ -101,9 +73,9 @@ int run_frames(const std::vector<std::string>& argv) {
   const data::FrameSampling s = sampling_from(args);
   const data::VideoFrames v = data::load_frames(input, s);
   const int rows = args.flag("pad") ? s.max_frames : v.frames;
-  std::vector<float> out(size_t(rows) * 3 * size_t(v.size) * size_t(v.size), 0.0f);
-  data::normalize_frames(v.rgb.data(), v.frames, v.size, out.data());
-  write_npy_f32(*args.get("out"), {rows, 3, v.size, v.size}, out.data(), out.size());
+  Tensor out = Tensor::zeros(Shape{rows, 3, v.size, v.size});  // rows past v.frames stay zero (--pad)
+  data::normalize_frames(v.rgb.data(), v.frames, v.size, out.data<float>());
+  io::save_npy(*args.get("out"), out);
   if (auto dir = args.get("png")) write_pngs(*dir, v);
   std::printf("%s: %d frames kept of %d sampled (max_frames %d), %dx%d\n", input.c_str(), v.frames, v.sampled,
               s.max_frames, v.size, v.size);

@@ -3,12 +3,13 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "xclip/core/device_memory.hpp"
 #include "xclip/core/error.hpp"
+#include "xclip/io/file_bytes.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/io/npy.hpp"
 #include "xclip/models/build.hpp"
 
@@ -64,14 +65,7 @@ TrainFlags::TrainFlags(const std::vector<std::string>& argv, const std::set<std:
     : args_(argv, merged(value_flags(), extra_values), merged(bool_flags(), extra_bools)) {
   auto path = args_.get("config");
   if (!path) return;
-  std::ifstream in(*path);
-  XCLIP_CHECK(in.good(), "--config ", *path, ": cannot open");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw Error(format("--config ", *path, ": not valid JSON: ", e.what()));
-  }
+  const nlohmann::json j = io::read_json_file(*path, "--config");
   XCLIP_CHECK(j.is_object(), "--config ", *path, ": expected a JSON object of flag names");
   const std::set<std::string> values = merged(value_flags(), extra_values), bools = merged(bool_flags(), extra_bools);
   for (const auto& [raw, value] : j.items()) {
@@ -183,20 +177,10 @@ data::Dataset load_split(const TrainFlags& f, const std::string& split) {
 // ---- the model ------------------------------------------------------------------------------------
 
 namespace {
-nlohmann::json read_json_file(const fs::path& path, const char* what) {
-  std::ifstream in(path);
-  XCLIP_CHECK(in.good(), what, " ", path.string(), ": cannot open");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw Error(format(what, " ", path.string(), ": not valid JSON: ", e.what()));
-  }
-}
-
 // The head config: the one saved beside the weights, replaced by --model_config, then the flags.
 models::HeadConfig head_config(const TrainFlags& f, const std::optional<models::HeadConfig>& saved) {
   models::HeadConfig c = saved.value_or(models::HeadConfig{});
-  if (auto p = f.get("model_config")) c = models::HeadConfig::from_json(read_json_file(*p, "--model_config"));
+  if (auto p = f.get("model_config")) c = models::HeadConfig::from_json(io::read_json_file(*p, "--model_config"));
   c.sim_header = f.get("sim_header", c.sim_header);
   c.max_words = f.get_int("max_words", c.max_words);
   c.max_frames = f.get_int("max_frames", c.max_frames);
@@ -319,13 +303,7 @@ void write_eval_outputs(const nlohmann::json& json, const train::EvalResult& r, 
                         const std::optional<std::string>& sim_npy) {
   if (!json_path.empty()) {
     if (json_path.has_parent_path()) fs::create_directories(json_path.parent_path());
-    const fs::path tmp = json_path.string() + ".tmp";
-    {
-      std::ofstream out(tmp);
-      out << json.dump(1) << "\n";
-      XCLIP_CHECK(out.good(), tmp.string(), ": cannot write");
-    }
-    fs::rename(tmp, json_path);
+    io::write_text_file_atomically(json_path, json.dump(1) + "\n");
   }
   if (sim_npy) {
     io::save_npy(*sim_npy, r.sim);

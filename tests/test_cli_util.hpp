@@ -1,0 +1,43 @@
+// Running the built xclip-cli from a test, the way a user would: the binary sits beside the test
+// executables in the build folder, and its output is captured in files of the test's folder.
+#pragma once
+#include <catch2/catch.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+namespace xclip::test {
+
+// xclip-cli beside the running test binary (it may not exist: callers skip then).
+inline std::filesystem::path cli_path() {
+  char exe[4096] = {0};
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  REQUIRE(n > 0);
+  return std::filesystem::path(std::string(exe, size_t(n))).parent_path() / "xclip-cli";
+}
+
+struct CliRun {
+  int status = -1;  // the exit status; -1 when the command did not exit normally
+  std::string out, err;
+};
+
+// Runs `xclip-cli ARGS` from `dir` (relative paths in ARGS are relative to it) with one OpenMP
+// thread, as the tests share the machine; stdout and stderr are kept in dir/stdout.txt and
+// dir/stderr.txt.
+inline CliRun run_cli(const std::filesystem::path& dir, const std::string& args) {
+  const std::string cmd = "cd '" + dir.string() + "' && OMP_NUM_THREADS=1 '" + cli_path().string() + "' " + args +
+                          " > stdout.txt 2> stderr.txt";
+  const int status = std::system(cmd.c_str());
+  auto captured = [&](const char* name) {
+    std::ifstream in(dir / name, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, captured("stdout.txt"), captured("stderr.txt")};
+}
+
+}  // namespace xclip::test
