@@ -56,30 +56,34 @@ std::optional<std::string> Args::get(const std::string& name) const {
   return it->second;
 }
 
-int64_t Args::get_int(const std::string& name, int64_t fallback) const {
-  auto v = get(name);
-  if (!v) return fallback;
+int64_t parse_int_flag(const std::string& name, const std::string& text) {
   try {
     size_t used = 0;
-    int64_t x = std::stoll(*v, &used);
-    XCLIP_CHECK(used == v->size(), "");
-    return x;
+    const int64_t x = std::stoll(text, &used);
+    if (used == text.size()) return x;
   } catch (...) {
-    throw Error(format("--", name, " expects an integer, got '", *v, "'"));
   }
+  throw Error(format("--", name, " expects an integer, got '", text, "'"));
+}
+
+double parse_number_flag(const std::string& name, const std::string& text) {
+  try {
+    size_t used = 0;
+    const double x = std::stod(text, &used);
+    if (used == text.size()) return x;
+  } catch (...) {
+  }
+  throw Error(format("--", name, " expects a number, got '", text, "'"));
+}
+
+int64_t Args::get_int(const std::string& name, int64_t fallback) const {
+  auto v = get(name);
+  return v ? parse_int_flag(name, *v) : fallback;
 }
 
 double Args::get_double(const std::string& name, double fallback) const {
   auto v = get(name);
-  if (!v) return fallback;
-  try {
-    size_t used = 0;
-    double x = std::stod(*v, &used);
-    XCLIP_CHECK(used == v->size(), "");
-    return x;
-  } catch (...) {
-    throw Error(format("--", name, " expects a number, got '", *v, "'"));
-  }
+  return v ? parse_number_flag(name, *v) : fallback;
 }
 
 bool Args::flag(const std::string& name) const { return flags_.count(name) > 0; }

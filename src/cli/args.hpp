@@ -29,4 +29,8 @@ class Args {
   std::vector<std::string> positional_;
 };
 
+// A flag's value as a whole integer / number; throws "--name expects ..., got 'text'".
+int64_t parse_int_flag(const std::string& name, const std::string& text);
+double parse_number_flag(const std::string& name, const std::string& text);
+
 }  // namespace xclip::cli

@@ -86,6 +86,7 @@ ModelOutput RetrievalModel::forward(const Tensor& input_ids, const Tensor& atten
   out.video = encode_video(video, video_mask);                 // frames [B, N, D]
   out.head = head.forward(out.text, out.video, logit_scale());  // logits [B, B]
   out.loss = symmetric_cross_entropy(out.head.logits);         // []
+  if (out.head.extra_loss.defined()) out.loss = ops::add(out.loss, out.head.extra_loss);
   return out;
 }
 

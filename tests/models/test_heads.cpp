@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
@@ -133,7 +134,10 @@ class ScaledMeanHead : public SimilarityHead {
  public:
   ScaledMeanHead(const HeadConfig& config, const HeadDims&, DType) : SimilarityHead(config) {}
   HeadOutput forward(const TextFeatures& t, const VideoFeatures& v, const Tensor& logit_scale) const override {
-    return {similarity_matrix(t, v, logit_scale), {}};
+    HeadOutput out;
+    out.logits = similarity_matrix(t, v, logit_scale);
+    out.extra_loss = ops::scale(logit_scale_factor(logit_scale), 1e-3);  // a regulariser on λ
+    return out;
   }
   Tensor similarity_matrix(const TextFeatures& t, const VideoFeatures& v, const Tensor& logit_scale) const override {
     const Tensor lambda = ops::scale(logit_scale_factor(logit_scale), config_.option("scale").get<double>());
@@ -168,7 +172,12 @@ TEST_CASE("a head family registered from outside the library, with an option of 
   HeadConfig meanp = test::small_head_config(HeadConfig::clip4clip("meanP"));
   const auto scaled = random_model(c, 9), plain = random_model(meanp, 9);
   const test::SmallInputs in = test::small_inputs(4, 2);
-  const auto a = scaled->forward(in.ids, in.attention, in.video, in.video_mask).head.logits.to_vector<float>();
+  const ModelOutput out = scaled->forward(in.ids, in.attention, in.video, in.video_mask);
+  const auto a = out.head.logits.to_vector<float>();
   const auto b = plain->forward(in.ids, in.attention, in.video, in.video_mask).head.logits.to_vector<float>();
   for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == Approx(2.5 * b[i]).epsilon(1e-6));
+  // The head's extra loss term is added to the contrastive loss.
+  const double lambda = std::exp(scaled->logit_scale().item<float>());
+  CHECK(out.loss.item<float>() ==
+        Approx(symmetric_cross_entropy(out.head.logits).item<float>() + 1e-3 * lambda).epsilon(1e-6));
 }

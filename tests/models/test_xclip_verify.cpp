@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "test_cli_util.hpp"
 #include "test_util.hpp"
 #include "xclip/io/safetensors.hpp"
 #include "xclip/models/verify.hpp"
@@ -145,27 +146,18 @@ TEST_CASE("verify rejects a folder that is not a bundle", "[models][verify][erro
 }
 
 TEST_CASE("xclip-cli verify exits 0 on a passing bundle and 1 above the tolerance", "[models][verify][cli]") {
-  char exe[4096] = {0};
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  REQUIRE(n > 0);
-  const fs::path cli = fs::path(std::string(exe, size_t(n))).parent_path() / "xclip-cli";
+  const fs::path cli = xclip::test::cli_path();
   if (!fs::exists(cli)) XCLIP_SKIP("xclip-cli is not built next to the test binary (" << cli.string() << ")");
-  const fs::path b = bundles_dir() / "clip4clip_meanp";
-  const fs::path log = xclip::test::temp_dir("verify_cli") / "out.txt";
-  auto run = [&](const std::string& extra) {
-    const std::string cmd = "'" + cli.string() + "' verify '" + b.string() + "' " + extra + " > '" + log.string() + "' 2>&1";
-    const int status = std::system(cmd.c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  };
-  auto output = [&] {
-    std::ifstream in(log);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  CHECK(run("--tol 1e-5") == 0);
-  CHECK_THAT(output(), Catch::Contains("PASS"));
-  CHECK_THAT(output(), Catch::Contains("grad.clip.visual.conv1.weight"));
-  CHECK(run("--tol 1e-12 --quiet") == 1);
-  CHECK_THAT(output(), Catch::Contains("FAIL"));
-  CHECK(run("--device gpu") == 1);
-  CHECK_THAT(output(), Catch::Contains("--device must be cpu or cuda"));
+  const fs::path dir = xclip::test::temp_dir("verify_cli");
+  const std::string bundle = "'" + (bundles_dir() / "clip4clip_meanp").string() + "'";
+  xclip::test::CliRun r = xclip::test::run_cli(dir, "verify " + bundle + " --tol 1e-5");
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("PASS"));
+  CHECK_THAT(r.out, Catch::Contains("grad.clip.visual.conv1.weight"));
+  r = xclip::test::run_cli(dir, "verify " + bundle + " --tol 1e-12 --quiet");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.out + r.err, Catch::Contains("FAIL"));
+  r = xclip::test::run_cli(dir, "verify " + bundle + " --device gpu");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.out + r.err, Catch::Contains("--device must be cpu or cuda"));
 }

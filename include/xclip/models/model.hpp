@@ -20,7 +20,7 @@ struct ModelOutput {
   TextFeatures text;    // CLIP features (not normalised)
   VideoFeatures video;
   HeadOutput head;      // head.logits [B, B]: rows texts, columns videos
-  Tensor loss;          // [] (CrossEn(logits) + CrossEn(logitsᵀ)) / 2
+  Tensor loss;          // [] (CrossEn(logits) + CrossEn(logitsᵀ)) / 2, plus head.extra_loss when defined
 };
 
 // What load_pretrained did, as the original prints after init_preweight.

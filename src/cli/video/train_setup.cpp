@@ -97,26 +97,12 @@ std::string TrainFlags::get(const std::string& name, const std::string& fallback
 
 int64_t TrainFlags::get_int(const std::string& name, int64_t fallback) const {
   auto v = get(name);
-  if (!v) return fallback;
-  try {
-    size_t used = 0;
-    const int64_t x = std::stoll(*v, &used);
-    if (used == v->size()) return x;
-  } catch (...) {
-  }
-  throw Error(format("--", name, " expects an integer, got '", *v, "'"));
+  return v ? parse_int_flag(name, *v) : fallback;
 }
 
 double TrainFlags::get_double(const std::string& name, double fallback) const {
   auto v = get(name);
-  if (!v) return fallback;
-  try {
-    size_t used = 0;
-    const double x = std::stod(*v, &used);
-    if (used == v->size()) return x;
-  } catch (...) {
-  }
-  throw Error(format("--", name, " expects a number, got '", *v, "'"));
+  return v ? parse_number_flag(name, *v) : fallback;
 }
 
 bool TrainFlags::flag(const std::string& name) const {

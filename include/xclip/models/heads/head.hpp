@@ -39,6 +39,9 @@ struct VideoFeatures {
 
 struct HeadOutput {
   Tensor logits;  // [T, V], logit scale applied
+  // A term the head adds to the contrastive loss, already weighted (e.g. a follow-up model's
+  // regulariser); undefined for X-CLIP and CLIP4Clip. Shape [].
+  Tensor extra_loss;
   // What the head computed on the way, under the original's variable names (verify compares
   // them with a reference bundle): e.g. visual_output_temporal, video_output, logits.frame_word.
   nn::NamedTensorList intermediates;
