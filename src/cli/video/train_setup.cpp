@@ -157,8 +157,7 @@ std::shared_ptr<const text::ClipTokenizer> load_tokenizer(const TrainFlags& f) {
     bpe = *p;
     XCLIP_CHECK(fs::is_regular_file(bpe), "--bpe ", bpe.string(), ": no such file");
   } else {
-    std::error_code ec;
-    bpe = text::find_default_bpe_file(fs::read_symlink("/proc/self/exe", ec));
+    bpe = text::find_default_bpe_file();  // $XCLIP_BPE, the installed data folder, the source tree's data/
   }
   return std::make_shared<const text::ClipTokenizer>(text::ClipTokenizer::from_bpe_file(bpe));
 }
