@@ -42,8 +42,21 @@ constexpr const char* kTrainUsage =
     "            --bf16 (bf16 autocast: the encoders' matmuls in bf16 with f32 accumulation; f32\n"
     "            weights, optimizer, head and loss)\n"
     "            --world_size_grad_scale N (encoder gradients / N, as the original's N-GPU all-gather)\n"
-    "  eval      --batch_size_val (40)  --save_sim SIM.npy (the test similarity of the best model)\n"
-    "Writes OUTPUT_DIR/checkpoint.N/ every epoch, best/, train_log.jsonl, eval.N.json, test_metrics.json.\n";
+    "  eval      --batch_size_val (40: evaluation batch and similarity block)  --save_sim SIM.npy (the\n"
+    "            test similarity of the best model)\n"
+    "Writes OUTPUT_DIR/checkpoint.N/ every epoch, best/, train_log.jsonl, eval.N.json, test_metrics.json.\n"
+    "\n"
+    "Defaults that differ from the official run (scripts/run_xclip_msrvtt_vit32.sh, and main_xclip.py's\n"
+    "argparse defaults where the script passes nothing): ours (theirs)\n"
+    "  --epochs 20 (5)  --batch_size 256 (300)  --coef_lr 1.0 (1e-3)  --slice_framepos 0 (2)\n"
+    "  --n_display 100 (10)  --num_thread_reader 1 (8)  --expand_msrvtt_sentences off (on)\n"
+    "  --pretrained_clip_name none (ViT-B/32)  --device cpu (cuda, 4 GPUs)\n"
+    "  precision f32 (fp16 CLIP weights and fp16 BertAdam: --official_fp16)\n"
+    "  --world_size_grad_scale 1 (the 4-GPU all-gather leaves 1/4 on the encoders: 4; ActivityNet 8)\n"
+    "Equal to the scripts but not to main_xclip.py's argparse defaults: --max_words 32 (20)\n"
+    "  --max_frames 12 (100)  --sim_header seqTransf (meanP)  --batch_size_val 40 (3500)\n"
+    "  loose type always (--loose_type; every script passes it).\n"
+    "REPRODUCE.md gives the full command of each published run.\n";
 
 namespace {
 

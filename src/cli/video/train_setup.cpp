@@ -195,6 +195,9 @@ nlohmann::json read_json_file(const fs::path& path, const char* what) {
 // The head config: the one saved beside the weights, replaced by --model_config, then the flags.
 models::HeadConfig head_config(const TrainFlags& f, const std::optional<models::HeadConfig>& saved) {
   models::HeadConfig c = saved.value_or(models::HeadConfig{});
+  // The evaluation batch is a choice of this run (memory, speed), as in main_xclip.py, not a
+  // property of the saved model: back to the default (40) unless --model_config or the flag sets it.
+  c.batch_size_val = models::HeadConfig{}.batch_size_val;
   if (auto p = f.get("model_config")) c = models::HeadConfig::from_json(read_json_file(*p, "--model_config"));
   c.sim_header = f.get("sim_header", c.sim_header);
   c.max_words = f.get_int("max_words", c.max_words);
@@ -268,7 +271,10 @@ data::LoaderOptions loader_options(const TrainFlags& f, const models::RetrievalM
   data::LoaderOptions o;
   const int gas = int(f.get_int("gradient_accumulation_steps", 1));
   // main_xclip.py: args.batch_size = int(args.batch_size / args.gradient_accumulation_steps).
-  o.batch_size = train ? f.get_int("batch_size", 256) / gas : f.get_int("batch_size_val", 3500);
+  // Evaluation batches are the model's batch_size_val (--batch_size_val, else the model config's,
+  // default 40, the MSR-VTT scripts' value; main_xclip.py's argparse default, 3500, is not used), so
+  // the encoding batches and the similarity blocks are one number.
+  o.batch_size = train ? f.get_int("batch_size", 256) / gas : model.config().batch_size_val;
   XCLIP_CHECK(o.batch_size >= 1, "--batch_size / --gradient_accumulation_steps must be >= 1");
   o.shuffle = train;
   o.drop_last = train;
