@@ -15,7 +15,8 @@ namespace xclip::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: xclip-cli tokenize [options] TEXT...   (no TEXT, or '-': one caption per stdin line)\n"
+    "usage: xclip-cli tokenize [options] [--] TEXT...   (no TEXT, or '-': one caption per stdin line;\n"
+    "                       after --, every argument is a caption, even one that starts with --)\n"
     "  --bpe PATH           bpe_simple_vocab_16e6.txt.gz (default: $XCLIP_BPE, else clip/ of the installed\n"
     "                       data folder <exe dir>/../share/xclip, else the source tree's data/clip/)\n"
     "  --vocab PATH --merges PATH   a Hugging Face vocab.json + merges.txt instead of --bpe\n"
