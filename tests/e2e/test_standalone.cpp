@@ -117,7 +117,7 @@ TEST_CASE("standalone: a copied xclip-cli synthesises a tiny dataset and trains 
       "train --init random --data_path data --features_path data/videos --output_dir out --epochs 1 "
       "--batch_size 12 --batch_size_val 4 --max_words 8 --max_frames 2 --vision_width 32 --vision_layers 1 "
       "--patch 8 --image_resolution 32 --text_width 32 --text_layers 1 --embed_dim 32 --head_width 16 "
-      "--cross_num_hidden_layers 1 --n_display 0");
+      "--cross_num_hidden_layers 1 --n_display 0 --keep_checkpoints 1");
   INFO(train.out << train.err);
   REQUIRE(train.status == 0);
   CHECK_THAT(train.out, Catch::Contains("1 optimizer steps"));

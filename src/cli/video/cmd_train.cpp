@@ -42,6 +42,7 @@ constexpr const char* kTrainUsage =
     "            --bf16 (bf16 autocast: the encoders' matmuls in bf16 with f32 accumulation; f32\n"
     "            weights, optimizer, head and loss)\n"
     "            --world_size_grad_scale N (encoder gradients / N, as the original's N-GPU all-gather)\n"
+    "            --keep_checkpoints N (all): keep the best and the N newest epoch checkpoints\n"
     "  eval      --batch_size_val (40: evaluation batch and similarity block)  --save_sim SIM.npy (the\n"
     "            test similarity of the best model)\n"
     "Writes OUTPUT_DIR/checkpoint.N/ every epoch, best/, train_log.jsonl, eval.N.json, test_metrics.json.\n"
@@ -78,6 +79,10 @@ train::TrainOptions train_options(const TrainFlags& f) {
   o.n_display = f.get_int("n_display", 100);
   o.seed = uint64_t(f.get_int("seed", 42));
   o.stop_after_epoch = f.get_int("stop_after_epoch", -1);
+  o.keep_checkpoints = f.get_int("keep_checkpoints", -1);
+  XCLIP_CHECK(o.keep_checkpoints == -1 || o.keep_checkpoints >= 1,
+              "--keep_checkpoints must be >= 1 (the newest checkpoint is what --resume_model continues from), got ",
+              o.keep_checkpoints);
   XCLIP_CHECK(o.lr >= 0 && o.coef_lr >= 0, "--lr and --coef_lr must be >= 0");
   XCLIP_CHECK(o.warmup_proportion >= 0 && o.warmup_proportion < 1, "--warmup_proportion must be in [0, 1)");
   return o;
