@@ -57,7 +57,7 @@ constexpr const char* kTrainUsage =
     "Equal to the scripts but not to main_xclip.py's argparse defaults: --max_words 32 (20)\n"
     "  --max_frames 12 (100)  --sim_header seqTransf (meanP)  --batch_size_val 40 (3500)\n"
     "  loose type always (--loose_type; every script passes it).\n"
-    "REPRODUCE.md gives the full command of each published run.\n";
+    "To reproduce a published run, pass the script's values (REPRODUCE.md).\n";
 
 namespace {
 
