@@ -1,13 +1,14 @@
 # The README's two commands:
 #   make test   install missing Debian packages, configure, build, run ctest
 #   make demo   build and run the demo
-# Other targets: make build, make test-emu, make bench, make clean. BUILD_DIR and JOBS can be
-# overridden.
+# Other targets: make build, make test-emu, make bench, make install, make clean. BUILD_DIR, JOBS
+# and PREFIX can be overridden.
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
 
-.PHONY: all deps configure build test test-emu demo bench clean
+.PHONY: all deps configure build test test-emu demo bench install clean
 
 all: build
 
@@ -35,6 +36,14 @@ test-emu: build
 demo: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target xclip-cli
 	@tools/demo.sh $(BUILD_DIR)
+
+# make install PREFIX=DIR: DIR/bin/xclip-cli and the data folder (CLIP vocabulary and its licence,
+# the model settings of data/configs/) as DIR/share/xclip/, where the installed binary finds its
+# vocabulary with no XCLIP_* variable. CMake's install with CMAKE_INSTALL_PREFIX = PREFIX; only
+# the CLI is built for it.
+install: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target xclip-cli
+	@cmake --install $(BUILD_DIR) --prefix "$(abspath $(PREFIX))"
 
 bench: build
 	@$(BUILD_DIR)/bench_gemm

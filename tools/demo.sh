@@ -6,6 +6,7 @@
 #   2. xclip-cli extract  frame caches of both splits (4 frames of 32x32 per video)
 #   3. xclip-cli train    a small X-CLIP (seqTransf) and the meanP baseline, random init, one core each,
 #                         side by side; every epoch is checkpointed and evaluated on the test set
+#                         (--keep_checkpoints 1: the best and the newest checkpoint stay on disk)
 #   4. xclip-cli compare  the test metrics of both; xclip-cli metrics --pairs: how often each model
 #                         scores a test caption's video above its mirror twin (chance 50%)
 # Usage: tools/demo.sh [BUILD_DIR]   (env: XCLIP_DEMO_DIR = work folder, default BUILD_DIR/demo;
@@ -50,16 +51,18 @@ COMMON=(--init random --seed 42 --datatype msrvtt --data_path "$WORK/data" --fea
   --vision_width 64 --vision_layers 2 --patch 8 --image_resolution 32 --text_width 64 --text_layers 2
   --embed_dim 64 --head_width 32 --cross_num_hidden_layers 4 --freeze_layer_num -1
   --epochs "$EPOCHS" --batch_size 64 --lr 2e-3 --coef_lr 1 --warmup_proportion 0.1 --batch_size_val 50
-  --n_display 1000 --num_thread_reader 1)
-# The baseline: CLIP4Clip meanP (mean-pooled frames, the video-sentence contrast alone, no AOSM).
-echo '{"model": "clip4clip", "sim_header": "meanP"}' > "$WORK/meanp.json"
+  --n_display 1000 --num_thread_reader 1 --keep_checkpoints 1)
+# The baseline: CLIP4Clip meanP (mean-pooled frames, the video-sentence contrast alone, no AOSM),
+# the committed model setting of data/configs/ (README.md there lists the paper's settings).
+MEANP_CONFIG="$(dirname "$0")/../data/configs/clip4clip_meanP.json"
+[ -f "$MEANP_CONFIG" ] || { echo "demo: $MEANP_CONFIG not found" >&2; exit 1; }
 
 step "training X-CLIP and meanP from scratch, $EPOCHS epochs each (one core each; logs in $WORK/*.log)"
 OMP_NUM_THREADS=1 "$CLI" train "${COMMON[@]}" --sim_header seqTransf --output_dir "$WORK/xclip" \
   --save_sim "$WORK/xclip/test_sim.npy" \
   > "$WORK/xclip.log" 2>&1 &
 PID_X=$!
-OMP_NUM_THREADS=1 "$CLI" train "${COMMON[@]}" --model_config "$WORK/meanp.json" --output_dir "$WORK/meanp" \
+OMP_NUM_THREADS=1 "$CLI" train "${COMMON[@]}" --model_config "$MEANP_CONFIG" --output_dir "$WORK/meanp" \
   --save_sim "$WORK/meanp/test_sim.npy" \
   > "$WORK/meanp.log" 2>&1 &
 PID_M=$!

@@ -15,6 +15,12 @@ Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& va
            const std::set<std::string>& bool_flags) {
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
+    // "--" ends the options (POSIX): everything after it is positional, so a caption or a file
+    // name that starts with "--" can be passed.
+    if (a == "--") {
+      positional_.insert(positional_.end(), argv.begin() + std::ptrdiff_t(i) + 1, argv.end());
+      break;
+    }
     if (a.size() < 3 || a[0] != '-' || a[1] != '-') {
       positional_.push_back(a);
       continue;

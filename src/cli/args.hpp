@@ -1,5 +1,6 @@
 // Minimal flag parser for xclip-cli: --name value, --name=value, boolean --flag; both `_` and `-`
 // spellings are accepted (--max_words == --max-words). Unknown flags are an error naming the flag.
+// "--" ends the options: every argument after it is positional.
 #pragma once
 #include <map>
 #include <optional>

@@ -15,19 +15,14 @@ namespace xclip::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: xclip-cli tokenize [options] TEXT...   (no TEXT, or '-': one caption per stdin line)\n"
-    "  --bpe PATH           bpe_simple_vocab_16e6.txt.gz (default: $XCLIP_BPE, else\n"
-    "                       ../shared/assets/clip/ beside the current directory or the executable)\n"
+    "usage: xclip-cli tokenize [options] [--] TEXT...   (no TEXT, or '-': one caption per stdin line;\n"
+    "                       after --, every argument is a caption, even one that starts with --)\n"
+    "  --bpe PATH           bpe_simple_vocab_16e6.txt.gz (default: $XCLIP_BPE, else clip/ of the installed\n"
+    "                       data folder <exe dir>/../share/xclip, else the source tree's data/clip/)\n"
     "  --vocab PATH --merges PATH   a Hugging Face vocab.json + merges.txt instead of --bpe\n"
     "  --max_words N        length of the model input (default 32): [SOT] + ids + [EOT], 0-padded\n"
     "  --tokens             also print the BPE symbols\n"
     "prints a JSON array of {\"text\", \"ids\", \"input_ids\", \"input_mask\"[, \"tokens\"]}\n";
-
-std::filesystem::path executable_path() {
-  std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::filesystem::path() : exe;
-}
 
 text::ClipTokenizer load_tokenizer(const Args& args) {
   const bool hf = args.has("vocab") || args.has("merges");
@@ -37,7 +32,7 @@ text::ClipTokenizer load_tokenizer(const Args& args) {
     return text::ClipTokenizer::from_hf_files(*args.get("vocab"), *args.get("merges"));
   }
   if (auto bpe = args.get("bpe")) return text::ClipTokenizer::from_bpe_file(*bpe);
-  return text::ClipTokenizer::from_bpe_file(text::find_default_bpe_file(executable_path()));
+  return text::ClipTokenizer::from_bpe_file(text::find_default_bpe_file());
 }
 
 std::vector<std::string> captions_from(const Args& args) {

@@ -22,7 +22,8 @@ static void print_help() {
       "usage: xclip-cli COMMAND [options]\n\ncommands:\n");
   for (const auto& [name, cmd] : xclip::cli::command_registry())
     std::printf("  %-10s %s\n", name.c_str(), cmd.summary.c_str());
-  std::printf("\n`xclip-cli COMMAND --help` describes a command's options.\n");
+  std::printf("\n`xclip-cli COMMAND --help` describes a command's options; `--` ends them (what follows is\n"
+              "an argument even if it starts with --).\n");
 }
 
 // OpenMP threads that finish a parallel region spin for a while before they sleep (libgomp's

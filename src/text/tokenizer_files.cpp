@@ -1,6 +1,6 @@
 // ClipTokenizer file helpers: exporting the vocabulary in Hugging Face form and finding the
-// default BPE vocabulary.
-#include <algorithm>
+// default BPE vocabulary (the copy in the installed data folder or in the source tree's data/, so
+// that a binary works without anything beside its checkout).
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -31,32 +31,47 @@ void ClipTokenizer::save_hf_files(const std::filesystem::path& vocab_json,
   io::write_text_file_atomically(merges_txt, merges);
 }
 
-std::filesystem::path find_default_bpe_file(const std::filesystem::path& executable) {
-  const std::filesystem::path relative = std::filesystem::path("..") / "shared" / "assets" / "clip" / kBpeFileName;
-  std::vector<std::filesystem::path> tried;
+std::filesystem::path installed_data_dir(const std::filesystem::path& executable) {
   std::error_code ec;
+  std::filesystem::path exe = executable;
+  if (exe.empty()) exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (exe.empty()) return {};
+  // make install puts the binary in <prefix>/bin and the data in <prefix>/share/xclip.
+  return (std::filesystem::absolute(exe, ec).parent_path() / ".." / "share" / "xclip").lexically_normal();
+}
+
+std::filesystem::path source_data_dir() {
+#ifdef XCLIP_SOURCE_DATA_DIR
+  return XCLIP_SOURCE_DATA_DIR;
+#else
+  return {};
+#endif
+}
+
+std::filesystem::path find_default_bpe_file(const std::filesystem::path& executable) {
+  return find_default_bpe_file(executable, source_data_dir());
+}
+
+std::filesystem::path find_default_bpe_file(const std::filesystem::path& executable,
+                                            const std::filesystem::path& source_data) {
+  std::error_code ec;
+  // An explicit choice that does not exist is an error, not a reason to quietly take another file.
   if (const char* env = std::getenv("XCLIP_BPE"); env && *env) {
-    if (std::filesystem::is_regular_file(env, ec)) return env;
-    tried.push_back(std::string(env) + " (from XCLIP_BPE)");
+    XCLIP_CHECK(std::filesystem::is_regular_file(env, ec), "XCLIP_BPE=", env, ": no such file (unset it to use the ",
+                kBpeFileName, " of the data folder)");
+    return env;
   }
-  std::vector<std::filesystem::path> bases = {std::filesystem::current_path(ec)};
-  if (!executable.empty()) {
-    std::filesystem::path dir = std::filesystem::absolute(executable, ec).parent_path();
-    for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path()) {
-      bases.push_back(dir);
-      if (dir == dir.root_path()) break;
-    }
-  }
-  for (const auto& base : bases) {
-    const std::filesystem::path candidate = (base / relative).lexically_normal();
-    if (std::find(tried.begin(), tried.end(), candidate) != tried.end()) continue;
+  std::vector<std::filesystem::path> candidates;
+  if (const auto installed = installed_data_dir(executable); !installed.empty())
+    candidates.push_back(installed / "clip" / kBpeFileName);
+  if (!source_data.empty()) candidates.push_back(source_data / "clip" / kBpeFileName);
+  std::string tried;
+  for (const auto& candidate : candidates) {
     if (std::filesystem::is_regular_file(candidate, ec)) return candidate;
-    tried.push_back(candidate);
+    tried += "\n  " + candidate.string();
   }
-  std::string list;
-  for (const auto& t : tried) list += "\n  " + t.string();
-  throw Error(format("CLIP BPE vocabulary (", kBpeFileName, ") not found; tried:", list,
-                     "\npass --bpe PATH or set XCLIP_BPE"));
+  throw Error(format("CLIP BPE vocabulary (", kBpeFileName, ") not found; XCLIP_BPE is not set and these are absent:",
+                     tried, "\npass --bpe PATH or set XCLIP_BPE"));
 }
 
 }  // namespace xclip::text

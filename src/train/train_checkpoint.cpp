@@ -193,6 +193,27 @@ fs::path find_checkpoint(const fs::path& path) {
   return found;
 }
 
+std::vector<fs::path> remove_checkpoints_before(const fs::path& output_dir, int64_t first_kept,
+                                                const std::vector<fs::path>& keep) {
+  auto kept = [&](const fs::path& dir) {
+    std::error_code ec;
+    for (const fs::path& k : keep)
+      if (!k.empty() && (k == dir || fs::equivalent(k, dir, ec))) return true;
+    return false;
+  };
+  std::vector<fs::path> removed;
+  for (int64_t epoch = 0; epoch < first_kept; ++epoch) {
+    const fs::path dir = checkpoint_dir(output_dir, epoch);
+    if (!fs::is_directory(dir) || kept(dir)) continue;
+    const fs::path old = dir.string() + ".old";
+    fs::remove_all(old);
+    fs::rename(dir, old);
+    fs::remove_all(old);
+    removed.push_back(dir);
+  }
+  return removed;
+}
+
 void save_best(const fs::path& output_dir, const fs::path& checkpoint, const nlohmann::json& metrics) {
   const fs::path final_dir = output_dir / "best";
   const fs::path partial = output_dir / "best.partial";

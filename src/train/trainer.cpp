@@ -52,6 +52,9 @@ Trainer::Trainer(models::RetrievalModel& model, data::BatchSource& source, Train
   t_total_ = double(batches + gas - 1) / double(gas) * double(options_.epochs);
   XCLIP_CHECK(options_.world_size_grad_scale >= 1, "train: world_size_grad_scale must be >= 1, got ",
               options_.world_size_grad_scale);
+  XCLIP_CHECK(options_.keep_checkpoints == -1 || options_.keep_checkpoints >= 1,
+              "train: keep_checkpoints must be -1 (all) or >= 1 (the newest is what a run resumes from), got ",
+              options_.keep_checkpoints);
   groups_ = param_groups(model_, options_.lr, options_.coef_lr, options_.weight_decay);
   BertAdamOptions bo;
   bo.warmup = options_.warmup_proportion;
@@ -97,6 +100,7 @@ void Trainer::resume(const std::filesystem::path& path) {
   best_r1_ = s.best_r1;
   if (best_epoch_ >= 0) best_checkpoint_ = checkpoint_dir(options_.output_dir, best_epoch_);
   last_checkpoint_ = dir;
+  resumed_from_ = dir;
   run_seconds_ = s.run_seconds;
   clips_seen_ = s.clips_seen;
   log_->write({{"event", "resume"}, {"checkpoint", dir.string()}, {"epoch", start_epoch_}, {"global_step", global_step_}});
@@ -259,6 +263,21 @@ void Trainer::finish_epoch(int64_t epoch, double mean_loss, TrainSummary& summar
   record["best_epoch"] = best_epoch_;
   record["best_r1"] = best_r1_;
   log_->write(record);
+  if (options_.save_checkpoints && options_.keep_checkpoints >= 1) remove_old_checkpoints(epoch);
+}
+
+// --keep_checkpoints N after epoch `epoch`: epochs up to epoch − N are removed unless one is the
+// best or the one this run resumed from. Only this run's folder names are looked at
+// (checkpoint.E with E ≤ epoch), so a later epoch left by another run is not touched.
+void Trainer::remove_old_checkpoints(int64_t epoch) {
+  std::vector<std::filesystem::path> keep = {resumed_from_};
+  if (best_epoch_ >= 0) keep.push_back(checkpoint_dir(options_.output_dir, best_epoch_));
+  const std::vector<std::filesystem::path> removed =
+      remove_checkpoints_before(options_.output_dir, epoch - options_.keep_checkpoints + 1, keep);
+  for (const auto& dir : removed) {
+    log_->write({{"event", "removed_checkpoint"}, {"checkpoint", dir.string()}, {"keep_checkpoints", options_.keep_checkpoints}});
+    print(format("train: removed ", dir.string(), " (keep_checkpoints ", options_.keep_checkpoints, ")"));
+  }
 }
 
 }  // namespace xclip::train

@@ -184,3 +184,14 @@ TEST_CASE("e2e: --bf16 trains and evaluates in bf16 autocast; it excludes --offi
   CHECK(both.status == 1);
   CHECK_THAT(both.err, Catch::Contains("--official_fp16 and --bf16"));
 }
+
+TEST_CASE("e2e: train --help lists the defaults that differ from the official scripts", "[e2e][help]") {
+  const fs::path dir = test::temp_dir("e2e_help");
+  const Run r = cli(dir, "train --help");
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("Defaults that differ from the official run"));
+  for (const char* line : {"--epochs 20 (5)", "--batch_size 256 (300)", "--coef_lr 1.0 (1e-3)", "--slice_framepos 0 (2)",
+                           "--n_display 100 (10)", "--num_thread_reader 1 (8)", "--expand_msrvtt_sentences off (on)",
+                           "--official_fp16", "--world_size_grad_scale 1", "--batch_size_val 40 (3500)"})
+    CHECK_THAT(r.out, Catch::Contains(line));
+}

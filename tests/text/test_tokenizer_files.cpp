@@ -138,8 +138,8 @@ TEST_CASE("a missing vocabulary file is an error naming the file") {
 }
 
 TEST_CASE("a truncated or corrupt gzip vocabulary is an error naming the file") {
-  auto bpe = xclip::test::shared_bpe_file();
-  if (!bpe) XCLIP_SKIP("../shared/assets/clip/bpe_simple_vocab_16e6.txt.gz is absent");
+  auto bpe = xclip::test::bpe_file();
+  if (!bpe) XCLIP_SKIP("data/clip/bpe_simple_vocab_16e6.txt.gz is absent from the checkout");
   const fs::path dir = xclip::test::temp_dir("text_corrupt_gz");
   const std::string gz = read_file(*bpe);
 
@@ -191,23 +191,42 @@ TEST_CASE("a malformed merges list is an error naming the file and the line") {
         std::string::npos);
 }
 
-TEST_CASE("find_default_bpe_file honours XCLIP_BPE and lists what it tried") {
+TEST_CASE("find_default_bpe_file: XCLIP_BPE, then the installed data folder, then the source tree's data/") {
+  namespace text = xclip::text;
   const fs::path dir = xclip::test::temp_dir("text_default_bpe");
+  unsetenv("XCLIP_BPE");
+  // Built from this checkout: its data/ is the fallback, whatever the executable.
+  CHECK(text::source_data_dir() == xclip::test::source_root() / "data");
+  const fs::path committed = xclip::test::source_root() / "data/clip/bpe_simple_vocab_16e6.txt.gz";
+  CHECK(text::find_default_bpe_file("/nonexistent/bin/xclip-cli") == committed);
+
+  // An installed layout, <prefix>/bin/xclip-cli + <prefix>/share/xclip/clip/, comes first.
+  const fs::path prefix = dir / "prefix";
+  fs::create_directories(prefix / "bin");
+  fs::create_directories(prefix / "share/xclip/clip");
+  const fs::path installed = prefix / "share/xclip/clip/bpe_simple_vocab_16e6.txt.gz";
+  write_file(installed, "x");
+  CHECK(text::installed_data_dir(prefix / "bin/xclip-cli") == prefix / "share/xclip");
+  CHECK(text::find_default_bpe_file(prefix / "bin/xclip-cli") == installed);
+
+  // XCLIP_BPE comes before both; set but missing, it is an error naming it (no silent fallback).
   const fs::path fake = dir / "vocab.txt.gz";
   write_file(fake, "x");
   setenv("XCLIP_BPE", fake.c_str(), 1);
-  CHECK(xclip::text::find_default_bpe_file() == fake);
+  CHECK(text::find_default_bpe_file(prefix / "bin/xclip-cli") == fake);
   const fs::path missing = dir / "missing.txt.gz";
   setenv("XCLIP_BPE", missing.c_str(), 1);
-  const fs::path old_cwd = fs::current_path();
-  // From dir/cwd, ../shared is dir/shared: certainly absent (next to the temp folder itself there
-  // may be a shared/ folder).
-  fs::create_directories(dir / "cwd");
-  fs::current_path(dir / "cwd");
-  const std::string msg = error_of([] { xclip::text::find_default_bpe_file("/nonexistent/bin/xclip-cli"); });
-  fs::current_path(old_cwd);
+  std::string msg = error_of([&] { text::find_default_bpe_file(prefix / "bin/xclip-cli"); });
   unsetenv("XCLIP_BPE");
-  CHECK(msg.find(missing.string()) != std::string::npos);
+  CHECK(msg.find("XCLIP_BPE=" + missing.string()) != std::string::npos);
+  CHECK(msg.find("no such file") != std::string::npos);
+
+  // Nothing found: every place tried is listed, and how to choose a file.
+  msg = error_of([&] { text::find_default_bpe_file("/nonexistent/bin/xclip-cli", dir / "no_data"); });
+  CHECK(msg.find("/nonexistent/share/xclip/clip/bpe_simple_vocab_16e6.txt.gz") != std::string::npos);
+  CHECK(msg.find((dir / "no_data/clip/bpe_simple_vocab_16e6.txt.gz").string()) != std::string::npos);
+  CHECK(msg.find("--bpe PATH") != std::string::npos);
   CHECK(msg.find("XCLIP_BPE") != std::string::npos);
-  CHECK(msg.find("bpe_simple_vocab_16e6.txt.gz") != std::string::npos);
+  // No ../shared anywhere in the search.
+  CHECK(msg.find("shared") == std::string::npos);
 }

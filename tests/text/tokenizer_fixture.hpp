@@ -1,4 +1,5 @@
-// Shared helpers for the tokenizer tests: the BPE file and the reference cases in ../shared.
+// Shared helpers for the tokenizer tests: the BPE file (the committed data/clip/ copy) and the
+// reference cases in ../shared.
 #pragma once
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -11,10 +12,8 @@
 
 namespace xclip::test {
 
-inline std::optional<std::filesystem::path> shared_bpe_file() {
-  auto shared = shared_dir();
-  if (!shared) return std::nullopt;
-  auto p = *shared / "assets" / "clip" / "bpe_simple_vocab_16e6.txt.gz";
+inline std::optional<std::filesystem::path> bpe_file() {
+  auto p = source_root() / "data" / "clip" / "bpe_simple_vocab_16e6.txt.gz";
   if (!std::filesystem::is_regular_file(p)) return std::nullopt;
   return p;
 }
@@ -30,7 +29,7 @@ inline std::optional<std::filesystem::path> shared_tokenizer_cases() {
 // The tokenizer loaded once for all tests of the executable (loading parses 48894 merges).
 inline const text::ClipTokenizer* shared_tokenizer() {
   static const std::optional<text::ClipTokenizer> tokenizer = []() -> std::optional<text::ClipTokenizer> {
-    auto path = shared_bpe_file();
+    auto path = bpe_file();
     if (!path) return std::nullopt;
     return text::ClipTokenizer::from_bpe_file(*path);
   }();
@@ -45,5 +44,5 @@ inline nlohmann::json load_tokenizer_cases(const std::filesystem::path& path) {
 
 #define XCLIP_REQUIRE_TOKENIZER(name)                                                      \
   const xclip::text::ClipTokenizer* name = xclip::test::shared_tokenizer();              \
-  if (!name) XCLIP_SKIP("../shared/assets/clip/bpe_simple_vocab_16e6.txt.gz is absent: " \
+  if (!name) XCLIP_SKIP("data/clip/bpe_simple_vocab_16e6.txt.gz is absent from the checkout: " \
                         "the CLIP BPE vocabulary is needed")

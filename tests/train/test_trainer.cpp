@@ -277,3 +277,68 @@ TEST_CASE("trainer: an official-fp16 model trains with the fp16 optimizer, check
   CHECK(opt.at("m.global_mat_weight").dtype() == DType::f32);
   CHECK(opt.metadata.at("optimizer") == "BertAdamFp16");
 }
+
+TEST_CASE("trainer: --keep_checkpoints keeps the best and the newest N epochs", "[train][trainer][checkpoints]") {
+  const fs::path dir = test::temp_dir("trainer_keep");
+  auto model = test::tiny_model(6);
+  test::ToySource source(12, 6, 6);
+  TrainOptions o = test::quiet_train_options(dir, 5);
+  o.keep_checkpoints = 1;
+  Trainer trainer(*model, source, o);
+  const std::vector<double> r1 = {10, 30, 20, 25, 15};
+  trainer.set_evaluator([&](int64_t epoch) {
+    // When an epoch is evaluated its checkpoint is written and the previous newest is still there.
+    CHECK(fs::exists(checkpoint_dir(dir, epoch) / "model.safetensors"));
+    if (epoch > 0) CHECK(fs::exists(checkpoint_dir(dir, epoch - 1) / "model.safetensors"));
+    RetrievalMetrics m;
+    m.r1 = r1[size_t(epoch)];
+    return m;
+  });
+  const TrainSummary s = trainer.run();
+  CHECK(s.best_epoch == 1);
+  // Epoch 1 is the best (R@1 30), epoch 4 the newest; 0, 2 and 3 are gone, with no leftovers.
+  std::set<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory()) left.insert(e.path().filename().string());
+  CHECK(left == std::set<std::string>{"best", "checkpoint.1", "checkpoint.4"});
+  CHECK(read_loop_state(checkpoint_dir(dir, 1)).global_step == 4);
+  const auto removed = events(dir, "removed_checkpoint");
+  REQUIRE(removed.size() == 3);
+  CHECK(removed[0].at("checkpoint") == checkpoint_dir(dir, 0).string());
+  CHECK(removed[2].at("checkpoint") == checkpoint_dir(dir, 3).string());
+}
+
+TEST_CASE("trainer: --keep_checkpoints without an evaluator keeps the newest N, and -1 keeps all", "[train][trainer][checkpoints]") {
+  const fs::path dir = test::temp_dir("trainer_keep_newest");
+  auto model = test::tiny_model(6);
+  test::ToySource source(12, 6, 6);
+  TrainOptions o = test::quiet_train_options(dir, 4);
+  o.keep_checkpoints = 2;
+  Trainer(*model, source, o).run();
+  for (int e = 0; e < 4; ++e) CHECK(fs::exists(checkpoint_dir(dir, e)) == (e >= 2));
+  o.keep_checkpoints = 0;
+  CHECK_THROWS_WITH(Trainer(*model, source, o), Catch::Contains("keep_checkpoints must be -1 (all) or >= 1"));
+  const fs::path all = test::temp_dir("trainer_keep_all");
+  Trainer(*model, source, test::quiet_train_options(all, 3)).run();
+  for (int e = 0; e < 3; ++e) CHECK(fs::exists(checkpoint_dir(all, e)));
+}
+
+TEST_CASE("trainer: --keep_checkpoints never removes the checkpoint a run resumed from", "[train][trainer][checkpoints][resume]") {
+  const fs::path dir = test::temp_dir("trainer_keep_resume");
+  test::ToySource source(12, 6, 6);
+  TrainOptions o = test::quiet_train_options(dir, 4);
+  o.keep_checkpoints = 1;
+  o.stop_after_epoch = 0;
+  {
+    auto model = test::tiny_model(6);
+    Trainer(*model, source, o).run();
+  }
+  REQUIRE(fs::exists(checkpoint_dir(dir, 0)));
+  o.stop_after_epoch = -1;
+  auto model = test::tiny_model(6);
+  Trainer trainer(*model, source, o);
+  trainer.resume(dir);
+  trainer.run();
+  // checkpoint.0: resumed from; checkpoint.3: the newest; 1 and 2 removed.
+  for (int e = 0; e < 4; ++e) CHECK(fs::exists(checkpoint_dir(dir, e)) == (e == 0 || e == 3));
+}

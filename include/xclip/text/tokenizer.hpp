@@ -82,9 +82,20 @@ class ClipTokenizer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Where the CLIP BPE vocabulary is found when no --bpe path is given: $XCLIP_BPE, else
-// ../shared/assets/clip/bpe_simple_vocab_16e6.txt.gz relative to the current directory, then to
-// the directory of `executable` (and its parents). Throws xclip::Error listing what was tried.
+// Where the CLIP BPE vocabulary is found when no --bpe path is given, in this order:
+//   1. $XCLIP_BPE (when set, it must name a file: an error otherwise);
+//   2. the installed data folder, installed_data_dir(executable) / "clip" (make install);
+//   3. the source tree's data/clip/ (source_data_dir(), fixed when the library was built).
+// `executable` defaults to /proc/self/exe. Throws xclip::Error listing every place tried.
 std::filesystem::path find_default_bpe_file(const std::filesystem::path& executable = {});
+// The same search with another source data folder ("" leaves that step out): for tests.
+std::filesystem::path find_default_bpe_file(const std::filesystem::path& executable,
+                                            const std::filesystem::path& source_data);
+
+// <exe dir>/../share/xclip: where `make install` puts data/ beside <prefix>/bin/xclip-cli.
+// `executable` defaults to /proc/self/exe; "" when it cannot be read.
+std::filesystem::path installed_data_dir(const std::filesystem::path& executable = {});
+// The absolute path of the source tree's data/ this library was built from ("" when unknown).
+std::filesystem::path source_data_dir();
 
 }  // namespace xclip::text

@@ -61,6 +61,12 @@ LoopState read_loop_state(const std::filesystem::path& dir);
 // inside `path` (an output folder). Throws saying what was looked for.
 std::filesystem::path find_checkpoint(const std::filesystem::path& path);
 
+// Removes output_dir/checkpoint.E for every E < first_kept, except the folders in `keep` (compared
+// by path); returns the folders removed. A folder is renamed to checkpoint.E.old before it is
+// deleted, so that a removal cut short never leaves a partial folder under a checkpoint's name.
+std::vector<std::filesystem::path> remove_checkpoints_before(const std::filesystem::path& output_dir, int64_t first_kept,
+                                                             const std::vector<std::filesystem::path>& keep);
+
 // Copies a checkpoint's model.safetensors and model_config.json into output_dir/best/
 // (atomically: best.partial/, then rename), with metrics.json describing why.
 void save_best(const std::filesystem::path& output_dir, const std::filesystem::path& checkpoint,

@@ -73,6 +73,11 @@ struct TrainOptions {
   // Stop after finishing this epoch (checkpoint written), as an interruption would: resumable.
   int64_t stop_after_epoch = -1;
   bool save_checkpoints = true;
+  // Keep the best epoch's checkpoint and the newest keep_checkpoints (>= 1, so that the run can
+  // always be resumed) epoch checkpoints; older ones are removed after each epoch, once its
+  // checkpoint is written and evaluated. The checkpoint a run resumed from is never removed by
+  // that run. -1 keeps all, as the original.
+  int64_t keep_checkpoints = -1;
   // The 1/N the original's N-GPU all-gather leaves on the encoders' gradients (precision.hpp,
   // scale_pre_gather_gradients), applied before the global clip. 1 = one device's exact gradient.
   int world_size_grad_scale = 1;
@@ -115,6 +120,7 @@ class Trainer {
   double train_epoch(int64_t epoch, TrainSummary& summary);
   bool optimizer_step(int64_t epoch, int64_t step_in_epoch, double loss, double seconds, TrainSummary& summary);
   void finish_epoch(int64_t epoch, double mean_loss, TrainSummary& summary);
+  void remove_old_checkpoints(int64_t epoch);
   void print(const std::string& line) const;
 
   models::RetrievalModel& model_;
@@ -129,6 +135,7 @@ class Trainer {
   int64_t best_epoch_ = -1;
   double best_r1_ = -1;
   std::filesystem::path best_checkpoint_, last_checkpoint_;
+  std::filesystem::path resumed_from_;  // the checkpoint resume() loaded ("" when none): kept
   std::unique_ptr<TrainLog> log_;
   double run_seconds_ = 0;   // training time so far, for clips/s and the ETA
   int64_t clips_seen_ = 0;

@@ -75,11 +75,13 @@ data::FrameSampling sampling_options(const Args& args) {
 }
 
 int run_extract(const std::vector<std::string>& argv) {
-  for (const auto& a : argv)
+  for (const auto& a : argv) {
+    if (a == "--") break;  // what follows "--" is not an option
     if (a == "--help" || a == "-h") {
       std::printf("%s", kUsage);
       return 0;
     }
+  }
   Args args(argv,
             {"datatype", "data_path", "features_path", "split", "train_csv", "val_csv", "max_frames",
              "slice_framepos", "feature_framerate", "size", "rule", "threads", "decode_threads", "limit", "out"},

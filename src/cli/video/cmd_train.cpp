@@ -24,11 +24,12 @@ constexpr const char* kTrainUsage =
     "            --expand_msrvtt_sentences  --max_words (32) --max_frames (12) --feature_framerate (1)\n"
     "            --slice_framepos 0|1|2 (0)  --train_frame_order / --eval_frame_order 0|1|2 (0)\n"
     "            --num_thread_reader N (1)  --frame_cache DIR (an `xclip-cli extract` cache: DIR/<split>/\n"
-    "            per split, or one cache)  --bpe PATH (default: bpe_simple_vocab_16e6.txt.gz as found by\n"
-    "            the tokenizer: $XCLIP_BPE, ../shared/assets/clip/)\n"
+    "            per split, or one cache)  --bpe PATH (default: bpe_simple_vocab_16e6.txt.gz from\n"
+    "            $XCLIP_BPE, else the installed data folder, else the source tree's data/clip/)\n"
     "  model     --sim_header seqTransf|meanP (seqTransf)  --cross_num_hidden_layers (4)  --loose_type\n"
     "            --linear_patch 2d  --pretrained_clip_name CKPT  --init_model CKPT  --model_config FILE.json\n"
-    "            (the head: {\"head\": \"xclip\" | \"clip4clip\", ...}, models/heads/head_config.hpp)\n"
+    "            (the head: {\"head\": \"xclip\" | \"clip4clip\", ...}, models/heads/head_config.hpp; the\n"
+    "            paper's settings: data/configs/, installed as share/xclip/configs/)\n"
     "            --init random: a small CLIP from scratch with --vision_width (64) --vision_layers (2)\n"
     "            --patch (8) --image_resolution (32) --text_width (64) --text_layers (2) --embed_dim (64)\n"
     "            --head_width (32; inferring a checkpoint's heads: 64), seeded by --seed (42)\n"
@@ -41,8 +42,22 @@ constexpr const char* kTrainUsage =
     "            --bf16 (bf16 autocast: the encoders' matmuls in bf16 with f32 accumulation; f32\n"
     "            weights, optimizer, head and loss)\n"
     "            --world_size_grad_scale N (encoder gradients / N, as the original's N-GPU all-gather)\n"
-    "  eval      --batch_size_val (40)  --save_sim SIM.npy (the test similarity of the best model)\n"
-    "Writes OUTPUT_DIR/checkpoint.N/ every epoch, best/, train_log.jsonl, eval.N.json, test_metrics.json.\n";
+    "            --keep_checkpoints N (all): keep the best and the N newest epoch checkpoints\n"
+    "  eval      --batch_size_val (40: evaluation batch and similarity block)  --save_sim SIM.npy (the\n"
+    "            test similarity of the best model)\n"
+    "Writes OUTPUT_DIR/checkpoint.N/ every epoch, best/, train_log.jsonl, eval.N.json, test_metrics.json.\n"
+    "\n"
+    "Defaults that differ from the official run (scripts/run_xclip_msrvtt_vit32.sh, and main_xclip.py's\n"
+    "argparse defaults where the script passes nothing): ours (theirs)\n"
+    "  --epochs 20 (5)  --batch_size 256 (300)  --coef_lr 1.0 (1e-3)  --slice_framepos 0 (2)\n"
+    "  --n_display 100 (10)  --num_thread_reader 1 (8)  --expand_msrvtt_sentences off (on)\n"
+    "  --pretrained_clip_name none (ViT-B/32)  --device cpu (cuda, 4 GPUs)\n"
+    "  precision f32 (fp16 CLIP weights and fp16 BertAdam: --official_fp16)\n"
+    "  --world_size_grad_scale 1 (the 4-GPU all-gather leaves 1/4 on the encoders: 4; ActivityNet 8)\n"
+    "Equal to the scripts but not to main_xclip.py's argparse defaults: --max_words 32 (20)\n"
+    "  --max_frames 12 (100)  --sim_header seqTransf (meanP)  --batch_size_val 40 (3500)\n"
+    "  loose type always (--loose_type; every script passes it).\n"
+    "To reproduce a published run, pass the script's values (REPRODUCE.md).\n";
 
 namespace {
 
@@ -64,6 +79,10 @@ train::TrainOptions train_options(const TrainFlags& f) {
   o.n_display = f.get_int("n_display", 100);
   o.seed = uint64_t(f.get_int("seed", 42));
   o.stop_after_epoch = f.get_int("stop_after_epoch", -1);
+  o.keep_checkpoints = f.get_int("keep_checkpoints", -1);
+  XCLIP_CHECK(o.keep_checkpoints == -1 || o.keep_checkpoints >= 1,
+              "--keep_checkpoints must be >= 1 (the newest checkpoint is what --resume_model continues from), got ",
+              o.keep_checkpoints);
   XCLIP_CHECK(o.lr >= 0 && o.coef_lr >= 0, "--lr and --coef_lr must be >= 0");
   XCLIP_CHECK(o.warmup_proportion >= 0 && o.warmup_proportion < 1, "--warmup_proportion must be in [0, 1)");
   return o;

@@ -31,7 +31,7 @@ const std::set<std::string>& TrainFlags::value_flags() {
       // this implementation
       "config", "device", "frame_cache", "bpe", "init", "vision_width", "vision_layers", "patch", "image_resolution",
       "text_width", "text_layers", "embed_dim", "head_width", "model_config", "sampler_seed", "stop_after_epoch",
-      "save_sim", "eval_json", "eval_split", "threads", "world_size_grad_scale"};
+      "save_sim", "eval_json", "eval_split", "threads", "world_size_grad_scale", "keep_checkpoints"};
   // Every head family's own options, under the names it declares in the registry.
   for (const models::HeadFamily& family : models::head_families())
     for (const auto& [name, default_value] : family.options) flags.insert(name);
@@ -137,8 +137,7 @@ std::shared_ptr<const text::ClipTokenizer> load_tokenizer(const TrainFlags& f) {
     bpe = *p;
     XCLIP_CHECK(fs::is_regular_file(bpe), "--bpe ", bpe.string(), ": no such file");
   } else {
-    std::error_code ec;
-    bpe = text::find_default_bpe_file(fs::read_symlink("/proc/self/exe", ec));
+    bpe = text::find_default_bpe_file();  // $XCLIP_BPE, the installed data folder, the source tree's data/
   }
   return std::make_shared<const text::ClipTokenizer>(text::ClipTokenizer::from_bpe_file(bpe));
 }
@@ -166,6 +165,9 @@ namespace {
 // The head config: the one saved beside the weights, replaced by --model_config, then the flags.
 models::HeadConfig head_config(const TrainFlags& f, const std::optional<models::HeadConfig>& saved) {
   models::HeadConfig c = saved.value_or(models::HeadConfig{});
+  // The evaluation batch is a choice of this run (memory, speed), as in main_xclip.py, not a
+  // property of the saved model: back to the default (40) unless --model_config or the flag sets it.
+  c.batch_size_val = models::HeadConfig{}.batch_size_val;
   if (auto p = f.get("model_config")) c = models::HeadConfig::from_json(io::read_json_file(*p, "--model_config"));
   c.sim_header = f.get("sim_header", c.sim_header);
   c.max_words = f.get_int("max_words", c.max_words);
@@ -239,7 +241,10 @@ data::LoaderOptions loader_options(const TrainFlags& f, const models::RetrievalM
   data::LoaderOptions o;
   const int gas = int(f.get_int("gradient_accumulation_steps", 1));
   // main_xclip.py: args.batch_size = int(args.batch_size / args.gradient_accumulation_steps).
-  o.batch_size = train ? f.get_int("batch_size", 256) / gas : f.get_int("batch_size_val", 3500);
+  // Evaluation batches are the model's batch_size_val (--batch_size_val, else the model config's,
+  // default 40, the MSR-VTT scripts' value; main_xclip.py's argparse default, 3500, is not used), so
+  // the encoding batches and the similarity blocks are one number.
+  o.batch_size = train ? f.get_int("batch_size", 256) / gas : model.config().batch_size_val;
   XCLIP_CHECK(o.batch_size >= 1, "--batch_size / --gradient_accumulation_steps must be >= 1");
   o.shuffle = train;
   o.drop_last = train;

@@ -19,7 +19,7 @@
 //                   FW = λ · (pool_N(wl; frame_mat_weight2) + pool_L(fl; word_mat_weight2)) / 2
 //   logits = (sum of the enabled terms) / (number of enabled terms)      (official: all four, /4)
 // with pool_k(x; M) = Σ_k x_k · (softmax_k(x/τ) · M)_k for the attention aggregation (see
-// xclip_config.hpp for mean / max and for which stage uses which pooling).
+// head_config.hpp for mean / max and for which stage uses which pooling).
 #pragma once
 #include <vector>
 
