@@ -111,7 +111,7 @@ TEST_CASE("convert: an X-CLIP state keeps its official names (clip. prefix, matr
   for (const auto& [name, t] : converted) test::check_record(name, t, expected["tensors"][name]);
 }
 
-TEST_CASE("convert: --dtype casts floating tensors; f16 -> f32 -> f16 gives the stored bytes back", "[cli][convert]") {
+TEST_CASE("convert: --dtype casts floating tensors, f16 -> f32 -> f16 gives the stored bytes back", "[cli][convert]") {
   REQUIRE_CLI();
   const fs::path dir = test::temp_dir("convert_dtype");
   const fs::path in = test::source_root() / "tests/fixtures/cli/xclip_tiny.pytorch_model.bin";

@@ -45,7 +45,7 @@ TEST_CASE("no-grad guard records nothing", "[autograd]") {
   CHECK_THROWS_WITH(ops::sum_all(y).backward(), Catch::Contains("does not require grad"));
 }
 
-TEST_CASE("the graph is freed after backward; a second backward says so", "[autograd]") {
+TEST_CASE("the graph is freed after backward, a second backward says so", "[autograd]") {
   Tensor x = leaf({1, 2});
   Tensor y = ops::sum_all(ops::exp(x));
   std::weak_ptr<Node> node = y.grad_fn();

@@ -133,7 +133,7 @@ TEMPLATE_TEST_CASE("gemm honours row strides larger than the row length", "[gemm
   });
 }
 
-TEMPLATE_TEST_CASE("gemm applies alpha and beta; beta 0 never reads C", "[gemm]", float, double) {
+TEMPLATE_TEST_CASE("gemm applies alpha and beta, beta 0 never reads C", "[gemm]", float, double) {
   for_each_isa([] {
     const Scalars cases[] = {{1, 0}, {0.5, 0}, {1, 1}, {-2, 0.25}, {0, 0.5}, {0, 0}};
     uint32_t seed = 200;

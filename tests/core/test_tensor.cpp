@@ -31,7 +31,7 @@ TEST_CASE("shapes are limited to 6 dimensions and reject negative sizes", "[tens
   CHECK_THROWS_WITH(Tensor::zeros(Shape{2, -1}), Catch::Contains("negative"));
 }
 
-TEST_CASE("the same seed gives the same stream; different seeds differ", "[tensor][random]") {
+TEST_CASE("the same seed gives the same stream, different seeds differ", "[tensor][random]") {
   Generator a(42), b(42), c(43);
   Tensor x = Tensor::randn(Shape{1000}, a), y = Tensor::randn(Shape{1000}, b), z = Tensor::randn(Shape{1000}, c);
   CHECK(x.to_vector<float>() == y.to_vector<float>());

@@ -116,7 +116,7 @@ TEST_CASE("resize: torchvision's output size and crop offsets", "[image][resize]
   CHECK(center_crop_offset(224, 224) == 0);
 }
 
-TEST_CASE("image files: PNG written atomically reads back identical; a bad image names the file", "[image]") {
+TEST_CASE("image files: PNG written atomically reads back identical, a bad image names the file", "[image]") {
   const auto dir = xclip::test::temp_dir("image_io");
   const std::vector<uint8_t> src = pattern(31, 17);
   const std::string path = (dir / "p.png").string();

@@ -246,7 +246,7 @@ TEST_CASE("loader: each row holds its clip's normalised frames, mask and caption
   }
 }
 
-TEST_CASE("loader: an undecodable video gives zeros and is reported; strict stops", "[loader][video][errors]") {
+TEST_CASE("loader: an undecodable video gives zeros and is reported, strict stops", "[loader][video][errors]") {
   auto d = zoo_dataset("loader_bad", true);
   if (!d) XCLIP_SKIP("../shared is absent: the zoo videos are needed for this test");
   REQUIRE(d->samples.size() == 8);  // the reader only checks that the file is there

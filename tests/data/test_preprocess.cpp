@@ -20,7 +20,7 @@ TEST_CASE("slice_framepos 2 is numpy.linspace(0, n-1, max_frames) cast to int", 
   CHECK(k.size() == 64);
 }
 
-TEST_CASE("slice_framepos 0 and 1 keep the first and the last; n <= max_frames keeps all", "[preprocess]") {
+TEST_CASE("slice_framepos 0 and 1 keep the first and the last, n <= max_frames keeps all", "[preprocess]") {
   CHECK(slice_frame_indices(20, 4, 0) == std::vector<int>{0, 1, 2, 3});
   CHECK(slice_frame_indices(20, 4, 1) == std::vector<int>{16, 17, 18, 19});
   CHECK(slice_frame_indices(3, 12, 2) == std::vector<int>{0, 1, 2});
@@ -52,7 +52,7 @@ TEST_CASE("normalisation is (x/255 - mean)/std per channel in float32, CHW", "[p
   CHECK(out[0] == Approx(-0.48145466 / 0.26862954).epsilon(1e-6));
 }
 
-TEST_CASE("an image is a one-frame video; a folder of frames is an already sampled video", "[preprocess][image]") {
+TEST_CASE("an image is a one-frame video, a folder of frames is an already sampled video", "[preprocess][image]") {
   const auto dir = xclip::test::temp_dir("frames_folder");
   std::filesystem::create_directories(dir / "clip");
   std::vector<std::vector<uint8_t>> images;

@@ -162,7 +162,7 @@ TEST_CASE("e2e: bad flags and missing files are clear errors", "[e2e][errors]") 
   CHECK(r.status == 0);
 }
 
-TEST_CASE("e2e: --bf16 trains and evaluates in bf16 autocast; it excludes --official_fp16", "[e2e][autocast]") {
+TEST_CASE("e2e: --bf16 trains and evaluates in bf16 autocast, it excludes --official_fp16", "[e2e][autocast]") {
   const fs::path data = dataset();
   const fs::path dir = test::temp_dir("e2e_bf16");
   Run t = run_cli(dir, "train " + train_flags(data, "out", 2) + " --bf16");
@@ -187,7 +187,7 @@ TEST_CASE("e2e: --bf16 trains and evaluates in bf16 autocast; it excludes --offi
 
 TEST_CASE("e2e: train --help lists the defaults that differ from the official scripts", "[e2e][help]") {
   const fs::path dir = test::temp_dir("e2e_help");
-  const Run r = cli(dir, "train --help");
+  const Run r = run_cli(dir, "train --help");
   REQUIRE(r.status == 0);
   CHECK_THAT(r.out, Catch::Contains("Defaults that differ from the official run"));
   for (const char* line : {"--epochs 20 (5)", "--batch_size 256 (300)", "--coef_lr 1.0 (1e-3)", "--slice_framepos 0 (2)",

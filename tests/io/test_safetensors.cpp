@@ -81,7 +81,7 @@ TEST_CASE("safetensors: every dtype round-trips bit-exactly with metadata", "[io
   CHECK(read_all(dir / "x.safetensors") == read_all(dir / "y.safetensors"));
 }
 
-TEST_CASE("safetensors: layout is the reference writer's (dtype size, then name; padded header)",
+TEST_CASE("safetensors: layout is the reference writer's (dtype size, then name, padded header)",
           "[io][safetensors]") {
   NamedTensors t;
   t.add("z", Tensor::from_vector<f16_t>({float_to_f16(1.f)}, Shape{1}));

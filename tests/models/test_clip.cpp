@@ -129,7 +129,7 @@ TEST_CASE("load_state_dict copies a state dict and reports a wrong shape", "[mod
   CHECK(fresh.token_embedding.weight.to_vector<float>() == std::vector<float>(20 * 8, 0.0f));  // nothing copied
 }
 
-TEST_CASE("encoders return the documented shapes; the sentence is the EOT row of the words", "[models][clip]") {
+TEST_CASE("encoders return the documented shapes, the sentence is the EOT row of the words", "[models][clip]") {
   const ClipConfig c = test::tiny_clip_config();
   Clip clip(c);
   test::randomize(clip, 7);

@@ -214,7 +214,7 @@ TEST_CASE("similarity head matches the loop reference of the spec for every swit
   }
 }
 
-TEST_CASE("official head: padded words and frames change the logits; mask_padding removes them",
+TEST_CASE("official head: padded words and frames change the logits, mask_padding removes them",
           "[models][similarity][masking]") {
   const Sides sd = random_sides(21);
   HeadConfig c;

@@ -54,7 +54,7 @@ TEST_CASE("CLIP-only weights initialise X-CLIP as the original from_pretrained",
   CHECK(dynamic_cast<XClipHead&>(model.head).temporal_encoder()->transformer_clip.resblocks[0]->ln_1.eps == 1e-12);
 }
 
-TEST_CASE("X-CLIP state_dict: official names and order; save then load is exact", "[models][xclip]") {
+TEST_CASE("X-CLIP state_dict: official names and order, save then load is exact", "[models][xclip]") {
   RetrievalModel a(test::small_head_config(), test::small_clip_config());
   a.load_pretrained(random_clip_state(4));
   {
