@@ -109,6 +109,28 @@ OptimizerState* find_state(const std::vector<ParamGroup>& groups, std::vector<st
   return nullptr;
 }
 
+// Every parameter that has a gradient, with its state made or checked, its lr at its current step
+// (the schedule before the step counter increments, as both optimizers do) and its step count
+// incremented (AdamW's bias correction reads the new count; BertAdam has none).
+SlotBatch collect_step(std::vector<ParamGroup>& groups, std::vector<std::vector<OptimizerState>>& state,
+                       Schedule schedule, double t_total, double warmup, const char* who) {
+  SlotBatch batch;
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    ParamGroup& group = groups[gi];
+    for (size_t pi = 0; pi < group.params.size(); ++pi) {
+      Tensor p = group.params[pi];
+      if (!p.grad().defined()) continue;
+      OptimizerState& st = state[gi][pi];
+      init_state(st, p, group, pi, who);
+      const double lr = scheduled_lr(group.lr, schedule, st.step, t_total, warmup);
+      const Tensor g = grad_as_param(p, who);  // checked before the count moves
+      st.step += 1;
+      batch.add(p, g, st, lr, group.weight_decay, st.step);
+    }
+  }
+  return batch;
+}
+
 // Per group, the lr the next step would use (the largest step count of its parameters).
 std::vector<double> group_lrs(const std::vector<ParamGroup>& groups, const std::vector<std::vector<OptimizerState>>& state,
                               Schedule schedule, double t_total, double warmup) {
@@ -143,20 +165,7 @@ std::vector<double> BertAdam::current_lr() const {
 OptimizerState* BertAdam::state_for(const Tensor& param) { return find_state(groups_, state_, param); }
 
 void BertAdam::step() {
-  SlotBatch batch;
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    ParamGroup& group = groups_[gi];
-    for (size_t pi = 0; pi < group.params.size(); ++pi) {
-      Tensor p = group.params[pi];
-      if (!p.grad().defined()) continue;
-      OptimizerState& st = state_[gi][pi];
-      init_state(st, p, group, pi, "BertAdam");
-      const double lr_t = scheduled_lr(group.lr, options_.schedule, st.step, options_.t_total, options_.warmup);
-      batch.add(p, grad_as_param(p, "BertAdam"), st, lr_t, group.weight_decay, st.step + 1);
-      st.step += 1;
-    }
-  }
-  batch.flush_bert_adam(options_);
+  collect_step(groups_, state_, options_.schedule, options_.t_total, options_.warmup, "BertAdam").flush_bert_adam(options_);
 }
 
 void BertAdam::to(Device device) { move_state(state_, device); }
@@ -175,20 +184,7 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options) : groups_(std
 }
 
 void AdamW::step() {
-  SlotBatch batch;
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    ParamGroup& group = groups_[gi];
-    for (size_t pi = 0; pi < group.params.size(); ++pi) {
-      Tensor p = group.params[pi];
-      if (!p.grad().defined()) continue;
-      OptimizerState& st = state_[gi][pi];
-      init_state(st, p, group, pi, "AdamW");
-      const double lr = scheduled_lr(group.lr, options_.schedule, st.step, options_.t_total, options_.warmup);
-      st.step += 1;  // torch increments before computing the bias corrections
-      batch.add(p, grad_as_param(p, "AdamW"), st, lr, group.weight_decay, st.step);
-    }
-  }
-  batch.flush_adamw(options_);
+  collect_step(groups_, state_, options_.schedule, options_.t_total, options_.warmup, "AdamW").flush_adamw(options_);
 }
 
 std::vector<double> AdamW::current_lr() const {

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_cli_util.hpp"
 #include "test_util.hpp"
 
 using namespace xclip;
@@ -16,42 +17,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path cli_path() {
-  char exe[4096] = {0};
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  REQUIRE(n > 0);
-  return fs::path(std::string(exe, size_t(n))).parent_path() / "xclip-cli";
-}
-
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using Run = test::CliRun;
 
 // Runs `xclip-cli ARGS` in `dir` (ARGS is shell text: quote what needs it).
-Run cli(const fs::path& dir, const std::string& args) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = "cd '" + dir.string() + "' && OMP_NUM_THREADS=1 '" + cli_path().string() + "' " + args +
-                          " > '" + out.string() + "' 2> '" + err.string() + "' < /dev/null";
-  const int status = std::system(cmd.c_str());
-  Run r;
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+Run cli(const fs::path& dir, const std::string& args) { return test::run_cli(dir, args); }
 
 std::string bpe_flag() {
   return " --bpe '" + (test::source_root() / "data/clip/bpe_simple_vocab_16e6.txt.gz").string() + "'";
 }
 
 #define REQUIRE_CLI()                                                                                \
-  if (!fs::exists(cli_path())) XCLIP_SKIP("xclip-cli is not built next to the test binary (" << cli_path().string() << ")")
+  if (!fs::exists(test::cli_path())) XCLIP_SKIP("xclip-cli is not built next to the test binary (" << test::cli_path().string() << ")")
 
 }  // namespace
 

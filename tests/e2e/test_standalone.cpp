@@ -11,19 +11,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_cli_util.hpp"
 #include "test_util.hpp"
 
 using namespace xclip;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path built_cli() {
-  char exe[4096] = {0};
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  REQUIRE(n > 0);
-  return fs::path(std::string(exe, size_t(n))).parent_path() / "xclip-cli";
-}
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -57,7 +51,7 @@ fs::path copy_cli(const fs::path& root) {
   fs::create_directories(root / "bin");
   fs::create_directories(root / "work");
   const fs::path cli = root / "bin" / "xclip-cli";
-  fs::copy_file(built_cli(), cli, fs::copy_options::overwrite_existing);
+  fs::copy_file(test::cli_path(), cli, fs::copy_options::overwrite_existing);
   // Neither the binary's folder nor the working folder has a ../shared beside it.
   REQUIRE_FALSE(fs::exists(root / "shared"));
   REQUIRE_FALSE(fs::exists(root.parent_path() / "shared"));
