@@ -50,6 +50,17 @@ RetrievalModel::RetrievalModel(const HeadConfig& config, const ClipConfig& clip_
     : clip(register_module("clip", std::make_shared<Clip>(clip_config, precision, dtype))),
       head(register_module("", std::shared_ptr<SimilarityHead>(make_head(config, head_dims(config, clip_config), dtype)))) {
   head.set_bf16_autocast(precision == ClipPrecision::bf16_autocast);
+  for (const auto& [name, p] : named_parameters()) {
+    if (!name.starts_with("clip.")) {
+      roles_[name] = head.param_role(name);
+      continue;
+    }
+    // clip.logit_scale scales the gathered similarities: it is after the gather; the rest of CLIP
+    // encodes the local batch before it.
+    const std::string clip_name = name.substr(5);
+    roles_[name] = ParamRole{true, !is_no_decay_parameter(name), is_official_fp16_parameter(clip_name),
+                             clip_name == "logit_scale"};
+  }
   XCLIP_CHECK(config.max_words <= clip_config.text.context_length, "model: max_words ", config.max_words,
               " exceeds CLIP's context length ", clip_config.text.context_length);
 }
@@ -136,13 +147,9 @@ LoadReport RetrievalModel::load_pretrained(const nn::NamedTensorList& state, boo
 }
 
 ParamRole RetrievalModel::param_role(const std::string& name) const {
-  if (!name.starts_with("clip.")) return head.param_role(name);
-  const std::string clip_name = name.substr(5);
-  XCLIP_CHECK(clip.has_parameter(clip_name), "model: no parameter named '", name, "'");
-  // clip.logit_scale scales the gathered similarities: it is after the gather; the rest of CLIP
-  // encodes the local batch before it.
-  return ParamRole{true, !is_no_decay_parameter(name), is_official_fp16_parameter(clip_name),
-                   clip_name == "logit_scale"};
+  const auto it = roles_.find(name);
+  XCLIP_CHECK(it != roles_.end(), "model: no parameter named '", name, "'");
+  return it->second;
 }
 
 void RetrievalModel::save(const std::string& path) const {

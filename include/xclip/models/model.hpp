@@ -7,6 +7,7 @@
 //   out.loss.backward();
 //   Tensor sim = model.similarity_for_eval(ids, attention_mask, video, video_mask);  // [T, V], blocks
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,8 @@ class RetrievalModel : public nn::Module {
 
   // How training treats the parameter `name` (a name of named_parameters()): CLIP's rules for
   // clip.*, the head's for the rest. Throws for a name the model does not have.
+  // The roles are worked out once, at construction (the parameter set is fixed then): the
+  // optimizer's fp16 split, the global clip and the gradient scale ask per parameter per step.
   ParamRole param_role(const std::string& name) const;
 
   // modeling.py from_pretrained + init_preweight. `state` holds official names (clip.*, the
@@ -70,6 +73,9 @@ class RetrievalModel : public nn::Module {
   LoadReport load_pretrained(const nn::NamedTensorList& state, bool strict = false);
   // Writes the official state_dict (safetensors, atomically), loadable by the original code.
   void save(const std::string& path) const;
+
+ private:
+  std::map<std::string, ParamRole> roles_;  // every parameter's, from CLIP's rules and the head's
 };
 
 // The CLIP config of an X-CLIP or CLIP state dict: names under "clip." when present, else bare

@@ -21,21 +21,21 @@ namespace fs = std::filesystem;
 
 const std::set<std::string>& TrainFlags::value_flags() {
   static const std::set<std::string> v = [] {
-  std::set<std::string> flags = {
-      // main_xclip.py
-      "train_csv", "val_csv", "data_path", "features_path", "output_dir", "lr", "coef_lr", "epochs", "batch_size",
-      "batch_size_val", "max_words", "max_frames", "feature_framerate", "slice_framepos", "datatype", "sim_header",
-      "linear_patch", "pretrained_clip_name", "init_model", "resume_model", "seed", "n_display", "warmup_proportion",
-      "gradient_accumulation_steps", "num_thread_reader", "freeze_layer_num", "cross_num_hidden_layers",
-      "train_frame_order", "eval_frame_order",
-      // this implementation
-      "config", "device", "frame_cache", "bpe", "init", "vision_width", "vision_layers", "patch", "image_resolution",
-      "text_width", "text_layers", "embed_dim", "head_width", "model_config", "sampler_seed", "stop_after_epoch",
-      "save_sim", "eval_json", "eval_split", "threads", "world_size_grad_scale", "keep_checkpoints"};
-  // Every head family's own options, under the names it declares in the registry.
-  for (const models::HeadFamily& family : models::head_families())
-    for (const auto& [name, default_value] : family.options) flags.insert(name);
-  return flags;
+    std::set<std::string> flags = {
+        // main_xclip.py
+        "train_csv", "val_csv", "data_path", "features_path", "output_dir", "lr", "coef_lr", "epochs", "batch_size",
+        "batch_size_val", "max_words", "max_frames", "feature_framerate", "slice_framepos", "datatype", "sim_header",
+        "linear_patch", "pretrained_clip_name", "init_model", "resume_model", "seed", "n_display", "warmup_proportion",
+        "gradient_accumulation_steps", "num_thread_reader", "freeze_layer_num", "cross_num_hidden_layers",
+        "train_frame_order", "eval_frame_order",
+        // this implementation
+        "config", "device", "frame_cache", "bpe", "init", "vision_width", "vision_layers", "patch", "image_resolution",
+        "text_width", "text_layers", "embed_dim", "head_width", "model_config", "sampler_seed", "stop_after_epoch",
+        "save_sim", "eval_json", "eval_split", "threads", "world_size_grad_scale", "keep_checkpoints"};
+    // Every head family's own options, under the names it declares in the registry.
+    for (const models::HeadFamily& family : models::head_families())
+      for (const auto& [name, default_value] : family.options) flags.insert(name);
+    return flags;
   }();
   return v;
 }
