@@ -169,7 +169,12 @@ void Loader::worker_loop() {
       video_ok = fill_unit(unit, *p);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (!error_) error_ = std::current_exception();
+      // Keep the earliest failing batch: the batches before it were claimed first and finish, so a
+      // consumer gets every batch up to the failure, the same for any thread count.
+      if (!error_ || batch_index < error_batch_) {
+        error_ = std::current_exception();
+        error_batch_ = batch_index;
+      }
       ready_cv_.notify_all();
       work_cv_.notify_all();
       return;
@@ -275,11 +280,12 @@ std::optional<Batch> Loader::next() {
   std::unique_lock<std::mutex> lock(mutex_);
   if (consumed_ >= batches_) return std::nullopt;
   ready_cv_.wait(lock, [&] {
-    if (error_) return true;
     auto it = pending_.find(consumed_);
-    return it != pending_.end() && it->second->remaining == 0;
+    if (it != pending_.end() && it->second->remaining == 0) return true;
+    return error_ && error_batch_ <= consumed_;
   });
-  if (error_) {
+  auto ready = pending_.find(consumed_);
+  if (ready == pending_.end() || ready->second->remaining != 0) {
     std::exception_ptr e = error_;
     lock.unlock();
     stop_workers();

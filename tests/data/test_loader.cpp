@@ -2,9 +2,13 @@
 // and prefetch depth, per-sample randomness tied to (seed, epoch, sample), batch contents (frames
 // normalised as the decoder gives them, tokenised captions), and unreadable videos.
 #include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "test_util.hpp"
 #include "xclip/core/error.hpp"
@@ -277,6 +281,20 @@ TEST_CASE("loader: an undecodable video gives zeros and is reported, strict stop
   strict.start_epoch(0);
   CHECK(strict.next().has_value());
   CHECK_THROWS_WITH(strict.next(), Catch::Contains("strict") && Catch::Contains("broken.mp4"));
+
+  // The failure of batch 1 comes first in time when batch 0's first row is slow: batch 0 is still
+  // delivered whole, then the error (the order of events must not decide what the consumer sees).
+  std::atomic<int> calls{0};
+  auto slow_first = [&](const std::string& caption, int max_words) {
+    if (calls++ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    return byte_encoder(caption, max_words);
+  };
+  Loader slow(*d, o, slow_first);
+  slow.start_epoch(0);
+  auto first = slow.next();
+  REQUIRE(first.has_value());
+  CHECK(first->failed_videos == 0);
+  CHECK_THROWS_WITH(slow.next(), Catch::Contains("strict") && Catch::Contains("broken.mp4"));
 }
 
 TEST_CASE("loader: clips mode visits every clip once, without text", "[loader][video]") {

@@ -137,6 +137,7 @@ class Loader {
   int64_t consumed_ = 0;           // batches handed to the consumer
   bool stopping_ = false;
   std::exception_ptr error_;
+  int64_t error_batch_ = 0;  // the earliest batch a worker failed in: earlier batches are still delivered
   std::map<int64_t, std::unique_ptr<Pending>> pending_;  // batch index -> batch being filled
   std::set<int64_t> reported_clips_;
   std::vector<VideoProblem> problems_;
