@@ -148,6 +148,12 @@ void reset_peak() {
   a.stats.peak_in_use = a.stats.in_use;
 }
 
+size_t available_bytes() {
+  size_t free_b = 0, total_b = 0;
+  XCLIP_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  return free_b + memory_stats().cached;  // the cache is ours to reuse
+}
+
 void copy(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes) {
   cudaMemcpyKind kind = dst_on_device ? (src_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                                       : (src_on_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);

@@ -55,5 +55,9 @@ Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn
 
 // Runs backward from `root` with the given output gradient (same shape as root).
 void run_backward(const Tensor& root, const Tensor& grad_output);
+// One backward from several outputs of one graph, each with its gradient (the same as backward
+// of sum_i <roots[i], grad_outputs[i]>): what recomputing a part of a graph and feeding it the
+// gradients its outputs received elsewhere needs. A root listed twice gets the sum of its gradients.
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_outputs);
 
 }  // namespace xclip

@@ -24,20 +24,15 @@ void accumulate(Tensor& slot, const Tensor& g, const Tensor& target, const std::
   slot = ops::add(slot, g);
 }
 
-// Reverse topological order of the tensors reachable from `root` through grad_fn edges
-// (iterative DFS, so deep graphs cannot overflow the stack).
-std::vector<Tensor> topological_order(const Tensor& root) {
-  std::vector<Tensor> order;
-  std::unordered_set<TensorImpl*> visited;
-  struct Frame {
-    Tensor t;
-    size_t next_input;
-  };
-  std::vector<Frame> stack;
-  stack.push_back({root, 0});
-  visited.insert(root.impl());
+struct DfsFrame {
+  Tensor t;
+  size_t next_input;
+};
+
+// Post-order DFS from the frame on top of `stack`: appends to `order` each tensor after its inputs.
+void walk_inputs(std::vector<DfsFrame>& stack, std::unordered_set<TensorImpl*>& visited, std::vector<Tensor>& order) {
   while (!stack.empty()) {
-    Frame& f = stack.back();
+    DfsFrame& f = stack.back();
     const auto& node = f.t.grad_fn();
     if (node && f.next_input < node->inputs.size()) {
       const Tensor& in = node->inputs[f.next_input++];
@@ -50,7 +45,21 @@ std::vector<Tensor> topological_order(const Tensor& root) {
     order.push_back(f.t);
     stack.pop_back();
   }
-  return {order.rbegin(), order.rend()};  // root first
+}
+
+// Reverse topological order of the tensors reachable from `roots` through grad_fn edges
+// (iterative DFS, so deep graphs cannot overflow the stack). One post-order over all roots with
+// a shared visited set: a tensor comes after everything that uses it, whichever root reaches it.
+std::vector<Tensor> topological_order(const std::vector<Tensor>& roots) {
+  std::vector<Tensor> order;
+  std::unordered_set<TensorImpl*> visited;
+  std::vector<DfsFrame> stack;
+  for (const Tensor& root : roots) {
+    if (!visited.insert(root.impl()).second) continue;
+    stack.push_back({root, 0});
+    walk_inputs(stack, visited, order);
+  }
+  return {order.rbegin(), order.rend()};  // roots first
 }
 }  // namespace
 
@@ -84,17 +93,25 @@ void Tensor::backward() const {
 void Tensor::backward(const Tensor& grad_output) const { run_backward(*this, grad_output); }
 
 void run_backward(const Tensor& root, const Tensor& grad_output) {
-  XCLIP_CHECK(root.requires_grad(), "backward: the tensor ", root.str(),
-              " does not require grad (no input of its graph requires grad, or it was made under NoGradGuard)");
-  XCLIP_CHECK(grad_output.shape() == root.shape(), "backward: gradient ", grad_output.str(), " for output ",
-              root.str());
+  run_backward(std::vector<Tensor>{root}, std::vector<Tensor>{grad_output});
+}
+
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_outputs) {
+  XCLIP_CHECK(roots.size() == grad_outputs.size(), "backward: ", roots.size(), " outputs but ", grad_outputs.size(),
+              " gradients");
+  for (size_t i = 0; i < roots.size(); ++i) {
+    XCLIP_CHECK(roots[i].requires_grad(), "backward: the tensor ", roots[i].str(),
+                " does not require grad (no input of its graph requires grad, or it was made under NoGradGuard)");
+    XCLIP_CHECK(grad_outputs[i].shape() == roots[i].shape(), "backward: gradient ", grad_outputs[i].str(),
+                " for output ", roots[i].str());
+  }
   NoGradGuard no_grad;  // gradients themselves are not differentiated
   // When profiling: the whole pass is the region "backward"; each node's closure is the region
   // "backward.<op>", aggregated over the nodes of one op (accumulating gradients is backward's own time).
   profile::Scope pass("backward");
-  std::vector<Tensor> order = topological_order(root);
+  std::vector<Tensor> order = topological_order(roots);
   std::unordered_map<TensorImpl*, Tensor> grads;
-  grads[root.impl()] = grad_output;
+  for (size_t i = 0; i < roots.size(); ++i) accumulate(grads[roots[i].impl()], grad_outputs[i], roots[i], "backward");
   for (Tensor& t : order) {
     auto it = grads.find(t.impl());
     if (it == grads.end()) continue;  // no gradient flowed here

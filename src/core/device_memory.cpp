@@ -1,7 +1,11 @@
 #include "xclip/core/device_memory.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "xclip/core/error.hpp"
 
@@ -13,6 +17,19 @@ namespace xclip {
 
 namespace {
 constexpr size_t kHostAlignment = 64;  // cache line; also what AVX-512 loads like
+
+// Host blocks carry their size in a header of one alignment unit before the returned pointer, so
+// that a free knows what it returns: the live and peak byte counts of tensor storage on the CPU
+// (what the memory benchmarks and --chunk_clips auto measure) cost two atomics per allocation.
+std::atomic<size_t> g_host_in_use{0};
+std::atomic<size_t> g_host_peak{0};
+
+void note_host_alloc(size_t bytes) {
+  const size_t now = g_host_in_use.fetch_add(bytes) + bytes;
+  size_t peak = g_host_peak.load();
+  while (now > peak && !g_host_peak.compare_exchange_weak(peak, now)) {
+  }
+}
 
 #ifndef XCLIP_WITH_CUDA
 [[noreturn]] void no_cuda(const char* what) {
@@ -31,10 +48,13 @@ bool cuda_available() {
 
 void* device_alloc(size_t bytes, Device device) {
   if (device == Device::cpu) {
-    size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-    void* p = std::aligned_alloc(kHostAlignment, rounded == 0 ? kHostAlignment : rounded);
-    XCLIP_CHECK(p != nullptr, "out of host memory allocating ", bytes, " bytes");
-    return p;
+    XCLIP_CHECK(bytes <= (size_t(1) << 62), "cannot allocate ", bytes, " bytes of host memory (a size overflow?)");
+    const size_t rounded = std::max((bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment, kHostAlignment);
+    auto* block = static_cast<unsigned char*>(std::aligned_alloc(kHostAlignment, rounded + kHostAlignment));
+    XCLIP_CHECK(block != nullptr, "out of host memory allocating ", bytes, " bytes");
+    std::memcpy(block, &rounded, sizeof rounded);
+    note_host_alloc(rounded);
+    return block + kHostAlignment;
   }
 #ifdef XCLIP_WITH_CUDA
   return cuda::allocate(bytes);
@@ -46,11 +66,53 @@ void* device_alloc(size_t bytes, Device device) {
 void device_free(void* ptr, Device device) {
   if (!ptr) return;
   if (device == Device::cpu) {
-    std::free(ptr);
+    auto* block = static_cast<unsigned char*>(ptr) - kHostAlignment;
+    size_t rounded = 0;
+    std::memcpy(&rounded, block, sizeof rounded);
+    g_host_in_use.fetch_sub(rounded);
+    std::free(block);
     return;
   }
 #ifdef XCLIP_WITH_CUDA
   cuda::release(ptr);
+#endif
+}
+
+TensorMemory tensor_memory(Device device) {
+  if (device == Device::cpu) return {g_host_in_use.load(), g_host_peak.load()};
+#ifdef XCLIP_WITH_CUDA
+  const cuda::MemoryStats s = cuda::memory_stats();
+  return {s.in_use, s.peak_in_use};
+#else
+  no_cuda("tensor_memory");
+#endif
+}
+
+void reset_tensor_memory_peak(Device device) {
+  if (device == Device::cpu) {
+    g_host_peak.store(g_host_in_use.load());
+    return;
+  }
+#ifdef XCLIP_WITH_CUDA
+  cuda::reset_peak();
+#else
+  no_cuda("reset_tensor_memory_peak");
+#endif
+}
+
+size_t available_memory(Device device) {
+  if (device == Device::cpu) {
+    // MemAvailable: what the kernel estimates can be allocated without swapping.
+    std::ifstream meminfo("/proc/meminfo");
+    std::string line;
+    while (std::getline(meminfo, line))
+      if (line.rfind("MemAvailable:", 0) == 0) return size_t(std::stoull(line.substr(13))) * 1024;  // "... kB"
+    throw Error("available_memory: /proc/meminfo has no MemAvailable line");
+  }
+#ifdef XCLIP_WITH_CUDA
+  return cuda::available_bytes();
+#else
+  no_cuda("available_memory");
 #endif
 }
 

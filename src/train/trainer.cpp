@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "xclip/autograd.hpp"
+#include "xclip/models/chunked_step.hpp"
 #include "xclip/ops.hpp"
 #include "xclip/train/precision.hpp"
 #include "xclip/train/train_checkpoint.hpp"
@@ -41,6 +42,8 @@ void clamp_logit_scale(Tensor& logit_scale, double max_value) {
 Trainer::Trainer(models::RetrievalModel& model, data::BatchSource& source, TrainOptions options)
     : model_(model), source_(source), options_(std::move(options)) {
   XCLIP_CHECK(options_.epochs >= 1, "train: epochs must be >= 1, got ", options_.epochs);
+  XCLIP_CHECK(options_.chunk_clips >= 0 || options_.chunk_clips == TrainOptions::kChunkAuto,
+              "train: chunk_clips must be >= 0 (0: one graph) or auto, got ", options_.chunk_clips);
   XCLIP_CHECK(options_.gradient_accumulation_steps >= 1, "train: gradient_accumulation_steps must be >= 1, got ",
               options_.gradient_accumulation_steps);
   XCLIP_CHECK(!options_.output_dir.empty(), "train: an output folder is needed");
@@ -140,8 +143,7 @@ double Trainer::train_epoch(int64_t epoch, TrainSummary& summary) {
   const Device device = model_.device();
   while (std::optional<data::Batch> batch = source_.next()) {
     *batch = data::to_device(std::move(*batch), device);
-    models::ModelOutput out = model_.forward(batch->input_ids, batch->attention_mask, batch->video, batch->video_mask);
-    const double loss = scalar_of(out.loss);
+    const double loss = batch_gradient(*batch, gas);
     if (!std::isfinite(loss)) {
       summary.stopped_non_finite = true;
       summary.message = format("the loss is ", loss, " at epoch ", epoch + 1, ", batch ", batches + 1,
@@ -151,7 +153,6 @@ double Trainer::train_epoch(int64_t epoch, TrainSummary& summary) {
                    {"global_step", global_step_ + 1}, {"last_checkpoint", last_checkpoint_.string()}});
       return NAN;
     }
-    (gas > 1 ? ops::scale(out.loss, 1.0 / gas) : out.loss).backward();
     total_loss += loss;
     step_loss += loss / gas;
     clips_seen_ += batch->size();
@@ -170,6 +171,39 @@ double Trainer::train_epoch(int64_t epoch, TrainSummary& summary) {
   XCLIP_CHECK(batches == source_.batches_per_epoch(), "train: epoch ", epoch + 1, " gave ", batches,
               " batches, the source promised ", source_.batches_per_epoch());
   return total_loss / double(batches);
+}
+
+// One batch's loss, and when it is finite its gradient, scaled by 1/gas, added to the parameters
+// (a non-finite loss leaves the gradients untouched: the run stops before any update).
+double Trainer::batch_gradient(const data::Batch& batch, int gas) {
+  const int64_t chunk = chunk_clips_for(batch);
+  if (chunk == 0) {
+    models::ModelOutput out = model_.forward(batch.input_ids, batch.attention_mask, batch.video, batch.video_mask);
+    const double loss = scalar_of(out.loss);
+    if (std::isfinite(loss)) (gas > 1 ? ops::scale(out.loss, 1.0 / gas) : out.loss).backward();
+    return loss;
+  }
+  models::ChunkedStep step(model_, batch.input_ids, batch.attention_mask, batch.video, batch.video_mask, chunk);
+  const double loss = step.loss_value();
+  if (std::isfinite(loss)) step.backward(gas > 1 ? 1.0 / gas : 1.0);
+  return loss;
+}
+
+int64_t Trainer::chunk_clips_for(const data::Batch& batch) {
+  if (options_.chunk_clips != TrainOptions::kChunkAuto) return options_.chunk_clips;
+  if (!planned_chunk_clips_) {
+    const models::ChunkPlan plan =
+        models::plan_chunk_clips(model_, batch.input_ids, batch.attention_mask, batch.video, batch.video_mask);
+    planned_chunk_clips_ = plan.chunk_clips;
+    print("train: --chunk_clips auto: " + plan.str());
+    log_->write({{"event", "chunk_plan"},
+                 {"chunk_clips", plan.chunk_clips},
+                 {"bytes_per_clip", plan.bytes_per_clip},
+                 {"bytes_fixed", plan.bytes_fixed},
+                 {"bytes_head", plan.bytes_head},
+                 {"bytes_available", plan.bytes_available}});
+  }
+  return *planned_chunk_clips_;
 }
 
 bool Trainer::optimizer_step(int64_t epoch, int64_t step_in_epoch, double loss, double seconds, TrainSummary& summary) {

@@ -90,3 +90,33 @@ TEST_CASE("a deep chain does not overflow the stack", "[autograd]") {
   ops::sum_all(y).backward();
   CHECK(x.grad().to_vector<double>() == std::vector<double>{1.0});
 }
+
+TEST_CASE("one backward from several outputs equals backward of the sum of <output, gradient>", "[autograd]") {
+  auto grads_of = [](bool several_roots) {
+    Tensor x = leaf({1, 2, 3});
+    Tensor a = ops::mul(x, x);           // x²
+    Tensor b = ops::scale(a, 3);         // 3x²: reaches x through a, which is a root too
+    Tensor c = ops::sum_all(ops::mul(x, a));  // Σ x³ (a scalar root)
+    const Tensor ga = Tensor::from_vector<double>({1, -1, 2}, Shape{3});
+    const Tensor gb = Tensor::from_vector<double>({0.5, 0.25, -2}, Shape{3});
+    const Tensor gc = Tensor::from_vector<double>({4}, Shape{});
+    if (several_roots) {
+      run_backward({b, a, c}, {gb, ga, gc});  // a root before its own input's other user
+    } else {
+      Tensor total = ops::add(ops::add(ops::sum_all(ops::mul(a, ga)), ops::sum_all(ops::mul(b, gb))), ops::scale(c, 4));
+      total.backward();
+    }
+    return x.grad().to_vector<double>();
+  };
+  // d/dx: ga·2x + gb·6x + 4·3x² = (2 + 3 + 12, -4 + 3 + 48, 12 - 36 + 108)
+  CHECK(grads_of(true) == std::vector<double>{17, 47, 84});
+  CHECK(grads_of(false) == grads_of(true));
+}
+
+TEST_CASE("several roots: mismatched counts or shapes are errors", "[autograd][errors]") {
+  Tensor x = leaf({1, 2});
+  Tensor y = ops::mul(x, x);
+  CHECK_THROWS_WITH(run_backward(std::vector<Tensor>{y}, std::vector<Tensor>{}), Catch::Contains("1 outputs but 0 gradients"));
+  CHECK_THROWS_WITH(run_backward(std::vector<Tensor>{y}, std::vector<Tensor>{Tensor::zeros(Shape{3}, DType::f64)}),
+                    Catch::Contains("gradient"));
+}

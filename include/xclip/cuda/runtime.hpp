@@ -25,6 +25,8 @@ struct MemoryStats {
 };
 MemoryStats memory_stats();
 void reset_peak();
+// What further allocations can still get: the driver's free memory plus our cached blocks.
+size_t available_bytes();
 
 void copy(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes);
 void memset_zero(void* ptr, size_t bytes);

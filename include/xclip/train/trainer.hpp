@@ -81,6 +81,11 @@ struct TrainOptions {
   // The 1/N the original's N-GPU all-gather leaves on the encoders' gradients (precision.hpp,
   // scale_pre_gather_gradients), applied before the global clip. 1 = one device's exact gradient.
   int world_size_grad_scale = 1;
+  // The exact whole-batch gradient in bounded memory (models/chunked_step.hpp): the towers hold a
+  // graph for chunk_clips clips at a time. 0: one graph for the whole batch; kChunkAuto: the
+  // largest chunk that fits the memory available, measured on the first batch (plan_chunk_clips).
+  static constexpr int64_t kChunkAuto = -1;
+  int64_t chunk_clips = 0;
   // Called with every progress / status line (default: stdout).
   std::function<void(const std::string&)> print;
 };
@@ -119,6 +124,8 @@ class Trainer {
  private:
   double train_epoch(int64_t epoch, TrainSummary& summary);
   bool optimizer_step(int64_t epoch, int64_t step_in_epoch, double loss, double seconds, TrainSummary& summary);
+  double batch_gradient(const data::Batch& batch, int gas);
+  int64_t chunk_clips_for(const data::Batch& batch);
   void finish_epoch(int64_t epoch, double mean_loss, TrainSummary& summary);
   void remove_old_checkpoints(int64_t epoch);
   void print(const std::string& line) const;
@@ -137,6 +144,7 @@ class Trainer {
   std::filesystem::path best_checkpoint_, last_checkpoint_;
   std::filesystem::path resumed_from_;  // the checkpoint resume() loaded ("" when none): kept
   std::unique_ptr<TrainLog> log_;
+  std::optional<int64_t> planned_chunk_clips_;  // --chunk_clips auto: decided on the first batch
   double run_seconds_ = 0;   // training time so far, for clips/s and the ETA
   int64_t clips_seen_ = 0;
 };

@@ -43,6 +43,9 @@ constexpr const char* kTrainUsage =
     "            weights, optimizer, head and loss)\n"
     "            --world_size_grad_scale N (encoder gradients / N, as the original's N-GPU all-gather)\n"
     "            --keep_checkpoints N (all): keep the best and the N newest epoch checkpoints\n"
+    "            --chunk_clips N|auto (0): the whole batch's exact gradient with the encoders' graphs held\n"
+    "            for N clips at a time (one more encoder forward); auto: the largest N the memory\n"
+    "            holds, measured on the first batch; 0: one graph for the whole batch\n"
     "  eval      --batch_size_val (40: evaluation batch and similarity block)  --save_sim SIM.npy (the\n"
     "            test similarity of the best model)\n"
     "Writes OUTPUT_DIR/checkpoint.N/ every epoch, best/, train_log.jsonl, eval.N.json, test_metrics.json.\n"
@@ -83,6 +86,13 @@ train::TrainOptions train_options(const TrainFlags& f) {
   XCLIP_CHECK(o.keep_checkpoints == -1 || o.keep_checkpoints >= 1,
               "--keep_checkpoints must be >= 1 (the newest checkpoint is what --resume_model continues from), got ",
               o.keep_checkpoints);
+  if (f.get("chunk_clips") == std::optional<std::string>("auto")) {
+    o.chunk_clips = train::TrainOptions::kChunkAuto;
+  } else {
+    o.chunk_clips = f.get_int("chunk_clips", 0);
+    XCLIP_CHECK(o.chunk_clips >= 0, "--chunk_clips must be a number of clips >= 0 (0: one graph) or auto, got ",
+                o.chunk_clips);
+  }
   XCLIP_CHECK(o.lr >= 0 && o.coef_lr >= 0, "--lr and --coef_lr must be >= 0");
   XCLIP_CHECK(o.warmup_proportion >= 0 && o.warmup_proportion < 1, "--warmup_proportion must be in [0, 1)");
   return o;

@@ -31,7 +31,8 @@ const std::set<std::string>& TrainFlags::value_flags() {
         // this implementation
         "config", "device", "frame_cache", "bpe", "init", "vision_width", "vision_layers", "patch", "image_resolution",
         "text_width", "text_layers", "embed_dim", "head_width", "model_config", "sampler_seed", "stop_after_epoch",
-        "save_sim", "eval_json", "eval_split", "threads", "world_size_grad_scale", "keep_checkpoints"};
+        "save_sim", "eval_json", "eval_split", "threads", "world_size_grad_scale", "keep_checkpoints",
+        "chunk_clips"};
     // Every head family's own options, under the names it declares in the registry.
     for (const models::HeadFamily& family : models::head_families())
       for (const auto& [name, default_value] : family.options) flags.insert(name);
