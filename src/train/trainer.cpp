@@ -190,7 +190,13 @@ double Trainer::batch_gradient(const data::Batch& batch, int gas) {
 }
 
 int64_t Trainer::chunk_clips_for(const data::Batch& batch) {
-  if (options_.chunk_clips != TrainOptions::kChunkAuto) return options_.chunk_clips;
+  if (options_.chunk_clips != TrainOptions::kChunkAuto) {
+    if (options_.chunk_clips > 0 && !planned_chunk_clips_) {
+      planned_chunk_clips_ = options_.chunk_clips;
+      print(format("train: chunked step, the towers' graphs for ", options_.chunk_clips, " clips at a time"));
+    }
+    return options_.chunk_clips;
+  }
   if (!planned_chunk_clips_) {
     const models::ChunkPlan plan =
         models::plan_chunk_clips(model_, batch.input_ids, batch.attention_mask, batch.video, batch.video_mask);

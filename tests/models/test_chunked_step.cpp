@@ -109,6 +109,11 @@ TEST_CASE("chunked step: the official fp16 regime's gradients equal the one-grap
   check_chunked_equals_one_graph(HeadConfig{}, ClipPrecision::official_fp16, 1e-5);
 }
 
+// bf16 autocast rounds the towers' GEMM operands to bf16; the recomputation rounds the same values.
+TEST_CASE("chunked step: bf16 autocast gradients equal the one-graph step's", "[models][chunked][bf16]") {
+  check_chunked_equals_one_graph(HeadConfig{}, ClipPrecision::bf16_autocast, 1e-5);
+}
+
 TEST_CASE("chunked step: a loss scale (gradient accumulation) scales every gradient as scale(loss) does",
           "[models][chunked]") {
   auto model = spread_model(HeadConfig{}, ClipPrecision::f32, 3);
