@@ -35,6 +35,9 @@
 //                    [--json OUT] [--torch-script PATH] [--python python3] [--no-torch]
 //
 // --small: a tiny CLIP (width 64, 2 layers, 32 px, patch 8) for a plumbing run on the CPU.
+// --chunk_clips N|auto: the step is models::ChunkedStep (the exact whole-batch gradient with the
+// towers' graphs for N clips at a time; auto: plan_chunk_clips on the first step). The FLOP count
+// and MFU stay those of the one-graph step (useful work): the recomputed tower forward is extra.
 // --find_max_batch: tries 300, 256, 192, 160, 128 (one step each, out-of-memory caught,
 // empty_cache between tries) and times the first that fits; PyTorch does the same search.
 #include <algorithm>
@@ -57,6 +60,7 @@
 #include "xclip/models/model.hpp"
 #include "xclip/ops.hpp"
 #include "xclip/models/build.hpp"
+#include "xclip/models/chunked_step.hpp"
 #include "xclip/train/optimizer.hpp"
 #include "xclip/train/trainer.hpp"
 #ifdef XCLIP_WITH_CUDA
@@ -81,11 +85,13 @@ struct Options {
   double budget = 120;  // seconds for the timed steps
   int64_t gemm_n = 0;   // 0: 8192 on CUDA, 1024 on the CPU (512 with --small)
   std::string json_path, torch_script, python = "python3";
+  std::string chunk_clips = "0";  // models/chunked_step.hpp: a number of clips, or auto
 };
 
 const char* kUsage =
     "usage: bench_train_step [--device cpu|cuda] [--batch N | --find_max_batch] [--tf32] [--bf16] [--small] "
     "[--warmup W] [--steps S] [--budget SECONDS] [--freeze_layer_num K] [--gemm-n N] [--profile] [--json OUT] "
+    "[--chunk_clips N|auto] "
     "[--torch-script PATH] [--python EXE] [--no-torch]\n";
 [[noreturn]] void usage(const std::string& why) { bench::exit_with_usage("bench_train_step", kUsage, why); }
 
@@ -98,8 +104,10 @@ Options parse(int argc, char** argv) {
       .value("--warmup", o.warmup).value("--steps", o.steps).value("--budget", o.budget)
       .value("--freeze_layer_num", o.freeze).value("--gemm-n", o.gemm_n).flag("--profile", o.profile)
       .value("--json", o.json_path).value("--torch-script", o.torch_script).value("--python", o.python)
-      .flag("--no-torch", o.torch, false)
+      .flag("--no-torch", o.torch, false).value("--chunk_clips", o.chunk_clips)
       .parse(argc, argv);
+  if (o.chunk_clips != "auto" && (o.chunk_clips.find_first_not_of("0123456789") != std::string::npos || o.chunk_clips.empty()))
+    usage("--chunk_clips needs a number of clips >= 0 or auto");
   if (o.device != "cpu" && o.device != "cuda") usage("--device must be cpu or cuda");
   if (o.batch < 2) usage("--batch must be >= 2");
   if (o.warmup < 1 || o.steps < 1) usage("--warmup and --steps must be >= 1");
@@ -204,6 +212,9 @@ struct Model {
   std::unique_ptr<train::BertAdam> optimizer;
   int64_t parameters = 0, trainable = 0;
   bool patch_frozen = false;
+  int64_t chunk_clips = 0;  // 0: one graph; else ChunkedStep
+  bool plan_chunk = false;  // --chunk_clips auto: decide on the first step
+  json chunk_plan;
 };
 
 Model build_model(const Options& o, const ClipConfig& cc, const HeadConfig& xc, Device device) {
@@ -213,6 +224,8 @@ Model build_model(const Options& o, const ClipConfig& cc, const HeadConfig& xc, 
   const auto frozen = train::freeze_clip_layers(*m.xclip, o.freeze);
   m.patch_frozen = std::find(frozen.begin(), frozen.end(), "clip.visual.conv1.weight") != frozen.end();
   m.xclip->to(device);
+  m.plan_chunk = o.chunk_clips == "auto";
+  if (!m.plan_chunk) m.chunk_clips = std::stoll(o.chunk_clips);
   std::vector<train::ParamGroup> groups;
   for (auto& g : train::param_groups(*m.xclip, 1e-4, 1e-3, 0.2)) groups.push_back(g.group);
   train::BertAdamOptions bo;
@@ -226,11 +239,25 @@ Model build_model(const Options& o, const ClipConfig& cc, const HeadConfig& xc, 
   return m;
 }
 
-// One training step; returns the loss. The regions are what --profile reports (no cost otherwise).
-double train_step(Model& m, const Inputs& in) {
-  {
-    profile::Scope region("zero_grad");
-    m.optimizer->zero_grad();
+// The loss and its gradient: one graph, or the chunked step (--chunk_clips).
+double forward_backward(Model& m, const Inputs& in) {
+  if (m.plan_chunk) {
+    const models::ChunkPlan plan = models::plan_chunk_clips(*m.xclip, in.ids, in.attention, in.video, in.video_mask);
+    std::printf("  --chunk_clips auto: %s\n", plan.str().c_str());
+    m.chunk_clips = plan.chunk_clips;
+    m.plan_chunk = false;
+    m.chunk_plan = {{"chunk_clips", plan.chunk_clips}, {"bytes_per_clip", plan.bytes_per_clip},
+                    {"bytes_fixed", plan.bytes_fixed}, {"bytes_head", plan.bytes_head},
+                    {"bytes_available", plan.bytes_available}};
+  }
+  if (m.chunk_clips > 0) {
+    models::ChunkedStep step = [&] {
+      profile::Scope region("forward");  // the towers without a graph, the head with one
+      return models::ChunkedStep(*m.xclip, in.ids, in.attention, in.video, in.video_mask, m.chunk_clips);
+    }();
+    const double loss = step.loss_value();
+    step.backward();  // the head's backward, then each chunk's tower forward + backward
+    return loss;
   }
   ModelOutput out = [&] {
     profile::Scope region("forward");
@@ -241,6 +268,16 @@ double train_step(Model& m, const Inputs& in) {
     return out.loss.item_double();
   }();
   out.loss.backward();  // the region "backward", opened by the autograd engine
+  return loss;
+}
+
+// One training step; returns the loss. The regions are what --profile reports (no cost otherwise).
+double train_step(Model& m, const Inputs& in) {
+  {
+    profile::Scope region("zero_grad");
+    m.optimizer->zero_grad();
+  }
+  const double loss = forward_backward(m, in);
   {
     profile::Scope region("clip_grad_norm");
     train::clip_grad_norm(m.xclip->parameters(), 1.0);
@@ -393,6 +430,7 @@ int main(int argc, char** argv) {
       for (double x : ms) mean += x / double(ms.size());
       const double tflops = step_flops / (med * 1e-3) / 1e12;
       ours = {{"batch", B},
+              {"chunk_clips", model.chunk_clips},
               {"warmup_steps", o.warmup},
               {"timed_steps", ms.size()},
               {"ms_per_step_median", med},
@@ -411,6 +449,7 @@ int main(int argc, char** argv) {
               {"achieved_tflops", tflops},
               {"mfu", tflops / peak_f32}};
       if (peak_bf16 > 0) ours["mfu_vs_bf16_peak"] = tflops / peak_bf16;
+      if (!model.chunk_plan.is_null()) ours["chunk_plan"] = model.chunk_plan;
       if (!std::all_of(losses.begin(), losses.end(), [](double x) { return std::isfinite(x); }))
         std::printf("  warning: a non-finite loss (see losses in the JSON)\n");
       if (o.profile) profile_json = profiled_step(model, in, device);

@@ -170,6 +170,18 @@ std::string ChunkPlan::str() const {
                 mib(bytes_head), " for the head; ", mib(bytes_available), " available");
 }
 
+size_t measure_tower_bytes(const RetrievalModel& model, const Tensor& input_ids, const Tensor& attention_mask,
+                           const Tensor& video, const Tensor& video_mask, int64_t n) {
+  XCLIP_CHECK(n >= 1 && n <= input_ids.dim(0), "measure_tower_bytes: ", n, " clips of a batch of ", input_ids.dim(0));
+  GradientSnapshot keep(model);
+  return measured_peak(model.device(), [&] { probe_towers(model, input_ids, attention_mask, video, video_mask, n); });
+}
+
+size_t measure_head_bytes(const RetrievalModel& model, const Tensor& attention_mask, const Tensor& video_mask) {
+  GradientSnapshot keep(model);
+  return measured_peak(model.device(), [&] { probe_head(model, attention_mask, video_mask); });
+}
+
 ChunkPlan plan_chunk_clips(const RetrievalModel& model, const Tensor& input_ids, const Tensor& attention_mask,
                            const Tensor& video, const Tensor& video_mask, double fraction) {
   XCLIP_CHECK(fraction > 0 && fraction <= 1, "plan_chunk_clips: fraction must be in (0, 1], got ", fraction);
@@ -177,16 +189,11 @@ ChunkPlan plan_chunk_clips(const RetrievalModel& model, const Tensor& input_ids,
   const int64_t B = input_ids.dim(0);
   ChunkPlan plan;
   plan.batch = B;
-  {
-    GradientSnapshot keep(model);
-    const size_t one = measured_peak(dev, [&] { probe_towers(model, input_ids, attention_mask, video, video_mask, 1); });
-    const size_t two = B >= 2 ? measured_peak(dev, [&] {
-      probe_towers(model, input_ids, attention_mask, video, video_mask, 2);
-    }) : 2 * one;
-    plan.bytes_per_clip = std::max<size_t>(two > one ? two - one : one, 1);
-    plan.bytes_fixed = one > plan.bytes_per_clip ? one - plan.bytes_per_clip : 0;
-    plan.bytes_head = measured_peak(dev, [&] { probe_head(model, attention_mask, video_mask); });
-  }
+  const size_t one = measure_tower_bytes(model, input_ids, attention_mask, video, video_mask, 1);
+  const size_t two = B >= 2 ? measure_tower_bytes(model, input_ids, attention_mask, video, video_mask, 2) : 2 * one;
+  plan.bytes_per_clip = std::max<size_t>(two > one ? two - one : one, 1);
+  plan.bytes_fixed = one > plan.bytes_per_clip ? one - plan.bytes_per_clip : 0;
+  plan.bytes_head = measure_head_bytes(model, attention_mask, video_mask);
   plan.bytes_available = available_memory(dev);
   const double budget = fraction * double(plan.bytes_available);
   const double one_graph = double(plan.bytes_fixed) + double(B) * double(plan.bytes_per_clip) + double(plan.bytes_head);

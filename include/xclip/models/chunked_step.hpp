@@ -72,6 +72,13 @@ struct ChunkPlan {
 // tensor_memory() peaks: the towers' forward + backward on the batch's first 1 and then 2 clips
 // (per_clip = the difference), and the head's forward + backward on zero features of the batch's
 // size. The probes leave every parameter's gradient as it was.
+// The probes, for benchmarks: the peak tensor memory of the towers' forward + backward on the first
+// n clips and captions, and of the head + loss forward + backward on zero features of the masks'
+// batch (features included). Both leave every parameter's gradient as it was.
+size_t measure_tower_bytes(const RetrievalModel& model, const Tensor& input_ids, const Tensor& attention_mask,
+                           const Tensor& video, const Tensor& video_mask, int64_t n);
+size_t measure_head_bytes(const RetrievalModel& model, const Tensor& attention_mask, const Tensor& video_mask);
+
 ChunkPlan plan_chunk_clips(const RetrievalModel& model, const Tensor& input_ids, const Tensor& attention_mask,
                            const Tensor& video, const Tensor& video_mask, double fraction = 0.8);
 
