@@ -75,40 +75,16 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-ClipConfig clip_config(bool small) {
-  if (!small) return ClipConfig::vit_b32();
-  ScratchClipOptions s;
-  s.vision_width = 64, s.vision_layers = 2, s.patch = 8, s.image_resolution = 32;
-  s.text_width = 64, s.text_layers = 2, s.embed_dim = 64, s.head_width = 32;
-  return scratch_clip_config(s);
-}
+ClipConfig clip_config(bool small) { return small ? bench::small_bench_clip_config() : ClipConfig::vit_b32(); }
 
 ClipPrecision precision_of(const std::string& p) {
   return p == "fp16" ? ClipPrecision::official_fp16 : p == "bf16" ? ClipPrecision::bf16_autocast : ClipPrecision::f32;
 }
 
-struct Inputs {
-  Tensor ids, attention, video, video_mask;
-};
+using Inputs = bench::TrainInputs;
 
-// B captions of 5..L-2 words and B random clips of N frames (the same distribution as the other
-// training benchmarks; memory does not depend on the values).
 Inputs make_inputs(int64_t B, int64_t L, int64_t N, int64_t R, int64_t vocab, bool with_video = true) {
-  Generator g(1234);
-  std::vector<int64_t> ids(size_t(B * L), 0), att(size_t(B * L), 0);
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t words = 5 + int64_t(g.next_u64() % uint64_t(std::max<int64_t>(1, L - 7)));
-    ids[size_t(b * L)] = vocab - 2;
-    for (int64_t i = 1; i <= words; ++i) ids[size_t(b * L + i)] = 1 + int64_t(g.next_u64() % uint64_t(vocab - 3));
-    ids[size_t(b * L + words + 1)] = vocab - 1;
-    for (int64_t i = 0; i < words + 2; ++i) att[size_t(b * L + i)] = 1;
-  }
-  Inputs in;
-  in.ids = Tensor::from_vector(ids, Shape{B, L});
-  in.attention = Tensor::from_vector(att, Shape{B, L});
-  if (with_video) in.video = Tensor::randn(Shape{B, N, 3, R, R}, g);
-  in.video_mask = Tensor::ones(Shape{B, N}, DType::i64);
-  return in;
+  return bench::make_train_inputs(B, L, N, R, vocab, Device::cpu, with_video);
 }
 
 void drop_gradients(RetrievalModel& model) {

@@ -13,8 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "xclip/autograd.hpp"
 #include "xclip/io/file_bytes.hpp"
+#include "xclip/models/build.hpp"
 #include "xclip/models/clip.hpp"
+#include "xclip/ops.hpp"
 
 namespace xclip::bench {
 
@@ -55,6 +58,48 @@ inline StepFlops xclip_forward_flops(const models::ClipConfig& c, int64_t texts,
             + 2 * T * Ld * D * D + 2 * T * Ld * V * Nd * D    // frame-word: Wd·Lm, the fine-grained matrix
             + 2 * T * V * Nd * Ld * Ld + 2 * T * Ld * V * Nd * Nd + 2 * T * V * Nd * Nd + 2 * T * V * Ld * Ld;
   return f;
+}
+
+// ---- training inputs ---------------------------------------------------------------------------
+// --small: a tiny CLIP (width 64, 2 layers, 32 px, patch 8) for plumbing runs on the CPU.
+inline models::ClipConfig small_bench_clip_config() {
+  models::ScratchClipOptions s;
+  s.vision_width = 64, s.vision_layers = 2, s.patch = 8, s.image_resolution = 32;
+  s.text_width = 64, s.text_layers = 2, s.embed_dim = 64, s.head_width = 32;
+  return models::scratch_clip_config(s);
+}
+
+struct TrainInputs {
+  Tensor ids, attention, video, video_mask;
+};
+
+// B captions of 5..L-2 random tokens between SOT (vocab-2) and EOT (vocab-1), and B clips of N
+// frames: min(B, 8) random clips repeated (the values do not matter for time or memory; generating
+// B·12·3·224² normals on one CPU core would take longer than the step), every frame valid.
+// `with_video` false leaves video undefined (the masks are enough for the head's shapes).
+inline TrainInputs make_train_inputs(int64_t B, int64_t L, int64_t N, int64_t R, int64_t vocab, Device device,
+                                     bool with_video = true) {
+  NoGradGuard no_grad;
+  Generator g(1234);
+  std::vector<int64_t> ids(size_t(B * L), 0), att(size_t(B * L), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t words = 5 + int64_t(g.next_u64() % uint64_t(std::max<int64_t>(1, L - 7)));
+    ids[size_t(b * L)] = vocab - 2;
+    for (int64_t i = 1; i <= words; ++i) ids[size_t(b * L + i)] = 1 + int64_t(g.next_u64() % uint64_t(vocab - 3));
+    ids[size_t(b * L + words + 1)] = vocab - 1;
+    for (int64_t i = 0; i < words + 2; ++i) att[size_t(b * L + i)] = 1;
+  }
+  TrainInputs in;
+  in.ids = Tensor::from_vector(ids, Shape{B, L}).to(device);
+  in.attention = Tensor::from_vector(att, Shape{B, L}).to(device);
+  in.video_mask = Tensor::ones(Shape{B, N}, DType::i64, device);
+  if (!with_video) return in;
+  const int64_t distinct = std::min<int64_t>(B, 8);
+  const Tensor clips = Tensor::randn(Shape{distinct, N, 3, R, R}, g).to(device);
+  std::vector<Tensor> parts;
+  for (int64_t b = 0; b < B; b += distinct) parts.push_back(ops::narrow(clips, 0, 0, std::min(distinct, B - b)));
+  in.video = parts.size() == 1 ? parts[0] : ops::concat(parts, 0);
+  return in;
 }
 
 // ---- timing ----------------------------------------------------------------------------------

@@ -124,43 +124,9 @@ void synchronize(Device d) {
 #endif
 }
 
-ClipConfig clip_config(const Options& o) {
-  if (!o.small) return ClipConfig::vit_b32();
-  models::ScratchClipOptions s;
-  s.vision_width = 64, s.vision_layers = 2, s.patch = 8, s.image_resolution = 32;
-  s.text_width = 64, s.text_layers = 2, s.embed_dim = 64, s.head_width = 32;
-  return models::scratch_clip_config(s);
-}
+ClipConfig clip_config(const Options& o) { return o.small ? bench::small_bench_clip_config() : ClipConfig::vit_b32(); }
 
-struct Inputs {
-  Tensor ids, attention, video, video_mask;
-};
-
-// Captions: SOT, 5..L-3 random words, EOT (the largest id), zero padding. Videos: 8 distinct
-// random clips repeated (the values do not matter for timing; generating B·12·3·224² normals on
-// one CPU core would take longer than the step), every frame valid.
-Inputs make_inputs(int64_t B, int64_t L, int64_t N, int64_t R, int64_t vocab, Device device) {
-  NoGradGuard no_grad;
-  Generator g(1234);
-  std::vector<int64_t> ids(size_t(B * L), 0), att(size_t(B * L), 0);
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t words = 5 + int64_t(g.next_u64() % uint64_t(std::max<int64_t>(1, L - 7)));
-    ids[size_t(b * L)] = vocab - 2;
-    for (int64_t i = 1; i <= words; ++i) ids[size_t(b * L + i)] = 1 + int64_t(g.next_u64() % uint64_t(vocab - 3));
-    ids[size_t(b * L + words + 1)] = vocab - 1;
-    for (int64_t i = 0; i < words + 2; ++i) att[size_t(b * L + i)] = 1;
-  }
-  const int64_t distinct = std::min<int64_t>(B, 8);
-  const Tensor clips = Tensor::randn(Shape{distinct, N, 3, R, R}, g).to(device);
-  std::vector<Tensor> parts;
-  for (int64_t b = 0; b < B; b += distinct) parts.push_back(ops::narrow(clips, 0, 0, std::min(distinct, B - b)));
-  Inputs in;
-  in.ids = Tensor::from_vector(ids, Shape{B, L}).to(device);
-  in.attention = Tensor::from_vector(att, Shape{B, L}).to(device);
-  in.video = parts.size() == 1 ? parts[0] : ops::concat(parts, 0);
-  in.video_mask = Tensor::ones(Shape{B, N}, DType::i64, device);
-  return in;
-}
+using Inputs = bench::TrainInputs;
 
 // ---- the peak of a large GEMM (TFLOP/s) ------------------------------------------------------------
 double time_best(Device d, int reps, const std::function<void()>& fn) {
@@ -178,7 +144,7 @@ double time_best(Device d, int reps, const std::function<void()>& fn) {
 }
 
 // n×n·n×n in f32 through ops::matmul on `d` (TF32 when it is allowed), built from a random
-// [n/8, n] block repeated (see make_inputs).
+// [n/8, n] block repeated (see bench::make_train_inputs).
 double peak_gemm_f32(Device d, int64_t n) {
   NoGradGuard no_grad;
   Generator g(7);
@@ -382,7 +348,7 @@ int main(int argc, char** argv) {
       std::vector<double> losses;
       for (int64_t b : batches) {
         try {
-          in = make_inputs(b, L, N, cc.vision.resolution, cc.text.vocab_size, device);
+          in = bench::make_train_inputs(b, L, N, cc.vision.resolution, cc.text.vocab_size, device);
           losses.push_back(train_step(model, in));  // the first warm-up step: allocates the moments
           B = b;
           tries.push_back({{"batch", b}, {"fits", true}});
