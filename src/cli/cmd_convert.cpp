@@ -194,14 +194,14 @@ OutputFormat output_format(const std::optional<std::string>& flag, const std::op
   return out && !out->ends_with(".safetensors") ? OutputFormat::torch : OutputFormat::safetensors;
 }
 
-void print_config(const models::ClipConfig& config, const DescribedModel& model, int64_t head_width) {
-  const auto& v = config.vision;
-  const auto& t = config.text;
+void print_config(const DescribedModel& model, int64_t head_width) {
+  const auto& v = model.clip.vision;
+  const auto& t = model.clip.text;
   print_row("vision:    ", format("ViT width ", v.width, ", ", v.layers, " layers, ", v.heads, " heads, patch ", v.patch,
                                   ", ", v.resolution, " px (", v.tokens(), " tokens)"));
   print_row("text:      ", format("width ", t.width, ", ", t.layers, " layers, ", t.heads, " heads, context ",
                                   t.context_length, ", vocab ", t.vocab_size));
-  print_row("embed dim: ", std::to_string(config.embed_dim));
+  print_row("embed dim: ", std::to_string(model.clip.embed_dim));
   print_row("config:    ", model.config_source.empty()
                                ? format("read off the shapes (heads = width / ", head_width, ")")
                                : "from " + model.config_source);
@@ -240,7 +240,7 @@ int convert(const std::string& in, const std::optional<std::string>& out, Output
   print_row("kind:      ", format(io::checkpoint_kind_name(info.kind),
                                   info.renamed_from_hf ? " (Hugging Face CLIPModel names, renamed to OpenAI's)" : ""));
   print_row("CLIP:      ", prefix->empty() ? "bare OpenAI names" : "under '" + *prefix + "'");
-  print_config(model.clip, model, head_width);
+  print_config(model, head_width);
   print_row("X-CLIP:    ", describe_xclip(parts));
   if (!parts.other.empty())
     print_row("other:     ", format(parts.other.size(), " tensors kept as named (first: ", parts.other[0], ")"));
