@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <string>
 
 namespace xclip::test {
@@ -38,6 +39,19 @@ inline CliRun run_cli(const std::filesystem::path& dir, const std::string& args)
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, captured("stdout.txt"), captured("stderr.txt")};
+}
+
+// `p` in single quotes, for run_cli's command line.
+inline std::string shell_quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+
+// The names in `dir` other than run_cli's captured output (a leftover temporary file would show).
+inline std::set<std::string> files_besides_output(const std::filesystem::path& dir) {
+  std::set<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n != "stdout.txt" && n != "stderr.txt") names.insert(n);
+  }
+  return names;
 }
 
 }  // namespace xclip::test

@@ -1,6 +1,8 @@
-// xclip-cli convert IN OUT.safetensors: any checkpoint the loaders read (OpenAI TorchScript .pt,
-// torch.save state_dicts such as the official X-CLIP pytorch_model.bin.N, Hugging Face CLIPModel
-// safetensors, our safetensors) -> safetensors under the official names. Prints what it found.
+// xclip-cli convert IN OUT: any checkpoint the loaders read (OpenAI TorchScript .pt, torch.save
+// state_dicts such as the official X-CLIP pytorch_model.bin.N, Hugging Face CLIPModel
+// safetensors, our safetensors such as checkpoint.N/model.safetensors) -> safetensors, or -> a
+// torch.save file that the original X-CLIP code torch.loads (OUT pytorch_model.bin.N, *.bin, *.pt,
+// *.pth; --format overrides the choice by name). Prints what it found.
 //
 // Names: an X-CLIP state keeps its clip.* / matrices / transformerClip.* names; a CLIP-only state
 // is written with the bare OpenAI names it has (visual.conv1.weight, ...), which X-CLIP's
@@ -8,9 +10,18 @@
 // to OpenAI's by the loader. OpenAI's TorchScript extras (input_resolution, context_length,
 // vocab_size) are dropped: the original loaders delete them too and the config comes from shapes.
 //
-// Safety: the whole input is read and checked (zip entries against their CRC-32, the CLIP config
-// inferred) before anything is written, and the output is written under a temporary name and
-// renamed into place, so a failure never leaves a half-written OUT nor touches an existing one.
+// torch output: the original load_state_dicts the file by name into its module, so the tensors are
+// first checked against the model they describe, built from model_config.json beside IN (as
+// training writes it) or from the shapes (convert_model.hpp): every parameter present with its
+// exact shape and nothing else, or nothing is written. The file then lists them in the model's
+// state_dict order, as torch.save(model.state_dict()) does, in PyTorch 1.13's exact bytes
+// (xclip/io/torch_save.hpp). The same check runs for a safetensors output when model_config.json is
+// beside IN (a config that does not describe the weights would be misleading).
+//
+// Safety: the whole input is read and checked (zip entries against their CRC-32, the config
+// inferred, the model check) before anything is written, and the output is written under a
+// temporary name and renamed into place, so a failure never leaves a half-written OUT nor touches
+// an existing one.
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -22,27 +33,39 @@
 
 #include "args.hpp"
 #include "command.hpp"
+#include "convert_model.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/io/checkpoint.hpp"
-#include "xclip/models/clip.hpp"
+#include "xclip/io/torch_save.hpp"
 #include "xclip/io/zip.hpp"
+#include "xclip/models/clip.hpp"
+#include "xclip/models/heads/xclip_head.hpp"
 
 namespace xclip::cli {
 namespace {
 
 const char* kUsage =
-    "usage: xclip-cli convert IN OUT.safetensors [--dtype f32|f16] [--head_width 64] [--dry_run]\n"
+    "usage: xclip-cli convert IN OUT [--format safetensors|torch] [--dtype f32|f16] [--head_width 64] [--dry_run]\n"
     "  IN          OpenAI TorchScript .pt, torch.save state_dict (e.g. X-CLIP pytorch_model.bin.N),\n"
-    "              Hugging Face CLIPModel safetensors or safetensors; the kind is read from the content\n"
-    "  OUT         written atomically (temporary name, then rename); an existing file is replaced\n"
-    "              only when the conversion succeeds\n"
+    "              Hugging Face CLIPModel safetensors or safetensors (e.g. our checkpoint.N/model.safetensors);\n"
+    "              the kind is read from the content\n"
+    "  OUT         *.safetensors: safetensors. Any other name (pytorch_model.bin.N, *.bin, *.pt, *.pth):\n"
+    "              a torch.save file as PyTorch 1.13 writes it, which the original X-CLIP code torch.loads\n"
+    "              (e.g. its eval of output_dir/pytorch_model.bin.N). Written atomically (temporary name,\n"
+    "              then rename); an existing file is replaced only when the conversion succeeds\n"
+    "  --format    safetensors | torch: overrides the choice by OUT's name\n"
     "  --dtype     cast every floating tensor to f32 or f16 (default: keep the stored dtypes)\n"
-    "  --head_width  attention head width, for the printed head counts only (heads are not stored in\n"
-    "              the weights; 64 in every OpenAI CLIP)\n"
-    "  --dry_run   read, check and describe IN; write nothing (OUT may then be omitted)\n"
+    "  --head_width  attention head width, for the head counts only (heads are not stored in the\n"
+    "              weights; 64 in every OpenAI CLIP); not needed with model_config.json beside IN\n"
+    "  --dry_run   read, check and describe IN; write nothing (OUT may then be omitted; --format torch\n"
+    "              also runs the model check)\n"
     "Names: X-CLIP states keep the official names (clip.*, the matrices, transformerClip.*); CLIP-only\n"
     "states keep their OpenAI names (Hugging Face names are converted to them); OpenAI's\n"
-    "input_resolution / context_length / vocab_size entries are dropped.\n";
+    "input_resolution / context_length / vocab_size entries are dropped.\n"
+    "Model check (torch output, and any output with model_config.json beside IN): the tensors must be\n"
+    "exactly the parameters of the model they describe, with its shapes (config from model_config.json\n"
+    "beside IN, as training writes it, else from the shapes); otherwise nothing is written and the\n"
+    "error names the tensors. A torch output lists them in the model's state_dict order.\n";
 
 // "1234 bytes" below a MiB, else "337.1 MiB (353436700 bytes)"; `exact` false drops the count.
 std::string byte_count(size_t bytes, bool exact = true) {
@@ -95,12 +118,7 @@ struct XClipParts {
   bool any() const { return !temporal_layers.empty() || frame_positions || !matrices.empty(); }
 };
 
-const std::vector<std::string>& matrix_names() {
-  static const std::vector<std::string> names = {"global_mat_weight", "word_logit_weight", "frame_logit_weight",
-                                                 "local_mat_weight",  "frame_mat_weight",  "word_mat_weight",
-                                                 "frame_mat_weight2", "word_mat_weight2"};
-  return names;
-}
+const std::vector<const char*>& matrix_names() { return models::AosmMatrices::names(); }
 
 XClipParts find_xclip_parts(const io::NamedTensors& tensors, const std::string& clip_prefix) {
   XClipParts parts;
@@ -163,19 +181,46 @@ std::optional<DType> parse_target_dtype(const std::optional<std::string>& flag) 
 
 void print_row(const char* key, const std::string& value) { std::cout << "  " << key << value << "\n"; }
 
-// heads = width / head_width is the one number the weights do not hold: say so when it fails.
-models::ClipConfig infer_config(const io::NamedTensors& tensors, const std::string& prefix, int64_t head_width) {
-  try {
-    return models::infer_clip_config(tensors.list(), prefix, head_width);
-  } catch (const Error& e) {
-    const std::string what = tensors.source() + ": " + e.what();
-    if (what.find("heads of width") == std::string::npos) throw Error(what);
-    throw Error(what + " (heads are not stored in the weights: pass --head_width for narrower heads)");
+enum class OutputFormat { safetensors, torch };
+
+// --format wins; else OUT's name: *.safetensors is safetensors, any other name a torch.save file
+// (pytorch_model.bin.N has no extension torch would recognise: torch.load reads any name).
+OutputFormat output_format(const std::optional<std::string>& flag, const std::optional<std::string>& out) {
+  if (flag) {
+    if (*flag == "safetensors") return OutputFormat::safetensors;
+    if (*flag == "torch") return OutputFormat::torch;
+    throw Error(format("--format must be safetensors or torch, got '", *flag, "'"));
   }
+  return out && !out->ends_with(".safetensors") ? OutputFormat::torch : OutputFormat::safetensors;
 }
 
-int convert(const std::string& in, const std::optional<std::string>& out, std::optional<DType> target,
-            int64_t head_width) {
+void print_config(const DescribedModel& model, int64_t head_width) {
+  const auto& v = model.clip.vision;
+  const auto& t = model.clip.text;
+  print_row("vision:    ", format("ViT width ", v.width, ", ", v.layers, " layers, ", v.heads, " heads, patch ", v.patch,
+                                  ", ", v.resolution, " px (", v.tokens(), " tokens)"));
+  print_row("text:      ", format("width ", t.width, ", ", t.layers, " layers, ", t.heads, " heads, context ",
+                                  t.context_length, ", vocab ", t.vocab_size));
+  print_row("embed dim: ", std::to_string(model.clip.embed_dim));
+  print_row("config:    ", model.config_source.empty()
+                               ? format("read off the shapes (heads = width / ", head_width, ")")
+                               : "from " + model.config_source);
+}
+
+void write_output(const std::string& out, OutputFormat fmt, io::NamedTensors& tensors) {
+  if (fmt == OutputFormat::torch) {
+    io::write_torch_save(out, tensors);
+  } else {
+    tensors.metadata["format"] = "pt";  // what Hugging Face's loaders expect of PyTorch weights
+    io::save_safetensors(out, tensors);
+  }
+  std::cout << "wrote " << out << (fmt == OutputFormat::torch ? " (torch.save)" : " (safetensors)") << ": "
+            << tensors.size() << " tensors, " << byte_count(tensors.total_bytes()) << "; " << dtype_summary(tensors)
+            << "\n";
+}
+
+int convert(const std::string& in, const std::optional<std::string>& out, OutputFormat fmt,
+            std::optional<DType> target, int64_t head_width) {
   const auto bytes = io::FileBytes::map(in);
   io::CheckpointInfo info;
   io::NamedTensors tensors = io::load_any_checkpoint(bytes, &info);
@@ -184,7 +229,7 @@ int convert(const std::string& in, const std::optional<std::string>& out, std::o
   XCLIP_CHECK(prefix, in, ": a ", io::checkpoint_kind_name(info.kind), " file with ", tensors.size(),
               " tensors but no CLIP weights (neither visual.proj nor clip.visual.proj); convert writes CLIP and "
               "X-CLIP checkpoints only");
-  const models::ClipConfig config = infer_config(tensors, *prefix, head_width);
+  const DescribedModel model = describe_model(tensors, in, *prefix, head_width);
   const XClipParts parts = find_xclip_parts(tensors, *prefix);
   const size_t stored_count = tensors.size(), stored_bytes = tensors.total_bytes();
   const std::string stored_dtypes = dtype_summary(tensors);
@@ -195,13 +240,7 @@ int convert(const std::string& in, const std::optional<std::string>& out, std::o
   print_row("kind:      ", format(io::checkpoint_kind_name(info.kind),
                                   info.renamed_from_hf ? " (Hugging Face CLIPModel names, renamed to OpenAI's)" : ""));
   print_row("CLIP:      ", prefix->empty() ? "bare OpenAI names" : "under '" + *prefix + "'");
-  const auto& v = config.vision;
-  const auto& t = config.text;
-  print_row("vision:    ", format("ViT width ", v.width, ", ", v.layers, " layers, ", v.heads, " heads, patch ", v.patch,
-                                  ", ", v.resolution, " px (", v.tokens(), " tokens)"));
-  print_row("text:      ", format("width ", t.width, ", ", t.layers, " layers, ", t.heads, " heads, context ",
-                                  t.context_length, ", vocab ", t.vocab_size));
-  print_row("embed dim: ", std::to_string(config.embed_dim));
+  print_config(model, head_width);
   print_row("X-CLIP:    ", describe_xclip(parts));
   if (!parts.other.empty())
     print_row("other:     ", format(parts.other.size(), " tensors kept as named (first: ", parts.other[0], ")"));
@@ -212,17 +251,18 @@ int convert(const std::string& in, const std::optional<std::string>& out, std::o
     print_row("dropped:   ", format(dropped.size(), " OpenAI TorchScript entries (input_resolution, context_length, "
                                     "vocab_size: the original loaders delete them; the config comes from the shapes)"));
   if (target) print_row("cast:      ", format(cast, " floating tensors to ", dtype_name(*target)));
-  if (!out) return 0;
-
-  tensors.metadata["format"] = "pt";  // what Hugging Face's loaders expect of PyTorch weights
-  io::save_safetensors(*out, tensors);
-  std::cout << "wrote " << *out << ": " << tensors.size() << " tensors, " << byte_count(tensors.total_bytes())
-            << "; " << dtype_summary(tensors) << "\n";
+  // Before anything is written: the output must load by name into the model it describes.
+  if (fmt == OutputFormat::torch || !model.config_source.empty()) {
+    tensors = check_against_model(tensors, model, in);
+    print_row("checked:   ", format("all ", tensors.size(), " tensors are the parameters of ", model.str(),
+                                    ", with their shapes"));
+  }
+  if (out) write_output(*out, fmt, tensors);
   return 0;
 }
 
 int run_convert(const std::vector<std::string>& argv) {
-  Args args(argv, {"dtype", "head_width"}, {"help", "dry_run"});
+  Args args(argv, {"dtype", "head_width", "format"}, {"help", "dry_run"});
   const bool dry = args.flag("dry_run");
   const size_t n = args.positional().size();
   if (args.flag("help") || !(n == 2 || (dry && n == 1))) {
@@ -231,15 +271,14 @@ int run_convert(const std::vector<std::string>& argv) {
   }
   const std::string in = args.positional()[0];
   std::optional<std::string> out;
-  if (!dry) {
-    out = args.positional()[1];
-    XCLIP_CHECK(out->ends_with(".safetensors"), *out, ": the output is written as safetensors; name it *.safetensors");
-    XCLIP_CHECK(*out != in, in, ": the output must differ from the input");
-  }
+  if (n == 2) out = args.positional()[1];
+  if (out) XCLIP_CHECK(*out != in, in, ": the output must differ from the input");
+  const OutputFormat fmt = output_format(args.get("format"), out);
+  if (dry) out.reset();
   const std::optional<DType> target = parse_target_dtype(args.get("dtype"));
   const int64_t head_width = args.get_int("head_width", 64);
   try {
-    return convert(in, out, target, head_width);
+    return convert(in, out, fmt, target, head_width);
   } catch (const std::exception& e) {
     // Every loader error names the file already; anything else (allocation, ...) gets it here.
     const std::string what = e.what();
@@ -249,7 +288,8 @@ int run_convert(const std::vector<std::string>& argv) {
 }
 
 const CommandRegistrar registrar{
-    Command{"convert", "any CLIP / X-CLIP checkpoint (.pt, pytorch_model.bin, HF) -> safetensors", run_convert}};
+    Command{"convert", "any CLIP / X-CLIP checkpoint (.pt, pytorch_model.bin, HF, safetensors) -> safetensors or "
+                       "pytorch_model.bin.N (torch.save)", run_convert}};
 
 }  // namespace
 }  // namespace xclip::cli

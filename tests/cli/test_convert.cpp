@@ -24,17 +24,8 @@ using test::cli_path;
 // Runs `xclip-cli convert ARGS` with stdout and stderr captured in `dir`.
 Run convert(const fs::path& dir, const std::string& args) { return test::run_cli(dir, "convert " + args); }
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
-// Files in `dir` other than the captured output (a leftover temporary would show here).
-std::set<std::string> files_in(const fs::path& dir) {
-  std::set<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    const std::string n = e.path().filename().string();
-    if (n != "stdout.txt" && n != "stderr.txt") names.insert(n);
-  }
-  return names;
-}
+constexpr auto q = &test::shell_quoted;
+constexpr auto files_in = &test::files_besides_output;
 
 void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
@@ -214,9 +205,9 @@ TEST_CASE("convert: usage errors and --dry_run write nothing", "[cli][convert]")
   const std::string in = q(test::io_fixture("tiny_clip.traced.pt"));
   CHECK(convert(dir, "").status == 2);
   CHECK(convert(dir, in).status == 2);  // no OUT without --dry_run
-  Run r = convert(dir, in + " " + q(dir / "out.pt") + " --head_width 16");
+  Run r = convert(dir, in + " " + q(dir / "out.pt") + " --head_width 16 --format pickle");
   CHECK(r.status == 1);
-  CHECK_THAT(r.err, Catch::Contains("*.safetensors"));
+  CHECK_THAT(r.err, Catch::Contains("--format must be safetensors or torch"));
   r = convert(dir, in + " " + q(dir / "missing_dir/out.safetensors") + " --head_width 16");
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("missing_dir/out.safetensors"));

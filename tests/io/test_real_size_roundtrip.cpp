@@ -1,7 +1,8 @@
 // Real-shaped ViT-B/32 and ViT-B/16 state dicts (random weights, fp16 where OpenAI's
 // convert_weights puts fp16) survive .pt -> safetensors -> Clip -> safetensors bit-exactly, without
-// PyTorch at test time: the .pt is made by our test-only torch.save writer, which is first shown to
-// write the very bytes torch.save wrote for a committed tiny dict.
+// PyTorch at test time: the .pt is made by our torch.save writer (xclip/io/torch_save.hpp, the one
+// `xclip-cli convert` uses), which is first shown to write the very bytes torch.save wrote for a
+// committed tiny dict.
 //
 // XCLIP_KEEP_ROUNDTRIP_DIR=DIR keeps the files (in DIR) instead of deleting them, for the offline
 // torch.load check of tools/reference/check_torch_save_writer.py.
@@ -14,10 +15,10 @@
 #include <iostream>
 
 #include "io/io_test_helpers.hpp"
-#include "io/torch_save_writer.hpp"
 #include "models/clip_test_util.hpp"
 #include "test_cli_util.hpp"
 #include "xclip/io/checkpoint.hpp"
+#include "xclip/io/torch_save.hpp"
 #include "xclip/models/clip.hpp"
 
 using namespace xclip;
@@ -157,7 +158,7 @@ void round_trip(const models::ClipConfig& config, const std::string& stem, uint6
   const fs::path converted_path = dir.path / (stem + ".converted.safetensors");
   const fs::path final_path = dir.path / (stem + ".roundtrip.safetensors");
   const io::NamedTensors original = random_openai_state(config, seed);
-  test::write_torch_save(pt.string(), original);
+  io::write_torch_save(pt.string(), original);
   convert(pt, converted_path);
   {
     io::NamedTensors converted = io::load_safetensors(converted_path.string());
@@ -184,7 +185,7 @@ TEST_CASE("torch.save writer: a tiny state dict gives the bytes torch.save wrote
   require_bit_exact(io::load_any_checkpoint(fixture), tiny);
   const WorkDir dir("torch_save_tiny");
   const fs::path ours = dir.path / "torch_save_tiny.pt";  // the archive folder comes from the name
-  test::write_torch_save(ours.string(), tiny);
+  io::write_torch_save(ours.string(), tiny);
   const std::vector<uint8_t> expected = test::read_bytes(fixture), got = test::read_bytes(ours.string());
   REQUIRE(got.size() == expected.size());
   const auto [mismatch, _] = std::mismatch(got.begin(), got.end(), expected.begin());

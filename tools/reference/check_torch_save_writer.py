@@ -1,4 +1,5 @@
-"""The PyTorch side of the test-only torch.save writer (tests/io/torch_save_writer.cpp).
+"""The PyTorch side of our torch.save writer (include/xclip/io/torch_save.hpp, src/io/torch_save.cpp),
+which `xclip-cli convert` uses to write pytorch_model.bin.N and the tests use for real-sized .pt files.
 
 Run from the repository root with Debian's PyTorch 1.13 (never at test time):
 
@@ -76,16 +77,21 @@ def reference_tensors(path, order):
     return collections.OrderedDict((name, torch.from_numpy(np.array(arrays[name]))) for name in order)
 
 
-def check(path, reference):
-    loaded = torch.load(path, map_location="cpu")
-    expected = tiny_state() if reference is None else reference_tensors(reference, list(loaded.keys()))
-    compare(loaded, expected)
+def torch_save_gives_the_same_bytes(loaded, path):
+    """Whether torch.save(loaded) under the file name of `path` writes the bytes of `path`."""
     with tempfile.TemporaryDirectory() as tmp:
         again = os.path.join(tmp, os.path.basename(path))  # the archive folder comes from the name
         torch.save(loaded, again)
         with open(again, "rb") as a, open(path, "rb") as b:
-            same = a.read() == b.read()
-    assert same, "torch.save of the loaded tensors gives different bytes than our writer"
+            return a.read() == b.read()
+
+
+def check(path, reference):
+    loaded = torch.load(path, map_location="cpu")
+    expected = tiny_state() if reference is None else reference_tensors(reference, list(loaded.keys()))
+    compare(loaded, expected)
+    assert torch_save_gives_the_same_bytes(loaded, path), \
+        "torch.save of the loaded tensors gives different bytes than our writer"
     print(f"{path}: {len(loaded)} tensors load in torch.load {torch.__version__} as expected; "
           "torch.save of them is byte-identical")
 

@@ -71,7 +71,8 @@ class RetrievalModel : public nn::Module {
   // Loading is by name and non-strict as the original's (shape mismatches are errors); `strict`
   // also makes missing parameters and unused tensors errors.
   LoadReport load_pretrained(const nn::NamedTensorList& state, bool strict = false);
-  // Writes the official state_dict (safetensors, atomically), loadable by the original code.
+  // Writes the official state_dict (safetensors, atomically); `xclip-cli convert` makes the torch.save
+  // file the original code loads from it.
   void save(const std::string& path) const;
 
  private:

@@ -1,21 +1,24 @@
-// torch.save as PyTorch 1.13 writes it (see torch_save_writer.hpp). Two halves, each mirroring one
-// piece of PyTorch: Pickler is Python's pickle at protocol 2 for the few types a state dict holds,
-// ZipWriter is caffe2/serialize/inline_container.cc over miniz.
-#include "io/torch_save_writer.hpp"
+// torch.save as PyTorch 1.13 writes it (see torch_save.hpp). Two halves, each mirroring one piece
+// of PyTorch: Pickler is Python's pickle at protocol 2 for the few types a state dict holds,
+// ZipArchiveBuilder is caffe2/serialize/inline_container.cc over miniz. The archive is laid out in
+// memory as a list of pieces (its headers, and the tensors' data where they are) and handed to
+// write_file_atomically, so a failure at any point leaves nothing behind.
+#include "xclip/io/torch_save.hpp"
 
 #include <zlib.h>
 
 #include <algorithm>
 #include <bit>
 #include <cstdint>
-#include <fstream>
+#include <deque>
 #include <map>
 #include <utility>
 #include <vector>
 
 #include "xclip/core/error.hpp"
+#include "xclip/io/file_bytes.hpp"
 
-namespace xclip::test {
+namespace xclip::io {
 namespace {
 
 void put_le(std::string& out, uint64_t value, int bytes) {
@@ -115,7 +118,7 @@ const char* storage_class(DType dtype) {
     case DType::i64: return "LongStorage";
     case DType::u8: return "ByteStorage";
   }
-  throw Error("torch_save_writer: unsupported dtype");
+  throw Error(format("torch.save writer: dtype ", dtype_name(dtype), " has no torch storage class here"));
 }
 
 // Contiguous strides as torch computes them (a size-0 dimension counts as 1).
@@ -159,14 +162,20 @@ void pickle_tensor(Pickler& p, const Tensor& t, const std::string& storage_key) 
 
 // ---- ZIP as PyTorchStreamWriter writes it ---------------------------------------------------
 constexpr uint64_t kAlignment = 64;  // inline_container.cc kFieldAlignment
+// No ZIP64 extra fields are written, so every size and offset must stay below 0xffffffff and the
+// record count below 0xffff (miniz switches to ZIP64 records at those values, which we do not
+// mirror).
+constexpr uint64_t kMaxOffset = 0xffffffffull;
+constexpr size_t kMaxRecords = 0xffff;
 
-class ZipWriter {
+// The archive as a list of pieces in file order: the headers, owned here (a deque keeps their
+// addresses stable), and the records' data, borrowed from the caller until the file is written.
+class ZipArchiveBuilder {
  public:
-  explicit ZipWriter(const std::string& path) : path_(path), file_(path, std::ios::binary | std::ios::trunc) {
-    XCLIP_CHECK(file_.good(), path, ": cannot open for writing");
-  }
+  explicit ZipArchiveBuilder(std::string path) : path_(std::move(path)) {}
   void add(const std::string& name, const void* data, size_t size);
-  void finish();
+  // Appends the central directory and the end records; returns every piece in file order.
+  const std::vector<std::pair<const void*, size_t>>& finish();
 
  private:
   struct Record {
@@ -174,28 +183,43 @@ class ZipWriter {
     uint32_t crc = 0;
     uint64_t size = 0, offset = 0;
   };
-  void write(const std::string& bytes) { write(bytes.data(), bytes.size()); }
-  void write(const void* data, size_t size);
+  void append(std::string bytes) {
+    owned_.push_back(std::move(bytes));
+    append(owned_.back().data(), owned_.back().size());
+  }
+  void append(const void* data, size_t size) {
+    pieces_.emplace_back(data, size);
+    position_ += size;
+  }
+  void check_below_4gib(uint64_t end, const std::string& what) const {
+    XCLIP_CHECK(end < kMaxOffset, path_, ": the torch.save archive would be ", end, " bytes or more at ", what,
+                "; this writer makes no ZIP64 records, so archives must stay below 4 GiB");
+  }
   std::string path_;
-  std::ofstream file_;
   uint64_t position_ = 0;
+  std::deque<std::string> owned_;
+  std::vector<std::pair<const void*, size_t>> pieces_;
   std::vector<Record> records_;
 };
 
-void ZipWriter::write(const void* data, size_t size) {
-  file_.write(static_cast<const char*>(data), std::streamsize(size));
-  XCLIP_CHECK(file_.good(), path_, ": write failed");
-  position_ += size;
+uint32_t crc32_of(const void* data, size_t size) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const auto* bytes = static_cast<const Bytef*>(data);
+  for (size_t pos = 0; pos < size; pos += size_t(1) << 30)  // zlib takes 32-bit lengths
+    crc = crc32(crc, bytes + pos, uInt(std::min(size - pos, size_t(1) << 30)));
+  return uint32_t(crc);
 }
 
 // Local header with zero CRC and sizes (bit 3: they follow in a data descriptor), then the name and
 // an "FB" extra field whose 'Z' padding puts the data at a multiple of 64.
-void ZipWriter::add(const std::string& name, const void* data, size_t size) {
-  XCLIP_CHECK(position_ + size < 0xffffffffull && records_.size() < 0xffff, path_,
-              ": the test writer makes no ZIP64 records (archives below 4 GiB only)");
-  Record rec{name, 0, size, position_};
+void ZipArchiveBuilder::add(const std::string& name, const void* data, size_t size) {
+  XCLIP_CHECK(records_.size() + 1 < kMaxRecords, path_, ": more than ", kMaxRecords - 1,
+              " records in one torch.save archive (this writer makes no ZIP64 records)");
+  XCLIP_CHECK(name.size() <= 0xffff, path_, ": record name of ", name.size(), " bytes is too long for ZIP");
   const uint64_t start = position_ + 30 + name.size() + 4;
   const uint64_t padding = (kAlignment - start % kAlignment) % kAlignment;
+  check_below_4gib(start + padding + size + 16, "record " + name);
+  Record rec{name, crc32_of(data, size), size, position_};
   std::string header;
   put_le(header, 0x04034b50, 4);
   put_le(header, 0, 2);       // version needed
@@ -206,25 +230,20 @@ void ZipWriter::add(const std::string& name, const void* data, size_t size) {
   header += name + "FB";
   put_le(header, padding, 2);
   header.append(size_t(padding), 'Z');
-  write(header);
-  uLong crc = crc32(0L, Z_NULL, 0);
-  const auto* bytes = static_cast<const Bytef*>(data);
-  for (size_t pos = 0; pos < size; pos += size_t(1) << 30)
-    crc = crc32(crc, bytes + pos, uInt(std::min(size - pos, size_t(1) << 30)));
-  rec.crc = uint32_t(crc);
-  write(data, size);
+  append(std::move(header));
+  if (size > 0) append(data, size);
   std::string descriptor;
   put_le(descriptor, 0x08074b50, 4);
   put_le(descriptor, rec.crc, 4);
   put_le(descriptor, size, 4);
   put_le(descriptor, size, 4);
-  write(descriptor);
+  append(std::move(descriptor));
   records_.push_back(std::move(rec));
 }
 
 // Central directory, then miniz's ZIP64 end record and locator (always written with
 // MZ_ZIP_FLAG_WRITE_ZIP64), then the classic end record.
-void ZipWriter::finish() {
+const std::vector<std::pair<const void*, size_t>>& ZipArchiveBuilder::finish() {
   const uint64_t cd_offset = position_;
   std::string cd;
   for (const Record& r : records_) {
@@ -240,8 +259,9 @@ void ZipWriter::finish() {
     put_le(cd, r.offset, 4);
     cd += r.name;
   }
-  write(cd);
-  const uint64_t zip64_end = position_, n = records_.size();
+  check_below_4gib(cd_offset + cd.size(), "the central directory");
+  const uint64_t cd_size = cd.size(), zip64_end = cd_offset + cd_size, n = records_.size();
+  append(std::move(cd));
   std::string end;
   put_le(end, 0x06064b50, 4);
   put_le(end, 44, 8);
@@ -250,7 +270,7 @@ void ZipWriter::finish() {
   put_le(end, 0, 4 + 4);
   put_le(end, n, 8);
   put_le(end, n, 8);
-  put_le(end, cd.size(), 8);
+  put_le(end, cd_size, 8);
   put_le(end, cd_offset, 8);
   put_le(end, 0x07064b50, 4);
   put_le(end, 0, 4);
@@ -260,12 +280,11 @@ void ZipWriter::finish() {
   put_le(end, 0, 2 + 2);
   put_le(end, n, 2);
   put_le(end, n, 2);
-  put_le(end, cd.size(), 4);
+  put_le(end, cd_size, 4);
   put_le(end, cd_offset, 4);
   put_le(end, 0, 2);
-  write(end);
-  file_.close();
-  XCLIP_CHECK(!file_.fail(), path_, ": close failed");
+  append(std::move(end));
+  return pieces_;
 }
 
 // torch's archive folder: the file name without directories and without its last extension.
@@ -275,9 +294,24 @@ std::string archive_root(const std::string& path) {
   return name;
 }
 
+// Fails before any work on what can never fit (the exact limits are checked as the archive is
+// laid out) and on tensors that are not in host memory, naming the tensor.
+void check_writable(const std::string& path, const NamedTensors& tensors) {
+  uint64_t data_bytes = 0;
+  for (const auto& [name, t] : tensors) {
+    XCLIP_CHECK(t.device() == Device::cpu, path, ": tensor '", name, "' is on ", device_name(t.device()),
+                "; torch.save files are written from CPU tensors only");
+    data_bytes += t.nbytes();
+  }
+  XCLIP_CHECK(tensors.size() + 2 < kMaxRecords, path, ": ", tensors.size(),
+              " tensors are more than one torch.save archive of this writer holds (", kMaxRecords - 3, ")");
+  XCLIP_CHECK(data_bytes < kMaxOffset, path, ": ", data_bytes,
+              " bytes of tensors; this writer makes no ZIP64 records, so archives must stay below 4 GiB");
+}
+
 }  // namespace
 
-std::string torch_save_pickle(const io::NamedTensors& tensors) {
+std::string torch_save_pickle(const NamedTensors& tensors) {
   Pickler p;
   p.op('\x80');  // PROTO 2
   p.op('\x02');
@@ -300,11 +334,10 @@ std::string torch_save_pickle(const io::NamedTensors& tensors) {
   return p.out;
 }
 
-void write_torch_save(const std::string& path, const io::NamedTensors& tensors) {
-  for (const auto& [name, t] : tensors)
-    XCLIP_CHECK(t.device() == Device::cpu, name, ": torch_save_writer writes CPU tensors only");
-  const std::string root = archive_root(path);
-  ZipWriter zip(path);
+void write_torch_save(const std::string& path, const NamedTensors& tensors) {
+  check_writable(path, tensors);
+  const std::string root = archive_root(path);  // the final name's, not the temporary file's
+  ZipArchiveBuilder zip(path);
   const std::string pickle = torch_save_pickle(tensors);
   zip.add(root + "/data.pkl", pickle.data(), pickle.size());
   std::vector<std::string> keys;
@@ -315,7 +348,7 @@ void write_torch_save(const std::string& path, const io::NamedTensors& tensors) 
     zip.add(root + "/data/" + key, t.raw_data(), t.nbytes());
   }
   zip.add(root + "/version", "3\n", 2);
-  zip.finish();
+  write_file_atomically(path, zip.finish());
 }
 
-}  // namespace xclip::test
+}  // namespace xclip::io
