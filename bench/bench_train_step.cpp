@@ -35,6 +35,8 @@
 //                    [--json OUT] [--torch-script PATH] [--python python3] [--no-torch]
 //
 // --small: a tiny CLIP (width 64, 2 layers, 32 px, patch 8) for a plumbing run on the CPU.
+// --torch_batches LIST: the batches the PyTorch side tries, largest first (with --chunk_clips, the
+// one-graph PyTorch step at the largest batch it fits beside our chunked step at --batch).
 // --chunk_clips N|auto: the step is models::ChunkedStep (the exact whole-batch gradient with the
 // towers' graphs for N clips at a time; auto: plan_chunk_clips on the first step). The FLOP count
 // and MFU stay those of the one-graph step (useful work): the recomputed tower forward is extra.
@@ -86,12 +88,13 @@ struct Options {
   int64_t gemm_n = 0;   // 0: 8192 on CUDA, 1024 on the CPU (512 with --small)
   std::string json_path, torch_script, python = "python3";
   std::string chunk_clips = "0";  // models/chunked_step.hpp: a number of clips, or auto
+  std::string torch_batches;      // the PyTorch side's batches to try (default: ours)
 };
 
 const char* kUsage =
     "usage: bench_train_step [--device cpu|cuda] [--batch N | --find_max_batch] [--tf32] [--bf16] [--small] "
     "[--warmup W] [--steps S] [--budget SECONDS] [--freeze_layer_num K] [--gemm-n N] [--profile] [--json OUT] "
-    "[--chunk_clips N|auto] "
+    "[--chunk_clips N|auto] [--torch_batches 300,256,...] "
     "[--torch-script PATH] [--python EXE] [--no-torch]\n";
 [[noreturn]] void usage(const std::string& why) { bench::exit_with_usage("bench_train_step", kUsage, why); }
 
@@ -105,6 +108,7 @@ Options parse(int argc, char** argv) {
       .value("--freeze_layer_num", o.freeze).value("--gemm-n", o.gemm_n).flag("--profile", o.profile)
       .value("--json", o.json_path).value("--torch-script", o.torch_script).value("--python", o.python)
       .flag("--no-torch", o.torch, false).value("--chunk_clips", o.chunk_clips)
+      .value("--torch_batches", o.torch_batches)
       .parse(argc, argv);
   if (o.chunk_clips != "auto" && (o.chunk_clips.find_first_not_of("0123456789") != std::string::npos || o.chunk_clips.empty()))
     usage("--chunk_clips needs a number of clips >= 0 or auto");
@@ -434,7 +438,9 @@ int main(int argc, char** argv) {
                            std::to_string(o.steps) + " --budget " + fmt("%g", o.budget) + " --freeze_layer_num " +
                            std::to_string(o.freeze) + (o.tf32 ? " --tf32" : "") + (o.bf16 ? " --bf16" : "") + (o.small ? " --small" : "") +
                            (device == Device::cpu ? " --threads " + std::to_string(cpu::num_threads()) : "");
-        if (o.find_max_batch) {
+        if (!o.torch_batches.empty()) {
+          args += " --batches " + o.torch_batches;
+        } else if (o.find_max_batch) {
           args += " --batches ";
           for (size_t i = 0; i < kMaxBatchTries.size(); ++i)
             args += (i ? "," : "") + std::to_string(kMaxBatchTries[i]);

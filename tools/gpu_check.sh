@@ -156,6 +156,9 @@ bench_stage() {
 #   train_b128_bf16    bench_train_step --batch 128 --bf16 (vs torch.autocast)  ~1 min   (timeout 120 s)
 #   train_max_f32      bench_train_step --find_max_batch (300, 256, ...), f32  ~2 min   (timeout 150 s)
 #   train_b128_tf32    bench_train_step --batch 128 --tf32                     ~1 min   (timeout 120 s)
+#   train_b300_chunked bench_train_step --batch 300 --chunk_clips auto (the published batch on one
+#                      GPU, exact gradient), PyTorch one graph at the largest of 300..128 it fits
+#                                                                              ~2 min   (timeout 180 s)
 benches() {
   local py="${PYTHON:-python3}"
   bench_budget="${BENCH_BUDGET_S:-330}"
@@ -168,6 +171,8 @@ benches() {
   bench_stage train_b128_bf16 120 "$build/bench_train_step" --device cuda --batch 128 --bf16 "${common[@]}"
   bench_stage train_max_f32 150 "$build/bench_train_step" --device cuda --find_max_batch "${common[@]}"
   bench_stage train_b128_tf32 120 "$build/bench_train_step" --device cuda --batch 128 --tf32 "${common[@]}"
+  bench_stage train_b300_chunked 180 "$build/bench_train_step" --device cuda --batch 300 --chunk_clips auto \
+    --torch_batches 300,256,192,160,128 --python "$py" --warmup 2 --steps 5 --budget 40
   [ $bench_status = 0 ] && summary "ALL BENCHMARK STAGES RAN" || summary "SOME BENCHMARK STAGES FAILED"
   return $bench_status
 }
