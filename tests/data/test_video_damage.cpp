@@ -1,14 +1,18 @@
 // Damaged data inside a file that still opens: libavcodec skips packets it cannot decode and hands
 // back the next frame it can, so a frame asked for at one time could come from a later time. The
 // rule here is the original's: sampling stops at the first failed read, and a read whose frame is
-// not the one asked for fails.
+// not the one asked for fails. Also: check_clip / check_clips name such files (and the media zoo's
+// broken ones) by what is wrong with them.
 #include <algorithm>
 #include <set>
 
 #include "test_video_util.hpp"
+#include "xclip/data/video_check.hpp"
 
+using xclip::data::Clip;
 using xclip::data::FrameSampling;
 using xclip::data::VideoFrames;
+using xclip::data::VideoProblem;
 namespace fs = std::filesystem;
 
 namespace {
@@ -94,4 +98,79 @@ TEST_CASE("damage: a file whose first key frame is zeroed yields no frame, not t
     if (out.ok) CHECK(out.frames.frames == 0);
     else CHECK_THAT(out.error, Catch::Contains(file.string()));
   }
+  const xclip::data::VideoCheck c = xclip::data::check_clip(Clip{"zeroed_start", file, {}, {}}, FrameSampling{});
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.problem->kind == VideoProblem::Kind::unreadable);
+}
+
+TEST_CASE("check_clip: the damaged file is partly corrupt, the intact one is fine", "[video][damage][check]") {
+  auto pair = damaged_pair("damage_check");
+  if (!pair) XCLIP_SKIP("../shared/media is absent: the zoo video to damage is needed for this test");
+  FrameSampling s;
+  s.max_frames = 12;
+  s.slice_framepos = 2;
+  s.size = 32;
+  const xclip::data::VideoCheck bad = xclip::data::check_clip(Clip{"zeroed", pair->damaged, {}, {}}, s);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.problem->kind == VideoProblem::Kind::partial);
+  CHECK(bad.problem->video_id == "zeroed");
+  CHECK_THAT(bad.problem->reason, Catch::Contains(pair->damaged.string()) && Catch::Contains("5 of the 10"));
+  CHECK(bad.frames == 5);
+  const xclip::data::VideoCheck good = xclip::data::check_clip(Clip{"intact", pair->intact, {}, {}}, s);
+  CHECK(good.ok());
+  CHECK(good.frames == 10);
+  CHECK(good.promised == 10);
+}
+
+TEST_CASE("check_clips: every broken file of the media zoo by name and kind, every good file fine", "[video][zoo][check]") {
+  auto media = xclip::test::media_dir();
+  if (!media) XCLIP_SKIP("../shared/media is absent: the zoo is needed for this test");
+  // The broken files, from the zoo's own manifests: expected "error", and "partial" (cut short).
+  std::set<std::string> broken;
+  for (const char* file : {"manifest.json", "manifest_time.json"}) {
+    const nlohmann::json manifest = xclip::io::read_json_file(*media / file, "media manifest");
+    for (const auto& [name, entry] : manifest["files"].items())
+      if (entry["expected"] == "error" || entry["expected"] == "partial") broken.insert(name);
+  }
+  REQUIRE(broken.size() >= 4);
+  std::vector<Clip> clips;
+  for (const auto& entry : fs::directory_iterator(*media)) {
+    const std::string ext = entry.path().extension().string();
+    if (!entry.is_regular_file() || ext == ".json" || ext == ".md") continue;
+    clips.push_back(Clip{entry.path().stem().string(), entry.path(), {}, {}});
+  }
+  std::sort(clips.begin(), clips.end(), [](const Clip& a, const Clip& b) { return a.path < b.path; });
+  xclip::data::CheckOptions o;
+  o.sampling.max_frames = 12;
+  o.sampling.slice_framepos = 2;
+  o.sampling.size = 32;
+  o.threads = 2;
+  int progress_calls = 0;
+  o.on_progress = [&](const xclip::data::ExtractProgress& p) {
+    ++progress_calls;
+    CHECK_THAT(p.line(), Catch::Contains("clips/s") && Catch::Contains("ETA"));
+  };
+  const std::vector<xclip::data::VideoCheck> results = xclip::data::check_clips(clips, o);
+  REQUIRE(results.size() == clips.size());
+  CHECK(progress_calls >= 1);
+  std::set<std::string> found;
+  for (size_t i = 0; i < clips.size(); ++i) {
+    const std::string name = clips[i].path.filename().string();
+    INFO(name);
+    if (results[i].ok()) continue;
+    found.insert(name);
+    std::printf("  %-46s %-14s %s\n", name.c_str(), xclip::data::video_problem_kind_name(results[i].problem->kind),
+                results[i].problem->reason.c_str());
+    CHECK(results[i].problem->file == clips[i].path.string());
+  }
+  CHECK(found == broken);
+  auto kind_of = [&](const std::string& name) {
+    for (size_t i = 0; i < clips.size(); ++i)
+      if (clips[i].path.filename() == name && !results[i].ok()) return results[i].problem->kind;
+    FAIL("no problem found for " << name);
+    return VideoProblem::Kind::missing;
+  };
+  CHECK(kind_of("bad_empty.mp4") == VideoProblem::Kind::empty);
+  CHECK(kind_of("bad_text.mp4") == VideoProblem::Kind::unreadable);
+  CHECK(kind_of("partial_truncated_faststart_h264_320x240.mp4") == VideoProblem::Kind::partial);
 }
