@@ -2,10 +2,15 @@
 #pragma once
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace xclip::test {
 
@@ -44,6 +49,19 @@ inline std::filesystem::path temp_dir(const std::string& name) {
   fs::remove_all(p);
   fs::create_directories(p);
   return p;
+}
+
+// A copy of `src` at `out` with `bytes` zero bytes from `offset` on: damaged data inside a file
+// that still opens (when the range lies inside the media data).
+inline std::filesystem::path zeroed_copy(const std::filesystem::path& src, const std::filesystem::path& out,
+                                         size_t offset, size_t bytes) {
+  std::ifstream in(src, std::ios::binary);
+  std::vector<char> data((std::istreambuf_iterator<char>(in)), {});
+  if (offset + bytes > data.size())
+    throw std::runtime_error("zeroed_copy: " + src.string() + " has only " + std::to_string(data.size()) + " bytes");
+  std::fill(data.begin() + std::ptrdiff_t(offset), data.begin() + std::ptrdiff_t(offset + bytes), 0);
+  std::ofstream(out, std::ios::binary).write(data.data(), std::streamsize(data.size()));
+  return out;
 }
 
 }  // namespace xclip::test

@@ -47,6 +47,16 @@ Dataset read_dataset(const DatasetOptions& options) {
   throw Error("read_dataset: unknown dataset kind");
 }
 
+const char* video_problem_kind_name(VideoProblem::Kind kind) {
+  switch (kind) {
+    case VideoProblem::Kind::missing: return "missing";
+    case VideoProblem::Kind::empty: return "empty";
+    case VideoProblem::Kind::unreadable: return "unreadable";
+    case VideoProblem::Kind::partial: return "partly corrupt";
+  }
+  return "?";
+}
+
 // ---- spans and keys -----------------------------------------------------------------------------
 
 std::optional<SecondSpan> clip_seconds(const Clip& clip) {
@@ -131,16 +141,19 @@ VideoIndex::VideoIndex(const fs::path& features_path) : root_(features_path) {
 }
 
 VideoIndex::Lookup VideoIndex::find(const std::string& video_id) const {
+  using Kind = VideoProblem::Kind;
   auto it = by_id_.find(video_id);
   if (it == by_id_.end())
-    return {{}, format("no file ", video_id, ".{mp4,webm,mkv,avi,...} under ", root_.string())};
+    return {{}, format("no file ", video_id, ".{mp4,webm,mkv,avi,...} under ", root_.string()), Kind::missing};
   const fs::path& path = it->second.second;
   std::error_code ec;
-  if (!fs::exists(path, ec)) return {{}, format(path.string(), ": broken link")};
-  if (!fs::is_regular_file(path, ec)) return {{}, format(path.string(), ": not a regular file")};
-  if (fs::file_size(path, ec) == 0 || ec) return {{}, format(path.string(), ": empty file")};
+  if (!fs::exists(path, ec)) return {path, format(path.string(), ": broken link"), Kind::missing};
+  if (!fs::is_regular_file(path, ec)) return {path, format(path.string(), ": not a regular file"), Kind::unreadable};
+  const auto bytes = fs::file_size(path, ec);
+  if (ec) return {path, format(path.string(), ": cannot read its size: ", ec.message()), Kind::unreadable};
+  if (bytes == 0) return {path, format(path.string(), ": empty file (0 bytes)"), Kind::empty};
   std::ifstream probe(path, std::ios::binary);
-  if (!probe.good()) return {{}, format(path.string(), ": cannot be opened for reading")};
+  if (!probe.good()) return {path, format(path.string(), ": cannot be opened for reading"), Kind::unreadable};
   return {path, ""};
 }
 
@@ -239,7 +252,9 @@ int64_t DatasetBuilder::clip(const std::string& video_id, std::optional<double> 
     if (ok) {
       video_path_[video_id] = found.path;
     } else {
-      dataset_.skipped.push_back({video_id, options_.features_path.string(), found.problem});
+      // The file looked at when there is one, else the folder searched.
+      const fs::path where = found.path.empty() ? options_.features_path : found.path;
+      dataset_.skipped.push_back({video_id, where.string(), found.problem, found.kind});
     }
   }
   if (!usable->second) return -1;

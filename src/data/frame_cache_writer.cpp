@@ -213,12 +213,7 @@ struct Run {
 
   void update_progress_locked(bool force) {
     auto now = Clock::now();
-    progress.seconds = std::chrono::duration<double>(now - started).count();
-    int64_t this_run = progress.done - progress.done_before;
-    progress.clips_per_second = progress.seconds > 0 ? double(this_run) / progress.seconds : 0;
-    progress.eta_seconds = progress.clips_per_second > 0
-                               ? double(progress.total - progress.done) / progress.clips_per_second
-                               : std::nan("");
+    progress.set_elapsed(std::chrono::duration<double>(now - started).count());
     bool due = std::chrono::duration<double>(now - last_progress).count() >= options.progress_interval_s;
     if (options.on_progress && (force || due)) {
       last_progress = now;
@@ -303,6 +298,13 @@ std::string ExtractProgress::line() const {
   std::snprintf(rate, sizeof rate, "%.2f", clips_per_second);
   return format(done, "/", total, " clips (", buf, "), ", rate, " clips/s, ETA ", duration_text(eta_seconds),
                 failed ? format(", ", failed, " failed") : std::string());
+}
+
+void ExtractProgress::set_elapsed(double s) {
+  seconds = s;
+  const int64_t this_run = done - done_before;
+  clips_per_second = seconds > 0 ? double(this_run) / seconds : 0;
+  eta_seconds = clips_per_second > 0 ? double(total - done) / clips_per_second : std::nan("");
 }
 
 std::string ExtractReport::summary() const {

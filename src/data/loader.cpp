@@ -5,6 +5,7 @@
 // within `prefetch_batches` of the batch the consumer waits for, which bounds the memory; each
 // unit writes its own disjoint rows of the batch tensors, so the content of a batch does not
 // depend on which thread filled which row.
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <numeric>
@@ -17,6 +18,7 @@ namespace xclip::data {
 struct Loader::Pending {
   Batch batch;
   int64_t remaining = 0;
+  std::vector<int64_t> failed_rows;  // rows whose video could not be decoded
 };
 
 namespace {
@@ -25,6 +27,40 @@ constexpr uint64_t kFrameOrderSalt = 2;
 
 void default_problem_report(const VideoProblem& p) {
   std::cerr << "xclip: video " << p.video_id << " skipped (zero frames): " << p.reason << "\n";
+}
+
+// The first `rows` rows of a CPU tensor, sharing its storage (rows are contiguous and leading).
+Tensor first_rows(const Tensor& t, int64_t rows) {
+  return Tensor::from_storage(t.storage(), 0, t.shape().with_dim(0, rows), t.dtype());
+}
+
+// Moves row `from` of a CPU tensor onto row `to` (to < from).
+void move_row(Tensor& t, int64_t from, int64_t to) {
+  const size_t row_bytes = size_t(t.numel() / t.dim(0)) * dtype_size(t.dtype());
+  auto* base = static_cast<uint8_t*>(t.raw_data());
+  std::memmove(base + size_t(to) * row_bytes, base + size_t(from) * row_bytes, row_bytes);
+}
+
+// Removes the given rows (sorted) from every part of a batch, keeping the order of the others.
+void drop_rows(Batch& b, const std::vector<int64_t>& rows) {
+  const int64_t n = int64_t(b.items.size());
+  std::vector<bool> drop(size_t(n), false);
+  for (int64_t r : rows) drop[size_t(r)] = true;
+  int64_t kept = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    if (drop[size_t(r)]) continue;
+    if (kept != r) {
+      for (Tensor* t : {&b.video, &b.video_mask, &b.input_ids, &b.attention_mask})
+        if (t->defined()) move_row(*t, r, kept);
+      b.items[size_t(kept)] = b.items[size_t(r)];
+      if (!b.captions.empty()) b.captions[size_t(kept)] = std::move(b.captions[size_t(r)]);
+    }
+    ++kept;
+  }
+  b.items.resize(size_t(kept));
+  if (!b.captions.empty()) b.captions.resize(size_t(kept));
+  for (Tensor* t : {&b.video, &b.video_mask, &b.input_ids, &b.attention_mask})
+    if (t->defined()) *t = first_rows(*t, kept);
 }
 
 }  // namespace
@@ -180,7 +216,10 @@ void Loader::worker_loop() {
       return;
     }
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!video_ok) ++p->batch.failed_videos;
+    if (!video_ok) {
+      ++p->batch.failed_videos;
+      p->failed_rows.push_back(unit % options_.batch_size);
+    }
     if (--p->remaining == 0) ready_cv_.notify_all();
   }
 }
@@ -234,6 +273,10 @@ bool Loader::fill_video(Batch& b, int64_t row, int64_t item) {
       failure = e.what();
     }
   }
+  // A clip without a single frame (its span past the end, or its first sampled read failed) is an
+  // all-zero video, which the model turns into a NaN feature: a failure like an undecodable one.
+  if (failure.empty() && frames == 0)
+    failure = format(dataset_.clips[size_t(clip)].path.string(), ": no frame at the sampled times");
   if (!failure.empty()) {
     const Clip& c = dataset_.clips[size_t(clip)];
     XCLIP_CHECK(!options_.strict, "loader (strict): video ", c.video_id, " (", c.path.string(), "): ", failure);
@@ -267,6 +310,7 @@ void Loader::report_problem(int64_t clip, const std::string& reason) {
   if (!reported_clips_.insert(clip).second) return;
   const Clip& c = dataset_.clips[size_t(clip)];
   problems_.push_back({c.video_id, c.path.string(), reason});
+  problem_clips_.push_back(clip);
   options_.on_video_problem(problems_.back());
 }
 
@@ -275,7 +319,20 @@ std::vector<VideoProblem> Loader::problems() const {
   return problems_;
 }
 
+std::vector<int64_t> Loader::failed_clips() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return problem_clips_;
+}
+
 std::optional<Batch> Loader::next() {
+  // drop_failed: a batch whose every video failed has nothing to hand out; take the next one.
+  for (;;) {
+    std::optional<Batch> b = next_complete();
+    if (!b || !options_.drop_failed || b->size() > 0) return b;
+  }
+}
+
+std::optional<Batch> Loader::next_complete() {
   XCLIP_CHECK(epoch_ >= 0, "loader: call start_epoch() before next()");
   std::unique_lock<std::mutex> lock(mutex_);
   if (consumed_ >= batches_) return std::nullopt;
@@ -295,7 +352,12 @@ std::optional<Batch> Loader::next() {
   ++consumed_;
   lock.unlock();
   work_cv_.notify_all();
-  return std::move(node.mapped()->batch);
+  Pending& done = *node.mapped();
+  if (options_.drop_failed && !done.failed_rows.empty()) {
+    std::sort(done.failed_rows.begin(), done.failed_rows.end());
+    drop_rows(done.batch, done.failed_rows);
+  }
+  return std::move(done.batch);
 }
 
 }  // namespace xclip::data

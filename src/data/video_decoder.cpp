@@ -7,7 +7,9 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <mutex>
+#include <set>
 
 #include "xclip/core/error.hpp"
 
@@ -106,6 +108,15 @@ struct VideoDecoder::Impl {
   PacketKey key;
   int64_t last_dts = kNoTimestamp;
   int64_t decoded = 0;
+  // Lost-frame accounting since open or the last seek/flush (see lost_frames()).
+  std::multiset<int64_t> pending_pts;  // pts of video packets sent whose frame has not come out
+  int64_t first_pts = kNoTimestamp;    // the first packet sent since the seek (its key frame)
+  bool sequence_started = false;       // a frame came out since the seek
+  bool errors_seen = false;            // a packet or frame failed to decode since the seek
+  int64_t lost = 0;
+  int64_t lost_since_key = 0;          // lost before the held frame and after the last key frame
+  int64_t last_lost = kNoTimestamp;
+  bool damage_seen = false;            // errors_seen of any sequence so far
 
   ~Impl() {
     sws_freeContext(sws);
@@ -148,7 +159,7 @@ struct VideoDecoder::Impl {
     fill_facts(st);
   }
 
-  void fill_facts(const AVStream* st) {
+  void fill_facts(AVStream* st) {
     facts.width = codec->width;
     facts.height = codec->height;
     facts.tb_num = st->time_base.num;
@@ -162,8 +173,19 @@ struct VideoDecoder::Impl {
         st->duration == AV_NOPTS_VALUE ? 0.0 : double(st->duration) * rational_to_double(st->time_base);
     facts.guessed_fps = rational_to_double(av_guess_frame_rate(fmt, const_cast<AVStream*>(st), nullptr));
     facts.rotation = display_rotation(st);
+    facts.truncated = index_past_end(st);
     facts.codec = avcodec_get_name(st->codecpar->codec_id);
     facts.container = fmt->iformat ? fmt->iformat->name : "";
+  }
+
+  // The last entry of the stream's index (mp4's sample table lists every frame) ends past the
+  // file's last byte.
+  bool index_past_end(AVStream* st) const {
+    const int entries = avformat_index_get_entries_count(st);
+    const int64_t file_bytes = fmt->pb ? avio_size(fmt->pb) : -1;
+    if (entries <= 0 || file_bytes <= 0) return false;
+    const AVIndexEntry* last = avformat_index_get_entry(st, entries - 1);
+    return last && last->pos >= 0 && last->pos + int64_t(last->size) > file_bytes;
   }
 
   bool next_frame() {
@@ -174,9 +196,11 @@ struct VideoDecoder::Impl {
       if (r == 0) {
         held = true;
         ++decoded;
+        account_frame();
         return true;
       }
       if (r == AVERROR_EOF) return false;
+      if (r != AVERROR(EAGAIN)) errors_seen = true;
       if (r != AVERROR(EAGAIN) && ++errors > kMaxConsecutiveErrors) return false;
       if (draining) return false;
       r = av_read_frame(fmt, packet);
@@ -198,10 +222,59 @@ struct VideoDecoder::Impl {
         capture_key = false;
       }
       last_dts = packet->dts;
+      track_packet();
       r = avcodec_send_packet(codec, packet);
       av_packet_unref(packet);
+      if (r < 0 && r != AVERROR(EAGAIN)) errors_seen = true;
       if (r < 0 && r != AVERROR(EAGAIN) && ++errors > kMaxConsecutiveErrors) return false;
     }
+  }
+
+  // A packet that should come out as a frame: one with a timestamp that the demuxer does not
+  // mark for discarding (edit lists) and that holds data.
+  void track_packet() {
+    if (packet->pts == AV_NOPTS_VALUE || packet->size <= 0 || (packet->flags & AV_PKT_FLAG_DISCARD)) return;
+    if (first_pts == kNoTimestamp) first_pts = packet->pts;
+    pending_pts.insert(packet->pts);
+  }
+
+  // A frame came out: the packets sent before it with an earlier pts will never come out (frames
+  // come out in presentation order), so after a decoding error they are lost frames. Before the
+  // first frame since the seek only pictures from the first packet on count (the key frame the
+  // seek landed on; its packet's key flag is no help, a parser clears it on damaged data): the
+  // pictures before it, an open GOP's leading pictures, have no reference and the decoder drops
+  // them on purpose. A frame whose pts was not sent in this sequence (none, or a stale one)
+  // proves nothing.
+  void account_frame() {
+    if (frame->decode_error_flags != 0 || (frame->flags & AV_FRAME_FLAG_CORRUPT)) errors_seen = true;
+    damage_seen = damage_seen || errors_seen;
+    if (frame->pts == AV_NOPTS_VALUE) return;
+    auto it = pending_pts.find(frame->pts);
+    if (it == pending_pts.end()) return;
+    int64_t earlier = 0;
+    if (sequence_started) earlier = int64_t(std::distance(pending_pts.begin(), it));
+    else if (first_pts <= *it)
+      earlier = int64_t(std::distance(pending_pts.lower_bound(first_pts), it));
+    if (earlier > 0 && errors_seen) {
+      lost += earlier;
+      lost_since_key += earlier;
+      last_lost = *std::prev(it);
+    }
+    // A key frame refers to no other: the pictures after it are whole again.
+    if (frame->key_frame) lost_since_key = 0;
+    pending_pts.erase(pending_pts.begin(), std::next(it));
+    sequence_started = true;
+  }
+
+  void reset_sequence() {
+    damage_seen = damage_seen || errors_seen;
+    pending_pts.clear();
+    first_pts = kNoTimestamp;
+    sequence_started = false;
+    errors_seen = false;
+    lost = 0;
+    lost_since_key = 0;
+    last_lost = kNoTimestamp;
   }
 
   bool seek(int64_t ts) {
@@ -211,6 +284,7 @@ struct VideoDecoder::Impl {
     draining = false;
     capture_key = true;
     last_dts = kNoTimestamp;
+    reset_sequence();
     return r >= 0;
   }
 
@@ -219,6 +293,7 @@ struct VideoDecoder::Impl {
     held = false;
     draining = false;
     capture_key = true;
+    reset_sequence();
   }
 
   bool open_probe() {
@@ -288,6 +363,13 @@ int64_t VideoDecoder::frame_pts() const { return impl_->held ? impl_->frame->pts
 int64_t VideoDecoder::frame_pkt_dts() const { return impl_->held ? impl_->frame->pkt_dts : kNoTimestamp; }
 int64_t VideoDecoder::frame_best_effort() const {
   return impl_->held ? impl_->frame->best_effort_timestamp : kNoTimestamp;
+}
+int64_t VideoDecoder::lost_frames() const { return impl_->lost; }
+bool VideoDecoder::damage_seen() const { return impl_->damage_seen || impl_->errors_seen; }
+int64_t VideoDecoder::last_lost_pts() const { return impl_->last_lost; }
+bool VideoDecoder::frame_damaged() const {
+  const AVFrame* f = impl_->frame;
+  return impl_->held && (f->decode_error_flags != 0 || (f->flags & AV_FRAME_FLAG_CORRUPT) || impl_->lost_since_key > 0);
 }
 const PacketKey& VideoDecoder::sequence_key() const { return impl_->key; }
 int64_t VideoDecoder::last_packet_dts() const { return impl_->last_dts; }

@@ -33,6 +33,7 @@ VideoFrames assemble(std::vector<SampledFrame>& kept, int sampled, const FrameSa
   v.size = s.size;
   v.frames = int(kept.size());
   v.sampled = sampled;
+  v.promised = sampled;  // images and folders hold exactly what they show
   v.mask.assign(size_t(s.max_frames), 0);
   std::fill(v.mask.begin(), v.mask.begin() + v.frames, uint8_t(1));
   std::vector<int> order(kept.size());
@@ -108,7 +109,10 @@ VideoFrames load_video_frames(const std::string& path, const FrameSampling& s) {
       std::string why = VideoDecoder::last_log_message();
       throw Error(format(path, ": no video frame could be decoded", why.empty() ? "" : " (" + why + ")"));
     }
-    return assemble(kept, sampled, s);
+    VideoFrames v = assemble(kept, sampled, s);
+    v.promised = std::clamp(source->expected(), 0, source->candidates());
+    v.damaged = decoder.damage_seen() || f.truncated;
+    return v;
   });
 }
 

@@ -56,6 +56,10 @@ class OpenCvIndexSource final : public FrameSource {
   bool read(int k, SampledFrame& out) override {
     const int64_t n = std::min(targets_[size_t(k)], total_);
     if (!position_for(n)) return false;
+    // Frames lost to damaged data since the seek shift OpenCV's count: the held frame is from a
+    // later time than frame n. Such a read fails (the original stops at its first failed read),
+    // as does one whose frame was itself decoded with errors.
+    if (dec_.lost_frames() > 0 || dec_.frame_damaged()) return false;
     out.second = double(picture_pts() - start_time_) * tb_;
     crop_held_frame(dec_, size_, rgb_, out.crop);
     return true;

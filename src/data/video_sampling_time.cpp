@@ -23,6 +23,8 @@ class TimeSource final : public FrameSource {
     if (s.end_sec >= 0) candidates_ = s.end_sec < start_ ? 0 : int(std::floor(s.end_sec - start_)) + 1;
     // The first frame fixes time zero; the decoder is at the start of the file.
     if (!dec_.next_frame()) throw Error(format(dec_.path(), ": no video frame could be decoded"));
+    // The file's first frames were lost to damaged data: no time can be measured from this one.
+    start_lost_ = dec_.lost_frames() > 0;
     first_ts_ = dec_.frame_best_effort();
     if (first_ts_ == kNoTimestamp) first_ts_ = 0;
     state_ = State{true, first_ts_, 0, -std::numeric_limits<long double>::infinity(), 0};
@@ -35,7 +37,11 @@ class TimeSource final : public FrameSource {
 
   bool read(int k, SampledFrame& out) override {
     const long double s = (long double)start_ + k;
-    if (!position_for(s)) return false;
+    if (start_lost_ || !position_for(s)) return false;
+    // A frame lost to damaged data at or after s (and so before the held one) was the answer; the
+    // held frame would stand in for it from a later time. Fails too when decoded with errors.
+    const int64_t lost = dec_.last_lost_pts();
+    if ((lost != kNoTimestamp && at_or_after(lost, s)) || dec_.frame_damaged()) return false;
     out.second = double(state_.t);
     crop_held_frame(dec_, size_, rgb_, out.crop);
     return true;
@@ -148,6 +154,7 @@ class TimeSource final : public FrameSource {
   double start_ = 0;
   int candidates_ = std::numeric_limits<int>::max();
   int expected_ = 0;
+  bool start_lost_ = false;
   State state_;
   std::vector<uint8_t> rgb_;
 };

@@ -87,8 +87,40 @@ EvalResult metrics_of(Tensor sim, bool multi_sentence, std::vector<int64_t> capt
   return r;
 }
 
+void drop_videos(Tensor& sim, bool multi_sentence, std::vector<int64_t>& caption_video,
+                 const std::vector<int64_t>& videos) {
+  if (videos.empty()) return;
+  XCLIP_CHECK(sim.ndim() == 2 && sim.device() == Device::cpu && sim.dtype() == DType::f32,
+              "drop_videos: expected a CPU f32 matrix, got ", sim.str());
+  const int64_t rows = sim.dim(0), cols = sim.dim(1);
+  std::vector<bool> drop_col(size_t(cols), false);
+  for (int64_t v : videos) {
+    XCLIP_CHECK(v >= 0 && v < cols && !drop_col[size_t(v)], "drop_videos: bad or repeated video ", v, " of ", cols);
+    drop_col[size_t(v)] = true;
+  }
+  // A row goes with its video: the same index (pairs) or its caption_video entry (multi-sentence).
+  auto row_video = [&](int64_t r) { return multi_sentence ? caption_video[size_t(r)] : r; };
+  std::vector<int64_t> keep_rows, keep_cols, new_index(size_t(cols), -1);
+  for (int64_t c = 0; c < cols; ++c)
+    if (!drop_col[size_t(c)]) new_index[size_t(c)] = int64_t(keep_cols.size()), keep_cols.push_back(c);
+  for (int64_t r = 0; r < rows; ++r)
+    if (!drop_col[size_t(row_video(r))]) keep_rows.push_back(r);
+  Tensor out = Tensor::empty(Shape{int64_t(keep_rows.size()), int64_t(keep_cols.size())}, DType::f32);
+  const float* in = sim.data<float>();
+  float* o = out.data<float>();
+  for (size_t i = 0; i < keep_rows.size(); ++i)
+    for (size_t j = 0; j < keep_cols.size(); ++j)
+      o[i * keep_cols.size() + j] = in[size_t(keep_rows[i]) * size_t(cols) + size_t(keep_cols[j])];
+  if (multi_sentence) {
+    std::vector<int64_t> renumbered;
+    for (int64_t r : keep_rows) renumbered.push_back(new_index[size_t(caption_video[size_t(r)])]);
+    caption_video = std::move(renumbered);
+  }
+  sim = std::move(out);
+}
+
 EvalResult evaluate(const models::RetrievalModel& model, const data::EvalInputs& inputs,
-                    const std::function<void(const std::string&)>& progress) {
+                    const std::function<void(const std::string&)>& progress, const AfterEncoding& after_encoding) {
   XCLIP_CHECK(inputs.texts && inputs.videos, "evaluate: texts and videos sources are required");
   NoGradGuard no_grad;
   const double t0 = now_seconds();
@@ -104,13 +136,18 @@ EvalResult evaluate(const models::RetrievalModel& model, const data::EvalInputs&
     encode_all(*inputs.videos, [&](const data::Batch& b) { encode_videos(model, b, e); }, progress, "videos");
   }
   XCLIP_CHECK(!e.sentences.empty() && !e.frames.empty(), "evaluate: no texts or no videos to evaluate");
+  const std::vector<int64_t> left_out = after_encoding ? after_encoding() : std::vector<int64_t>{};
   const double t1 = now_seconds();
   models::TextFeatures texts{concat_or_one(e.sentences), concat_or_one(e.words), concat_or_one(e.text_masks)};
   models::VideoFeatures videos{concat_or_one(e.frames), concat_or_one(e.video_masks)};
   Tensor sim = model.head.similarity_matrix(texts, videos, model.logit_scale());
   if (sim.device() != Device::cpu) sim = sim.to(Device::cpu);  // the metrics run on the CPU
   if (sim.dtype() != DType::f32) sim = sim.to(DType::f32);
-  EvalResult r = metrics_of(sim, inputs.multi_sentence, inputs.caption_video);
+  std::vector<int64_t> caption_video = inputs.caption_video;
+  drop_videos(sim, inputs.multi_sentence, caption_video, left_out);
+  XCLIP_CHECK(sim.dim(0) > 0 && sim.dim(1) > 0, "evaluate: no pair is left to evaluate (", left_out.size(),
+              " videos left out)");
+  EvalResult r = metrics_of(sim, inputs.multi_sentence, std::move(caption_video));
   r.encode_seconds = t1 - t0;
   r.similarity_seconds = now_seconds() - t1;
   return r;
@@ -120,14 +157,31 @@ std::string EvalResult::table(const std::string& title) const {
   std::ostringstream os;
   if (!title.empty()) os << title << "\n";
   os << format_metrics_row("text-to-video", t2v) << "\n" << format_metrics_row("video-to-text", v2t) << "\n";
+  if (!missing_videos.empty() || !undecodable_videos.empty())
+    os << pairs() << " pairs evaluated; left out: " << missing_videos.size() << " missing and "
+       << undecodable_videos.size() << " undecodable video(s) with their pairs (--allow_missing_videos)\n";
   return os.str();
 }
+
+namespace {
+nlohmann::json problems_json(const std::vector<data::VideoProblem>& problems) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const data::VideoProblem& p : problems)
+    list.push_back({{"video_id", p.video_id}, {"file", p.file}, {"reason", p.reason}});
+  return list;
+}
+}  // namespace
 
 nlohmann::json EvalResult::to_json() const {
   nlohmann::json j = {{"text_to_video", metrics_object(t2v)},
                       {"video_to_text", metrics_object(v2t)},
                       {"texts", sim.defined() ? sim.dim(0) : 0},
                       {"videos", sim.defined() ? sim.dim(1) : 0},
+                      {"pairs_evaluated", pairs()},
+                      {"videos_missing", missing_videos.size()},
+                      {"videos_undecodable", undecodable_videos.size()},
+                      {"missing_videos", problems_json(missing_videos)},
+                      {"undecodable_videos", problems_json(undecodable_videos)},
                       {"multi_sentence", multi_sentence},
                       {"encode_seconds", encode_seconds},
                       {"similarity_seconds", similarity_seconds}};

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "test_util.hpp"
+#include "test_video_util.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/data/loader.hpp"
 
@@ -295,6 +296,56 @@ TEST_CASE("loader: an undecodable video gives zeros and is reported, strict stop
   REQUIRE(first.has_value());
   CHECK(first->failed_videos == 0);
   CHECK_THROWS_WITH(slow.next(), Catch::Contains("strict") && Catch::Contains("broken.mp4"));
+}
+
+TEST_CASE("loader: drop_failed leaves failed videos' rows out of their batch, the same for any thread count",
+          "[loader][video][errors]") {
+  auto d = zoo_dataset("loader_drop", true);
+  auto media = xclip::test::media_dir();
+  if (!d || !media) XCLIP_SKIP("../shared is absent: the zoo videos are needed for this test");
+  // A clip that opens but has no frame at its sampled times (its first key frame zeroed) fails too:
+  // an all-zero video would be a NaN feature.
+  const fs::path start = xclip::test::zeroed_copy(*media / "h264_30fps_320x240.mp4",
+                                                  xclip::test::temp_dir("loader_drop_files") / "zeroed_start.mp4", 100, 2900);
+  d->clips.push_back({"zeroed_start", start, std::nullopt, std::nullopt});
+  d->samples.push_back({int64_t(d->clips.size()) - 1, {"a video without a frame"}});
+  // The two failing samples first: batch 0 is [broken, zeroed_start, zoo0], and zoo0 moves up.
+  std::rotate(d->samples.begin(), d->samples.end() - 2, d->samples.end());
+  LoaderOptions o = video_options(1);
+  std::vector<std::string> reported;
+  o.on_video_problem = [&](const VideoProblem& p) { reported.push_back(p.video_id); };
+  Loader keep_rows(*d, o, byte_encoder);
+  const std::vector<Batch> full = all_batches(keep_rows, 0);
+  CHECK(reported == std::vector<std::string>{"broken", "zeroed_start"});
+  CHECK(keep_rows.failed_clips().size() == 2);
+
+  o.drop_failed = true;
+  Loader one(*d, o, byte_encoder);
+  const std::vector<Batch> dropped = all_batches(one, 0);
+  REQUIRE(dropped.size() == 3);
+  const Batch& b = dropped[0];
+  CHECK(b.items == std::vector<int64_t>{2});
+  CHECK(b.failed_videos == 2);
+  CHECK(b.size() == 1);
+  CHECK(b.captions == std::vector<std::string>{full[0].captions[2]});
+  CHECK(b.video.shape() == Shape{1, 4, 3, 48, 48});
+  CHECK(b.video_mask.shape() == Shape{1, 4});
+  const size_t row = size_t(4) * 3 * 48 * 48;
+  CHECK(std::memcmp(b.video.data<float>(), full[0].video.data<float>() + 2 * row, row * sizeof(float)) == 0);
+  CHECK(std::memcmp(b.input_ids.data<int64_t>(), full[0].input_ids.data<int64_t>() + 2 * 16, 16 * sizeof(int64_t)) == 0);
+  CHECK(b.video_mask.to_vector<int64_t>() == std::vector<int64_t>(4, 1));
+  CHECK(same_batches(std::vector<Batch>(dropped.begin() + 1, dropped.end()),
+                     std::vector<Batch>(full.begin() + 1, full.end())));
+  o.threads = 3;
+  Loader three(*d, o, byte_encoder);
+  CHECK(same_batches(all_batches(three, 0), dropped));
+
+  // A batch whose every video failed is not handed out: batches of 2 are [broken, zeroed_start], ...
+  o.batch_size = 2;
+  Loader pairs(*d, o, byte_encoder);
+  const std::vector<Batch> two = all_batches(pairs, 0);
+  REQUIRE(two.size() == 4);
+  CHECK(two[0].items == std::vector<int64_t>{2, 3});
 }
 
 TEST_CASE("loader: clips mode visits every clip once, without text", "[loader][video]") {

@@ -67,7 +67,13 @@ struct VideoProblem {
   std::string video_id;
   std::string file;    // the path looked at, or the folder searched
   std::string reason;
+  // What is wrong, for reports that group problems (xclip-cli check): no file; a file of zero bytes
+  // or a video without a frame to sample; a file that cannot be read at all; frames that stop
+  // before the container's count (a read fails part-way).
+  enum class Kind { missing, empty, unreadable, partial } kind = Kind::unreadable;
 };
+// "missing", "empty", "unreadable", "partly corrupt".
+const char* video_problem_kind_name(VideoProblem::Kind kind);
 
 struct Dataset {
   DatasetKind kind = DatasetKind::msrvtt;
@@ -79,7 +85,7 @@ struct Dataset {
   // i's clip, as the original's eval does.
   bool multi_sentence_per_video = false;
   std::vector<int64_t> cut_off_points;
-  std::vector<VideoProblem> skipped;        // videos left out (missing or unreadable)
+  std::vector<VideoProblem> skipped;        // videos left out (missing, empty or unreadable files)
   int64_t ids_without_captions = 0;         // listed in a split file but absent from the captions
   std::string notes;                        // e.g. "expand_msrvtt_sentences", "paragraph"
 

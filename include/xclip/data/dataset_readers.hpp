@@ -48,8 +48,9 @@ class VideoIndex {
   explicit VideoIndex(const std::filesystem::path& features_path);
 
   struct Lookup {
-    std::filesystem::path path;  // empty when not usable
-    std::string problem;         // why not ("" when found and readable)
+    std::filesystem::path path;  // the file found (also when it is not usable); empty when none
+    std::string problem;         // why it is not usable ("" when found and readable)
+    VideoProblem::Kind kind = VideoProblem::Kind::missing;  // with a problem: which one
   };
   // Checks that the file exists, is a regular non-empty file and can be opened for reading.
   Lookup find(const std::string& video_id) const;

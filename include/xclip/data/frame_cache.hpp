@@ -95,6 +95,8 @@ struct ExtractProgress {
   double clips_per_second = 0;
   double eta_seconds = 0;
   std::string line() const;  // "1234/9000 clips (13.7%), 42.1 clips/s, ETA 3m05s, 2 failed"
+  // Sets `seconds` and the rate and ETA that follow from it and the counts (also used by check).
+  void set_elapsed(double seconds);
 };
 
 struct ExtractOptions {

@@ -16,8 +16,9 @@
 // (seed, epoch, sample). Batches are therefore identical whatever the thread count.
 //
 // A video that cannot be decoded gives all-zero frames and a zero mask, as the original does, but
-// is reported (on_video_problem, and Loader::problems()); with `strict` it is an error instead,
-// raised from next().
+// is reported (on_video_problem, and Loader::problems()); with `drop_failed` its row is left out of
+// the batch instead (training: an all-zero video is a NaN feature in the original's model); with
+// `strict` it is an error, raised from next().
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -70,6 +71,10 @@ struct LoaderOptions {
   bool with_video = true;     // false: text only (no decoding at all)
   bool raw_frames = false;    // video as uint8 [B, F, size, size, 3] (normalise on the device)
   bool strict = false;        // an undecodable video stops the loader with an error
+  // An undecodable video's row is removed from its batch (the batch is smaller; a batch with no
+  // row left is not handed out). The rows kept, and so the batches, stay the same for any thread
+  // count. Training uses it; evaluation keeps the rows (the pairs are left out of the metrics).
+  bool drop_failed = false;
   std::shared_ptr<const FrameCache> cache;  // read frames here instead of decoding the videos
   // Called (from a worker, under a lock) once per clip that could not be decoded. Default:
   // a line on stderr.
@@ -107,11 +112,14 @@ class Loader {
 
   // Every clip that could not be decoded so far (id, file, reason), once per clip.
   std::vector<VideoProblem> problems() const;
+  // The same clips as dataset clip indices, in the same order.
+  std::vector<int64_t> failed_clips() const;
   const LoaderOptions& options() const { return options_; }
 
  private:
   struct Pending;
   void stop_workers();
+  std::optional<Batch> next_complete();  // the next batch as the workers filled it
   void worker_loop();
   bool claim_unit(int64_t& unit);
   bool fill_unit(int64_t unit, Pending& batch);  // false when the video failed (zeros)
@@ -141,6 +149,7 @@ class Loader {
   std::map<int64_t, std::unique_ptr<Pending>> pending_;  // batch index -> batch being filled
   std::set<int64_t> reported_clips_;
   std::vector<VideoProblem> problems_;
+  std::vector<int64_t> problem_clips_;  // parallel to problems_
   // Video buffers of earlier batches. One whose only owner is this list (the consumer dropped
   // the batch) is reused: a fresh 0.5 GB batch would pay its page faults on every batch.
   std::vector<std::shared_ptr<Storage>> video_buffers_;

@@ -45,6 +45,13 @@ struct VideoFrames {
   int size = 0;
   std::vector<uint8_t> mask;  // [max_frames]: 1 for the first `frames` slots, else 0
   int sampled = 0;            // frames the rule produced before slice_framepos selection
+  // Frames the rule would produce by the container's facts (frame count, frame rate): more than
+  // `sampled` when a read failed part-way (damaged data; the original stops there too), or when
+  // the facts are only an estimate (a variable frame rate).
+  int promised = 0;
+  // The decoder met damaged data (decoding errors, lost frames) or the file is cut short (its
+  // index lists data past its end). With sampled < promised: a partly corrupt video.
+  bool damaged = false;
   std::vector<double> seconds;  // [frames] the time (s) of each kept frame, for reports
 
   const uint8_t* frame(int i) const { return rgb.data() + size_t(i) * size_t(size) * size_t(size) * 3; }

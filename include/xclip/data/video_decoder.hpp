@@ -35,6 +35,8 @@ struct StreamFacts {
   double stream_duration_sec = 0;     // stream duration * time base
   double guessed_fps = 0;             // av_guess_frame_rate (what OpenCV 4.6 reports as CAP_PROP_FPS)
   int rotation = 0;                   // display rotation to apply, degrees clockwise (0/90/180/270)
+  // The container's index places video data past the end of the file: the file was cut short.
+  bool truncated = false;
   std::string codec, container;
 };
 
@@ -63,6 +65,20 @@ class VideoDecoder {
   int64_t frame_pts() const;
   int64_t frame_pkt_dts() const;
   int64_t frame_best_effort() const;
+  // Damaged data. libavcodec skips a packet it cannot decode and goes on with the next one, so the
+  // frame that comes out after a damaged stretch is from a later time (and frames decoded from
+  // references that were lost can even carry a stale timestamp of a lost one). Since open or the
+  // last seek/flush, once a decoding error was seen, every packet whose timestamp never came out
+  // before a later frame did is a lost frame. Counting frames from a seek (OpenCV's numbering) is
+  // wrong after one; a time rule's answer may have been the lost frame.
+  int64_t lost_frames() const;
+  int64_t last_lost_pts() const;  // the latest lost frame's pts (kNoTimestamp when none)
+  // The held frame may not show its time's picture: it was decoded with errors (corrupt flag,
+  // error concealment), or a frame was lost since the last key frame, so it may have been
+  // predicted from a picture that never came out (the decoder does not flag those).
+  bool frame_damaged() const;
+  // Any decoding error or lost frame since the file was opened (kept across seeks).
+  bool damage_seen() const;
   // The first video packet read since open or the last seek (where the seek landed).
   const PacketKey& sequence_key() const;
   // DTS of the last video packet sent to the decoder (kNoTimestamp before any).

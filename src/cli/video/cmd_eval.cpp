@@ -22,7 +22,10 @@ constexpr const char* kUsage =
     "  --eval_split S     the split to evaluate (default test)\n"
     "  --eval_json FILE   write the metrics as JSON (default OUTPUT_DIR/eval_metrics.json with --output_dir)\n"
     "  --save_sim FILE    write the [texts, videos] similarity as .npy (multi-sentence sets also write\n"
-    "                     FILE.caption_video.npy for `xclip-cli metrics FILE --caption_video ...`)\n";
+    "                     FILE.caption_video.npy for `xclip-cli metrics FILE --caption_video ...`)\n"
+    "  --allow_missing_videos  evaluate without the split's missing or undecodable videos (their pairs\n"
+    "                     are left out; the table and JSON count them). Without it they are an error\n"
+    "                     listing every one: a smaller test set gives other numbers.\n";
 
 int run_eval(const std::vector<std::string>& argv) {
   TrainFlags f(argv);
@@ -42,8 +45,8 @@ int run_eval(const std::vector<std::string>& argv) {
   move_to_device(f, *model);
   const std::string split = f.get("eval_split", "test");
   const data::Dataset dataset = load_split(f, split);
-  const train::EvalResult r =
-      run_evaluation(*model, dataset, loader_options(f, *model, split, false), encoder, format("eval (", split, ")"));
+  const train::EvalResult r = run_evaluation(f, *model, dataset, loader_options(f, *model, split, false), encoder,
+                                             format("eval (", split, ")"));
   std::filesystem::path json_path;
   if (auto p = f.get("eval_json")) json_path = *p;
   else if (auto out = f.get("output_dir")) json_path = std::filesystem::path(*out) / "eval_metrics.json";

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "../command.hpp"
 #include "train_setup.hpp"
 #include "xclip/autograd.hpp"
+#include "xclip/data/skipped_videos.hpp"
 #include "xclip/io/safetensors.hpp"
 #include "xclip/train/train_checkpoint.hpp"
 #include "xclip/train/trainer.hpp"
@@ -47,7 +49,10 @@ constexpr const char* kTrainUsage =
     "            for N clips at a time (one more encoder forward); auto: the largest N the memory\n"
     "            holds, measured on the first batch; 0: one graph for the whole batch\n"
     "  eval      --batch_size_val (40: evaluation batch and similarity block)  --save_sim SIM.npy (the\n"
-    "            test similarity of the best model)\n"
+    "            test similarity of the best model)  --allow_missing_videos (evaluate without the val/test\n"
+    "            videos that are missing or undecodable; without it they are an error listing them all)\n"
+    "Training videos that are missing or undecodable are left out, counted, and listed in\n"
+    "OUTPUT_DIR/skipped_videos.txt (`xclip-cli check` finds them all before a run).\n"
     "Writes OUTPUT_DIR/checkpoint.N/ every epoch, best/, train_log.jsonl, eval.N.json, test_metrics.json.\n"
     "\n"
     "Defaults that differ from the official run (scripts/run_xclip_msrvtt_vit32.sh, and main_xclip.py's\n"
@@ -98,6 +103,24 @@ train::TrainOptions train_options(const TrainFlags& f) {
   return o;
 }
 
+// The training loader: missing videos (read) and undecodable ones (found by the loader's workers
+// at any time, their rows left out of the batch) are counted on stderr and listed in
+// OUTPUT_DIR/skipped_videos.txt, which keeps what earlier runs of this output folder found.
+data::LoaderOptions training_loader_options(const TrainFlags& f, const models::RetrievalModel& model,
+                                            const data::Dataset& train_set, data::SkippedVideoLog& skipped) {
+  skipped.add(train_set.skipped);
+  if (skipped.size() > 0)
+    std::fprintf(stderr, "train: %zu training video(s) left out so far (%zu missing or unreadable when the split was "
+                 "read), listed in %s\n", skipped.size(), train_set.skipped.size(), skipped.file().string().c_str());
+  data::LoaderOptions o = loader_options(f, model, "train", true);
+  o.on_video_problem = [&skipped](const data::VideoProblem& p) {
+    skipped.add({p});
+    std::fprintf(stderr, "train: video %s (%s) cannot be decoded, left out of training: %s (%zu skipped, listed in %s)\n",
+                 p.video_id.c_str(), p.file.c_str(), p.reason.c_str(), skipped.size(), skipped.file().string().c_str());
+  };
+  return o;
+}
+
 // Loads the weights of a checkpoint folder into the model (the best epoch, for the final test).
 void load_weights(models::RetrievalModel& model, const std::filesystem::path& dir) {
   const io::NamedTensors w = io::load_safetensors((dir / "model.safetensors").string());
@@ -126,7 +149,15 @@ int run_train(const std::vector<std::string>& argv) {
   move_to_device(f, *model);
   const data::Dataset train_set = load_split(f, "train");
   const data::Dataset val_set = load_split(f, "val");
-  data::LoaderBatchSource source(train_set, loader_options(f, *model, "train", true), encoder);
+  // The original reloads the best checkpoint and evaluates it on the test set. For MSR-VTT and
+  // ActivityNet the test set is the validation set. Either is checked now, not after the run.
+  const bool val_is_test = train_set.kind == data::DatasetKind::msrvtt || train_set.kind == data::DatasetKind::activitynet;
+  const std::optional<data::Dataset> test_set =
+      val_is_test ? std::nullopt : std::optional<data::Dataset>(load_split(f, "test"));
+  check_missing_videos(f, val_set);
+  if (test_set) check_missing_videos(f, *test_set);
+  data::SkippedVideoLog skipped(options.output_dir / "skipped_videos.txt");
+  data::LoaderBatchSource source(train_set, training_loader_options(f, *model, train_set, skipped), encoder);
   const data::LoaderOptions val_options = loader_options(f, *model, "val", false);
 
   // --official_fp16 made an fp16-CLIP model (build_model): the trainer picks the fp16 BertAdam and
@@ -140,7 +171,7 @@ int run_train(const std::vector<std::string>& argv) {
   train::EvalResult last_eval;
   int64_t last_eval_epoch = -1;
   trainer.set_evaluator([&](int64_t epoch) {
-    last_eval = run_evaluation(*model, val_set, val_options, encoder, format("eval after epoch ", epoch + 1));
+    last_eval = run_evaluation(f, *model, val_set, val_options, encoder, format("eval after epoch ", epoch + 1));
     last_eval_epoch = epoch;
     write_eval_outputs(last_eval.to_json(), last_eval, options.output_dir / ("eval." + std::to_string(epoch) + ".json"),
                        std::nullopt);
@@ -160,18 +191,16 @@ int run_train(const std::vector<std::string>& argv) {
   std::printf("train: done, %lld optimizer steps; best epoch %lld, text-to-video R@1 %.2f (%s)\n",
               (long long)s.global_step, (long long)(s.best_epoch + 1), s.best_r1, s.best_checkpoint.string().c_str());
 
-  // The original reloads the best checkpoint and evaluates it on the test set. For MSR-VTT and
-  // ActivityNet the test set is the validation set: the best epoch's evaluation is reused when it
-  // was the last one (the weights in memory are then the best).
-  const bool val_is_test = train_set.kind == data::DatasetKind::msrvtt || train_set.kind == data::DatasetKind::activitynet;
+  // When the test set is the validation set, the best epoch's evaluation is reused when it was the
+  // last one (the weights in memory are then the best).
   train::EvalResult test;
   if (val_is_test && s.best_epoch == last_eval_epoch) {
     test = last_eval;
     std::printf("%s", test.table("test = the best epoch's evaluation").c_str());
   } else {
     if (s.best_epoch >= 0) load_weights(*model, s.best_checkpoint);
-    const data::Dataset test_set = load_split(f, "test");
-    test = run_evaluation(*model, test_set, loader_options(f, *model, "test", false), encoder, "test (best epoch)");
+    test = run_evaluation(f, *model, test_set ? *test_set : val_set, loader_options(f, *model, "test", false), encoder,
+                          "test (best epoch)");
   }
   nlohmann::json j = test.to_json();
   j["best_epoch"] = s.best_epoch;

@@ -43,7 +43,7 @@ const std::set<std::string>& TrainFlags::value_flags() {
 
 const std::set<std::string>& TrainFlags::bool_flags() {
   static const std::set<std::string> b = {"do_train", "do_eval", "expand_msrvtt_sentences", "loose_type", "help",
-                                          "official_fp16", "bf16"};
+                                          "official_fp16", "bf16", "allow_missing_videos"};
   return b;
 }
 
@@ -143,7 +143,7 @@ std::shared_ptr<const text::ClipTokenizer> load_tokenizer(const TrainFlags& f) {
   return std::make_shared<const text::ClipTokenizer>(text::ClipTokenizer::from_bpe_file(bpe));
 }
 
-data::Dataset load_split(const TrainFlags& f, const std::string& split) {
+data::DatasetOptions dataset_options(const TrainFlags& f, const std::string& split) {
   data::DatasetOptions o;
   o.kind = data::dataset_kind_from_name(f.get("datatype", "msrvtt"));
   o.split = split;
@@ -154,10 +154,25 @@ data::Dataset load_split(const TrainFlags& f, const std::string& split) {
   o.train_csv = f.get("train_csv", "");
   o.val_csv = f.get("val_csv", "");
   o.expand_msrvtt_sentences = f.flag("expand_msrvtt_sentences");
+  return o;
+}
+
+data::Dataset load_split(const TrainFlags& f, const std::string& split) {
+  const data::DatasetOptions o = dataset_options(f, split);
   data::Dataset d = data::read_dataset(o);
   std::fprintf(stderr, "data: %s\n", d.summary().c_str());
   XCLIP_CHECK(!d.samples.empty(), "the ", split, " split of ", o.data_path.string(), " has no usable sample");
   return d;
+}
+
+data::FrameSampling frame_sampling(const TrainFlags& f, bool train, int64_t max_frames, int size) {
+  data::FrameSampling s;
+  s.max_frames = int(max_frames);
+  s.feature_framerate = int(f.get_int("feature_framerate", 1));
+  s.slice_framepos = int(f.get_int("slice_framepos", 0));
+  s.frame_order = int(f.get_int(train ? "train_frame_order" : "eval_frame_order", 0));
+  s.size = size;
+  return s;
 }
 
 // ---- the model ------------------------------------------------------------------------------------
@@ -252,11 +267,9 @@ data::LoaderOptions loader_options(const TrainFlags& f, const models::RetrievalM
   o.seed = uint64_t(f.get_int("sampler_seed", 0));  // DistributedSampler's default seed, as the original
   o.threads = int(f.get_int("num_thread_reader", 1));
   o.max_words = int(model.config().max_words);
-  o.sampling.max_frames = int(model.config().max_frames);
-  o.sampling.feature_framerate = int(f.get_int("feature_framerate", 1));
-  o.sampling.slice_framepos = int(f.get_int("slice_framepos", 0));
-  o.sampling.frame_order = int(f.get_int(train ? "train_frame_order" : "eval_frame_order", 0));
-  o.sampling.size = int(model.clip.config().vision.resolution);
+  o.sampling = frame_sampling(f, train, model.config().max_frames, int(model.clip.config().vision.resolution));
+  // Training leaves an undecodable video's row out of its batch (an all-zero video is a NaN feature).
+  o.drop_failed = train;
   if (auto cache = f.get("frame_cache")) {
     // One cache per split (DIR/train, DIR/test, ... as `extract` is run per split; val and test
     // stand in for each other, as they are one set for MSR-VTT and ActivityNet) or one cache.
@@ -279,11 +292,63 @@ data::LoaderOptions loader_options(const TrainFlags& f, const models::RetrievalM
   return o;
 }
 
-train::EvalResult run_evaluation(const models::RetrievalModel& model, const data::Dataset& dataset,
-                                 const data::LoaderOptions& options, const data::TextEncoder& encoder,
-                                 const std::string& title) {
-  data::EvalLoaders loaders = data::make_eval_loaders(dataset, options, encoder);
-  train::EvalResult r = train::evaluate(model, loaders.inputs);
+namespace {
+
+// One error listing every missing and undecodable video of an evaluated split.
+std::string unusable_videos_error(const data::Dataset& d, const std::vector<data::VideoProblem>& undecodable) {
+  const size_t n = d.skipped.size() + undecodable.size();
+  std::string s = format("the ", d.split, " split (", data::dataset_kind_name(d.kind), ") has ", n, " video",
+                         n == 1 ? "" : "s", " that cannot be used (", d.skipped.size(), " missing, ", undecodable.size(),
+                         " undecodable); without them it is a smaller test set with other numbers, so this is an ",
+                         "error. Restore the files, or pass --allow_missing_videos to evaluate the pairs that remain ",
+                         "(the table and JSON then count what was left out). `xclip-cli check` lists a split's ",
+                         "problems before a run.");
+  for (const data::VideoProblem& p : d.skipped) s += format("\n  ", p.video_id, "  ", p.file, "  missing: ", p.reason);
+  for (const data::VideoProblem& p : undecodable)
+    s += format("\n  ", p.video_id, "  ", p.file, "  undecodable: ", p.reason);
+  return s;
+}
+
+// The similarity columns of the failed clips: the pairs of those clips (single-sentence sets), or
+// the clips themselves (multi-sentence sets encode each clip once, in dataset order).
+std::vector<int64_t> failed_columns(const data::Dataset& d, const std::vector<int64_t>& failed_clips) {
+  if (d.multi_sentence_per_video) return failed_clips;
+  std::set<int64_t> failed(failed_clips.begin(), failed_clips.end());
+  std::vector<int64_t> columns;
+  for (size_t i = 0; i < d.samples.size(); ++i)
+    if (failed.count(d.samples[i].clip)) columns.push_back(int64_t(i));
+  return columns;
+}
+
+}  // namespace
+
+void check_missing_videos(const TrainFlags& f, const data::Dataset& dataset) {
+  if (dataset.skipped.empty() || f.flag("allow_missing_videos")) return;
+  throw Error(unusable_videos_error(dataset, {}));
+}
+
+train::EvalResult run_evaluation(const TrainFlags& f, const models::RetrievalModel& model,
+                                 const data::Dataset& dataset, const data::LoaderOptions& options,
+                                 const data::TextEncoder& encoder, const std::string& title) {
+  data::LoaderOptions o = options;
+  o.strict = false;  // every undecodable video is collected, then reported at once
+  o.on_video_problem = [](const data::VideoProblem& p) {
+    std::fprintf(stderr, "eval: video %s (%s) cannot be decoded: %s\n", p.video_id.c_str(), p.file.c_str(),
+                 p.reason.c_str());
+  };
+  data::EvalLoaders loaders = data::make_eval_loaders(dataset, o, encoder);
+  const data::Loader& videos = (loaders.videos ? *loaders.videos : *loaders.texts).loader();
+  std::vector<data::VideoProblem> undecodable;
+  const bool allowed = f.flag("allow_missing_videos");
+  auto after_encoding = [&] {
+    undecodable = videos.problems();
+    if (!allowed && (!dataset.skipped.empty() || !undecodable.empty()))
+      throw Error(unusable_videos_error(dataset, undecodable));
+    return failed_columns(dataset, videos.failed_clips());
+  };
+  train::EvalResult r = train::evaluate(model, loaders.inputs, {}, after_encoding);
+  r.missing_videos = dataset.skipped;
+  r.undecodable_videos = std::move(undecodable);
   std::printf("%s", r.table(format(title, " (", r.sim.dim(0), " texts x ", r.sim.dim(1), " videos",
                                    r.multi_sentence ? ", multi-sentence" : "", ")"))
                         .c_str());

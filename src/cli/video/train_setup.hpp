@@ -53,7 +53,20 @@ void check_supported(const TrainFlags& f);
 std::shared_ptr<const text::ClipTokenizer> load_tokenizer(const TrainFlags& f);
 
 // --datatype, --data_path, --features_path, --train_csv, --val_csv, --expand_msrvtt_sentences.
+data::DatasetOptions dataset_options(const TrainFlags& f, const std::string& split);
+// read_dataset of those options, with a summary line on stderr; a split without any usable sample
+// is an error.
 data::Dataset load_split(const TrainFlags& f, const std::string& split);
+
+// --max_frames, --feature_framerate, --slice_framepos, --train_frame_order / --eval_frame_order
+// (`train` picks which), with frames of `size` pixels: the frame rule of a run.
+data::FrameSampling frame_sampling(const TrainFlags& f, bool train, int64_t max_frames, int size);
+
+// The data rules of an evaluated split (val, test): a video that is missing or cannot be decoded
+// would make it a smaller test set with other numbers, so it is an error listing every such video
+// (id, file, reason), unless --allow_missing_videos leaves their pairs out. Throws when `dataset`
+// has missing videos and they are not allowed (before a long run: train checks val and test first).
+void check_missing_videos(const TrainFlags& f, const data::Dataset& dataset);
 
 // The model (models/build.hpp): --init random (from_scratch: a small CLIP from the --vision_* /
 // --text_* sizes, seeded by --seed), else --pretrained_clip_name and/or --init_model checkpoints
@@ -70,10 +83,12 @@ void move_to_device(const TrainFlags& f, models::RetrievalModel& model);
 data::LoaderOptions loader_options(const TrainFlags& f, const models::RetrievalModel& model, const std::string& split,
                                    bool train);
 
-// Evaluates, prints the table, writes JSON (and the .npy similarity when asked).
-train::EvalResult run_evaluation(const models::RetrievalModel& model, const data::Dataset& dataset,
-                                 const data::LoaderOptions& options, const data::TextEncoder& encoder,
-                                 const std::string& title);
+// Evaluates and prints the table. Missing videos (read) and undecodable ones (found while encoding)
+// are one error listing them all, raised before the metrics, unless --allow_missing_videos: then
+// their pairs are left out and the table and JSON count them (check_missing_videos).
+train::EvalResult run_evaluation(const TrainFlags& f, const models::RetrievalModel& model,
+                                 const data::Dataset& dataset, const data::LoaderOptions& options,
+                                 const data::TextEncoder& encoder, const std::string& title);
 // Writes `json` to json_path (atomically) and, when sim_npy is given, the similarity as .npy (plus,
 // for multi-sentence sets, SIM.caption_video.npy for `xclip-cli metrics --caption_video`).
 void write_eval_outputs(const nlohmann::json& json, const train::EvalResult& r, const std::filesystem::path& json_path,
