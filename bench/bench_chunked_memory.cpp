@@ -5,7 +5,8 @@
 // Measured (tensor_memory(): every tensor allocation, live and peak; not the process RSS):
 //   - per precision (f32, bf16 autocast, the official fp16 regime) and batch: the peak above the
 //     model's weights of one step's forward + backward (gradients included), one graph and chunked,
-//     with the time of each;
+//     with the wall time and the process's CPU time of each (std::clock, all threads: the work
+//     done, which a machine shared with other jobs does not inflate the way it does wall time);
 //   - the pieces: the towers' forward + backward for 1 and 2 clips (per clip = the difference,
 //     fixed = the rest), the head's forward + backward on zero features of the batch and of the
 //     projected batch (--project, 300), the BertAdam moments (one optimizer step), the input batch.
@@ -18,6 +19,7 @@
 //   bench_chunked_memory [--small] [--batches 4,8,16] [--chunk 4] [--precisions f32,bf16,fp16]
 //                        [--project 300] [--json OUT]
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -94,6 +96,7 @@ void drop_gradients(RetrievalModel& model) {
 struct Measured {
   size_t peak = 0;  // above the in-use bytes before the step
   double seconds = 0;
+  double cpu_seconds = 0;  // the process's CPU time (all threads): the work, even on a shared machine
   double loss = 0;
 };
 
@@ -103,6 +106,7 @@ Measured measure_step(RetrievalModel& model, const Inputs& in, int64_t chunk) {
   const size_t before = tensor_memory(Device::cpu).in_use;
   reset_tensor_memory_peak(Device::cpu);
   const auto t0 = Clock::now();
+  const std::clock_t c0 = std::clock();
   Measured m;
   if (chunk == 0) {
     ModelOutput out = model.forward(in.ids, in.attention, in.video, in.video_mask);
@@ -114,6 +118,7 @@ Measured measure_step(RetrievalModel& model, const Inputs& in, int64_t chunk) {
     step.backward();
   }
   m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  m.cpu_seconds = double(std::clock() - c0) / CLOCKS_PER_SEC;
   m.peak = tensor_memory(Device::cpu).peak - before;
   drop_gradients(model);
   return m;
@@ -152,7 +157,7 @@ int main(int argc, char** argv) {
                    {"clip", cc.str()}, {"words", L}, {"frames", N}, {"chunk", o.chunk}, {"project", o.project},
                    {"memory", "tensor_memory(): tensor allocations, live and peak"}};
     json& per_precision = result["precisions"];
-    std::printf("\n| precision | batch | one graph MiB | chunked MiB | predicted one graph MiB | one graph s | chunked s | time ratio |\n");
+    std::printf("\n| precision | batch | one graph MiB | chunked MiB | predicted one graph MiB | one graph s (CPU s) | chunked s (CPU s) | CPU time ratio |\n");
     std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const std::string& p : split(o.precisions)) {
       const size_t base = tensor_memory(Device::cpu).in_use;
@@ -173,12 +178,14 @@ int main(int argc, char** argv) {
         const Measured g = measure_step(*model, in, 0), c = measure_step(*model, in, o.chunk);
         const size_t head_b = measure_head_bytes(*model, in.attention, in.video_mask);
         const double predicted = double(fixed) + double(B) * double(per_clip) + double(head_b);
-        std::printf("| %s | %lld | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f |\n", p.c_str(), (long long)B, mib(g.peak),
-                    mib(c.peak), mib(predicted), g.seconds, c.seconds, c.seconds / g.seconds);
+        std::printf("| %s | %lld | %.0f | %.0f | %.0f | %.2f (%.2f) | %.2f (%.2f) | %.2f |\n", p.c_str(), (long long)B,
+                    mib(g.peak), mib(c.peak), mib(predicted), g.seconds, g.cpu_seconds, c.seconds, c.cpu_seconds,
+                    c.cpu_seconds / g.cpu_seconds);
         std::fflush(stdout);
         rows.push_back({{"batch", B}, {"one_graph_peak_bytes", g.peak}, {"chunked_peak_bytes", c.peak},
                         {"predicted_one_graph_bytes", predicted}, {"head_bytes", head_b},
                         {"one_graph_seconds", g.seconds}, {"chunked_seconds", c.seconds},
+                        {"one_graph_cpu_seconds", g.cpu_seconds}, {"chunked_cpu_seconds", c.cpu_seconds},
                         {"one_graph_loss", g.loss}, {"chunked_loss", c.loss}});
       }
       // The projected batch: the head measured at its size (zero features; no video needed).
