@@ -246,3 +246,39 @@ TEST_CASE("search: zero-shot retrieval from a plain CLIP safetensors file equals
   CHECK(v.shape() == Shape{12, 32});
   CHECK(io::read_json_file(dir / "vectors.ids.json", "ids").size() == 12);
 }
+
+TEST_CASE("search: the HTML page renders in a headless browser", "[e2e][search][html]") {
+  const char* browsers[] = {"chromium", "chromium-browser", "google-chrome"};
+  std::string browser;
+  for (const char* b : browsers)
+    if (std::system(("command -v " + std::string(b) + " > /dev/null 2>&1").c_str()) == 0) {
+      browser = b;
+      break;
+    }
+  if (browser.empty()) {
+    std::printf("XCLIP_SKIP: no headless browser (chromium) installed\n");
+    return;
+  }
+  const fs::path d = trained();
+  const fs::path dir = test::temp_dir("search_html");
+  Run ix = run_cli(dir, "index --model '" + (d / "out/checkpoint.0").string() + "' --videos '" +
+                            (d / "data/videos").string() + "' --ids '" + (d / "test_ids.txt").string() + "' --out idx");
+  REQUIRE(ix.status == 0);
+  Run s = run_cli(dir, "search --index idx --top 5 --explain 2 --html page.html" + bpe_flag() + " 'a green square'");
+  REQUIRE(s.status == 0);
+  // The DOM after the browser parsed the page, and a screenshot of it.
+  const std::string flags = " --headless --no-sandbox --disable-gpu --window-size=1200,1600 ";
+  const std::string url = "file://" + (dir / "page.html").string();
+  std::system(("cd '" + dir.string() + "' && " + browser + flags + "--dump-dom '" + url + "' > dom.html 2> browser.log")
+                  .c_str());
+  std::system(("cd '" + dir.string() + "' && " + browser + flags + "--screenshot=page.png '" + url +
+               "' > /dev/null 2>> browser.log").c_str());
+  std::ifstream in(dir / "dom.html");
+  const std::string dom((std::istreambuf_iterator<char>(in)), {});
+  size_t rows = 0;
+  for (size_t p = 0; (p = dom.find("class=\"result\"", p)) != std::string::npos; ++p) ++rows;
+  CHECK(rows == 5);
+  CHECK_THAT(dom, Catch::Contains("a green square") && Catch::Contains("AOSM weights over frames, per word"));
+  REQUIRE(fs::exists(dir / "page.png"));
+  CHECK(fs::file_size(dir / "page.png") > 10000);  // a drawn page, not a blank one
+}
