@@ -1,6 +1,7 @@
 // The model of a search index (search_model.hpp).
 #include "search_model.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -26,8 +27,17 @@ fs::path weights_file(const std::string& model) {
   if (fs::is_directory(p)) {
     for (const fs::path& c : {p / "model.safetensors", p / "best" / "model.safetensors"})
       if (fs::is_regular_file(c)) return c;
-    throw Error(format(model, ": a folder without model.safetensors (or best/model.safetensors): give the "
-                              "checkpoint folder `train` wrote, or a weights file"));
+    // A training run without a best/ yet: its newest checkpoint.N.
+    long newest = -1;
+    for (const auto& e : fs::directory_iterator(p)) {
+      const std::string n = e.path().filename().string();
+      if (n.rfind("checkpoint.", 0) == 0 && n.find_first_not_of("0123456789", 11) == std::string::npos &&
+          n.size() > 11 && fs::is_regular_file(e.path() / "model.safetensors"))
+        newest = std::max(newest, std::stol(n.substr(11)));
+    }
+    if (newest >= 0) return p / ("checkpoint." + std::to_string(newest)) / "model.safetensors";
+    throw Error(format(model, ": a folder without model.safetensors (nor best/ or checkpoint.N/ with one): give ",
+                       "the checkpoint folder `train` wrote, or a weights file"));
   }
   XCLIP_CHECK(fs::is_regular_file(p), model, ": no such file or folder");
   return p;
