@@ -23,8 +23,17 @@ void check_known_head(const models::RetrievalModel& model) {
               "search: the '", model.config().head, "' head is not supported (xclip and clip4clip are)");
 }
 
+// Rows [start, start + n) of a contiguous tensor as a view of the same storage: ops::narrow would
+// copy them, and a search over 10,000 videos would then copy every frame feature per query.
+Tensor row_view(const Tensor& x, int64_t start, int64_t n) {
+  if (start == 0 && n == x.dim(0)) return x;
+  const size_t row_bytes = x.nbytes() / size_t(std::max<int64_t>(x.dim(0), 1));
+  return Tensor::from_storage(x.storage(), x.storage_offset() + size_t(start) * row_bytes, x.shape().with_dim(0, n),
+                              x.dtype());
+}
+
 models::VideoSide rows_of(const VideoSides& v, int64_t start, int64_t n) {
-  return {ops::narrow(v.video, 0, start, n), ops::narrow(v.frames, 0, start, n), ops::narrow(v.mask, 0, start, n)};
+  return {row_view(v.video, start, n), row_view(v.frames, start, n), row_view(v.mask, start, n)};
 }
 
 Tensor join(const std::vector<Tensor>& parts) {
@@ -110,8 +119,8 @@ MatchDetail explain(const models::RetrievalModel& model, const models::TextFeatu
   NoGradGuard no_grad;
   XCLIP_CHECK(text.sentence.dim(0) == 1, "search: explain takes one text, got ", text.sentence.str());
   XCLIP_CHECK(row >= 0 && row < videos.count(), "search: explain: no video row ", row);
-  const VideoSides one = {ops::narrow(videos.video, 0, row, 1), ops::narrow(videos.frames, 0, row, 1),
-                          ops::narrow(videos.mask, 0, row, 1)};
+  const models::VideoSide r = rows_of(videos, row, 1);
+  const VideoSides one = {r.video, r.frames, r.mask};
   const Scores s = score(model, text, one);
   MatchDetail d;
   d.total = term_value(s.logits);
