@@ -32,7 +32,8 @@ constexpr const char* kUsage =
     "                results the word x frame heat map with the AOSM weights\n"
     "  --explain N   results per query explained on the page (default 3)\n"
     "  --bpe FILE    the CLIP vocabulary (default: found beside the binary or in the source tree)\n"
-    "  --threads N   OpenMP threads\n";
+    "  --threads N   OpenMP threads\n"
+    "  --block N     videos scored together (default 16384)\n";
 
 std::vector<std::string> read_queries(const std::vector<std::string>& positional) {
   std::vector<std::string> q;
@@ -147,7 +148,7 @@ int run_search(const std::vector<std::string>& argv) {
   const std::vector<std::string> queries = read_queries(a.positional());
   XCLIP_CHECK(!queries.empty(), "search: no query (give QUERY arguments or - for stdin)\n", kUsage);
   const fs::path index_dir = a.get("index", "");
-  const int64_t top = a.get_int("top", 10), block = a.get_int("block", 1024);
+  const int64_t top = a.get_int("top", 10), block = a.get_int("block", search::kDefaultBlock);
   XCLIP_CHECK(top >= 0, "search: --top must be >= 0");
 
   auto t0 = std::chrono::steady_clock::now();
