@@ -72,12 +72,9 @@ int main(int argc, char** argv) {
       .parse(argc, argv);
   NoGradGuard no_grad;
   // ViT-B/32 (the text tower is what a query runs; the vision tower is built but not used here).
-  models::ScratchClipOptions s;
-  s.vision_width = 768, s.vision_layers = 12, s.patch = 32, s.image_resolution = 224;
-  s.text_width = 512, s.text_layers = 12, s.embed_dim = 512, s.head_width = 64;
   models::HeadConfig head;  // the official X-CLIP: four contrasts, AOSM, eight matrices
   head.max_frames = o.frames, head.max_words = o.words;
-  auto model = models::from_scratch(models::scratch_clip_config(s), head, 42);
+  auto model = models::from_scratch(models::ClipConfig::vit_b32(), head, 42);
   const text::ClipTokenizer tok =
       text::ClipTokenizer::from_bpe_file(o.bpe.empty() ? text::find_default_bpe_file() : std::filesystem::path(o.bpe));
   const search::VideoSides sides = random_sides(o.videos, o.frames, 512);

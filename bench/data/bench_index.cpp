@@ -85,10 +85,7 @@ int main(int argc, char** argv) {
   const double decode_s = since(t0);
 
   // Encode: ViT-B/32 X-CLIP (the official head), batches as the index command makes them.
-  models::ScratchClipOptions c;
-  c.vision_width = 768, c.vision_layers = 12, c.patch = 32, c.image_resolution = 224;
-  c.text_width = 512, c.text_layers = 12, c.embed_dim = 512, c.head_width = 64;
-  auto model = models::from_scratch(models::scratch_clip_config(c), models::HeadConfig{}, 42);
+  auto model = models::from_scratch(models::ClipConfig::vit_b32(), models::HeadConfig{}, 42);
   NoGradGuard no_grad;
   const int64_t N = 12, R = 224, B = o.batch;
   t0 = Clock::now();
