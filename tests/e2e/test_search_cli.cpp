@@ -184,7 +184,7 @@ TEST_CASE("search: index adds new and changed files, drops deleted ones, lists f
   std::set<std::string> ids;
   for (const auto& r : v.at("videos")) ids.insert(r.at("id"));
   CHECK(ids == std::set<std::string>{"video40.mp4", "video42.mp4", "video43.mp4"});
-  CHECK(test::files_besides_output(dir) == std::set<std::string>{"idx", "videos"});  // no staging left
+  CHECK(test::files_besides_output(dir) == std::set<std::string>{"idx", "videos"});  // no staging left (checked before the other indexes)
 
   // The same scores as a fresh index of the same files (f16 storage both times).
   Run fresh = run_cli(dir, "index --model '" + (d / "out/checkpoint.0").string() + "' --videos videos --out fresh --half");
@@ -200,6 +200,20 @@ TEST_CASE("search: index adds new and changed files, drops deleted ones, lists f
     CHECK(r1[i].at("id") == r2[i].at("id"));
     CHECK(r1[i].at("score").get<double>() == Approx(r2[i].at("score").get<double>()).margin(1e-6));
   }
+
+  // A weights file away from its model_config.json takes it from --config.
+  fs::create_directories(dir / "weights");
+  fs::copy_file(d / "out/checkpoint.0/model.safetensors", dir / "weights/xclip.safetensors");
+  Run cfg = run_cli(dir, "index --model weights/xclip.safetensors --config '" +
+                             (d / "out/checkpoint.0/model_config.json").string() + "' --videos videos --out by_config");
+  INFO(cfg.err);
+  REQUIRE(cfg.status == 0);
+  const nlohmann::json m = io::read_json_file(dir / "by_config/index.json", "index").at("model");
+  CHECK(m.at("kind") == "model");
+  CHECK(m.at("config").at("xclip").at("head") == "xclip");
+  Run no_cfg = run_cli(dir, "index --model weights/xclip.safetensors --config missing.json --videos videos --out x");
+  CHECK(no_cfg.status != 0);
+  CHECK_THAT(no_cfg.err, Catch::Contains("missing.json"));
 
   // A folder that is not an index is never replaced.
   fs::create_directories(dir / "mine");
