@@ -12,7 +12,6 @@
 #include "xclip/autograd.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/io/file_bytes.hpp"
-#include "xclip/ops.hpp"
 #include "xclip/search/html.hpp"
 #include "xclip/search/index.hpp"
 #include "xclip/search/score.hpp"
@@ -33,7 +32,9 @@ constexpr const char* kUsage =
     "  --explain N   results per query explained on the page (default 3)\n"
     "  --bpe FILE    the CLIP vocabulary (default: found beside the binary or in the source tree)\n"
     "  --threads N   OpenMP threads\n"
-    "  --block N     videos scored together (default 16384)\n";
+    "  --block N     videos scored together (default 16384)\n"
+    "  --shortlist K faster, approximate: the full similarity only on each query's K best videos by the\n"
+    "                video-sentence term (results: at most K; default 0 = every video)\n";
 
 std::vector<std::string> read_queries(const std::vector<std::string>& positional) {
   std::vector<std::string> q;
@@ -109,11 +110,6 @@ void print_table(const std::string& query, const nlohmann::json& results, bool f
   }
 }
 
-// One text's features out of the batch (the page explains results one query at a time).
-models::TextFeatures one_text(const models::TextFeatures& t, int64_t q) {
-  auto row = [q](const Tensor& x) { return x.defined() ? ops::narrow(x, 0, q, 1) : x; };
-  return {row(t.sentence), row(t.words), row(t.attention_mask)};
-}
 
 
 // The page's queries: every ranked result, the top `explain` with their match details.
@@ -124,7 +120,7 @@ std::vector<search::PageQuery> page_queries(const models::RetrievalModel& model,
   std::vector<search::PageQuery> pages;
   for (size_t q = 0; q < queries.size(); ++q) {
     search::PageQuery p{queries[q], enc.tokens[q], {}};
-    const models::TextFeatures one = one_text(texts, int64_t(q));
+    const models::TextFeatures one = search::text_row(texts, int64_t(q));
     for (size_t k = 0; k < ranked[q].size(); ++k) {
       const int64_t v = ranked[q][k], qi = int64_t(q);
       search::PageResult r{v, at(s.logits, qi, v), at(s.video_sentence, qi, v), at(s.video_word, qi, v),
@@ -138,7 +134,7 @@ std::vector<search::PageQuery> page_queries(const models::RetrievalModel& model,
 }
 
 int run_search(const std::vector<std::string>& argv) {
-  Args a(argv, {"index", "top", "html", "explain", "bpe", "threads", "block"}, {"json", "help"});
+  Args a(argv, {"index", "top", "html", "explain", "bpe", "threads", "block", "shortlist"}, {"json", "help"});
   if (a.flag("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -166,11 +162,13 @@ int run_search(const std::vector<std::string>& argv) {
   const models::TextFeatures texts = model.encode_text(enc.ids, enc.mask);
   const double encode_s = seconds_since(t0);
   t0 = std::chrono::steady_clock::now();
-  const search::Scores s = search::score(model, texts, idx.features, block);
+  const int64_t shortlist = a.get_int("shortlist", 0);
+  const search::Scores s = search::score_shortlist(model, texts, idx.features, shortlist, block);
   std::vector<std::vector<int64_t>> ranked;
   const int64_t V = idx.features.count();
   for (size_t q = 0; q < queries.size(); ++q)
-    ranked.push_back(search::ranking(s.logits.data<float>() + int64_t(q) * V, V, top));
+    ranked.push_back(search::ranking(s.logits.data<float>() + int64_t(q) * V, V,
+                                     shortlist > 0 ? std::min(top > 0 ? top : V, shortlist) : top));
   const double score_s = seconds_since(t0);
 
   const bool four = s.video_word.defined() || s.sentence_frame.defined() || s.frame_word.defined();
@@ -179,6 +177,7 @@ int run_search(const std::vector<std::string>& argv) {
                         {"model", idx.manifest.at("model").at("weights")},
                         {"kind", idx.manifest.at("model").at("kind")},
                         {"head", model.config().head},
+                        {"shortlist", shortlist},
                         {"timing", {{"load_seconds", load_s}, {"query_encode_seconds", encode_s},
                                     {"score_seconds", score_s}}},
                         {"queries", nlohmann::json::array()}};

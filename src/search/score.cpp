@@ -86,6 +86,39 @@ Scores score(const models::RetrievalModel& model, const models::TextFeatures& te
   return out;
 }
 
+models::TextFeatures text_row(const models::TextFeatures& t, int64_t q) {
+  auto row = [q](const Tensor& x) { return x.defined() ? ops::narrow(x, 0, q, 1) : x; };
+  return {row(t.sentence), row(t.words), row(t.attention_mask)};
+}
+
+Scores score_shortlist(const models::RetrievalModel& model, const models::TextFeatures& texts,
+                       const VideoSides& videos, int64_t shortlist, int64_t block) {
+  const auto* xh = xclip_head(model);
+  const int64_t V = videos.count(), Q = texts.sentence.dim(0);
+  if (shortlist <= 0 || shortlist >= V || !xh) return score(model, texts, videos, block);
+  NoGradGuard no_grad;
+  const Tensor lambda = models::logit_scale_factor(model.logit_scale().to(Device::cpu));
+  const Tensor vs = models::video_sentence_logits(lambda, models::normalized_sentence(texts.sentence), videos.video,
+                                                  xh->aosm().global_mat_weight);  // [Q, V]
+  Scores out;
+  Tensor* parts[] = {&out.logits, &out.video_sentence, &out.video_word, &out.sentence_frame, &out.frame_word};
+  for (Tensor* p : parts) *p = Tensor::zeros(Shape{Q, V});
+  out.logits.fill_(-INFINITY);
+  for (int64_t q = 0; q < Q; ++q) {
+    const std::vector<int64_t> rows = ranking(vs.data<float>() + q * V, V, shortlist);
+    const Scores s = score(model, text_row(texts, q), select_videos(videos, rows), block);
+    const Tensor* from[] = {&s.logits, &s.video_sentence, &s.video_word, &s.sentence_frame, &s.frame_word};
+    for (size_t k = 0; k < 5; ++k) {
+      if (!from[k]->defined()) {
+        *parts[k] = Tensor();  // the head does not compute this contrast
+        continue;
+      }
+      for (size_t j = 0; j < rows.size(); ++j) parts[k]->data<float>()[q * V + rows[j]] = from[k]->data<float>()[j];
+    }
+  }
+  return out;
+}
+
 namespace {
 
 // softmax(x / τ) over the entries `idx` of x (stride apart), then mixed by M: w'_j = Σ_i w_i·M[i, j].

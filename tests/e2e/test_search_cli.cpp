@@ -4,10 +4,12 @@
 // CLIP safetensors file; the incremental update; the HTML page (rendered when a browser is here).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -138,6 +140,31 @@ TEST_CASE("search: every caption's rank of its video equals the evaluation's", "
   const double mean = (t.at("video_sentence").get<double>() + t.at("video_word").get<double>() +
                        t.at("sentence_frame").get<double>() + t.at("frame_word").get<double>()) / 4;
   CHECK(first.at("score").get<double>() == Approx(mean).margin(1e-5));
+
+  // --shortlist 6: the 6 best videos by the video-sentence term, each with its full score.
+  Run sl = run_cli(dir, "search --index idx --top 0 --json --shortlist 6" + bpe_flag() + " - < '" +
+                            (d / "captions.txt").string() + "'");
+  REQUIRE(sl.status == 0);
+  const nlohmann::json full = nlohmann::json::parse(s.out).at("queries"), shortl = nlohmann::json::parse(sl.out).at("queries");
+  for (size_t q = 0; q < full.size(); ++q) {
+    std::vector<std::pair<double, std::string>> by_vs;
+    std::map<std::string, double> score;
+    for (const auto& r : full[q].at("results")) {
+      by_vs.emplace_back(-r.at("terms").at("video_sentence").get<double>(), r.at("id"));
+      score[r.at("id")] = r.at("score");
+    }
+    std::sort(by_vs.begin(), by_vs.end());
+    std::set<std::string> expected;
+    for (size_t k = 0; k < 6; ++k) expected.insert(by_vs[k].second);
+    const auto& results = shortl[q].at("results");
+    REQUIRE(results.size() == 6);
+    std::set<std::string> got;
+    for (const auto& r : results) {
+      got.insert(r.at("id"));
+      CHECK(r.at("score").get<double>() == Approx(score.at(r.at("id"))).margin(1e-5));
+    }
+    CHECK(got == expected);
+  }
 
   // The table, and the page with its heat maps.
   Run table = run_cli(dir, "search --index idx --top 3 --html page.html" + bpe_flag() + " 'a red circle moves up'");
