@@ -12,6 +12,8 @@
 #include <set>
 #include <string>
 
+#include "test_util.hpp"
+
 namespace xclip::test {
 
 // xclip-cli beside the running test binary (it may not exist: callers skip then).
@@ -39,6 +41,13 @@ inline CliRun run_cli(const std::filesystem::path& dir, const std::string& args)
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, captured("stdout.txt"), captured("stderr.txt")};
+}
+
+// --bpe with ../shared's CLIP vocabulary when there is one (else the binary finds data/clip/).
+inline std::string bpe_flag() {
+  auto shared = test::shared_dir();
+  const std::filesystem::path bpe = shared ? *shared / "assets/clip/bpe_simple_vocab_16e6.txt.gz" : std::filesystem::path();
+  return std::filesystem::exists(bpe) ? " --bpe '" + bpe.string() + "'" : std::string();
 }
 
 // `p` in single quotes, for run_cli's command line.

@@ -9,6 +9,8 @@
 #                         (--keep_checkpoints 1: the best and the newest checkpoint stay on disk)
 #   4. xclip-cli compare  the test metrics of both; xclip-cli metrics --pairs: how often each model
 #                         scores a test caption's video above its mirror twin (chance 50%)
+#   5. xclip-cli index / search  the held-out videos indexed with the best X-CLIP, searched for two
+#                         captions (a table, and the page WORK/search.html)
 # Usage: tools/demo.sh [BUILD_DIR]   (env: XCLIP_DEMO_DIR = work folder, default BUILD_DIR/demo;
 #        XCLIP_DEMO_EPOCHS = epochs, XCLIP_DEMO_MIN_R1 = the R@1 the demo must reach)
 set -euo pipefail
@@ -117,6 +119,21 @@ for run in "X-CLIP:xclip" "CLIP4Clip-meanP:meanp"; do
   "$CLI" metrics "$WORK/${run#*:}/test_sim.npy" --pairs "$WORK/mirror_pairs.csv" |
     awk -v name="${run%%:*}" '$1 == "pairs" { $1 = ""; printf "%-16s%s\n", name, $0 }' | tee -a "$WORK/results.txt"
 done
+
+# Search: the held-out videos indexed with the best X-CLIP checkpoint, then two test captions (the
+# first one and its mirror twin, when it has one) ranked with the full similarity; the page shows
+# what matched (word x frame heat maps, AOSM weights).
+step "search: index the 100 held-out videos, rank them for two captions"
+awk -F, 'NR > 1 { print $3 ".mp4" }' "$WORK/data/MSRVTT_JSFUSION_test.csv" > "$WORK/test_videos.txt"
+quiet "$WORK/index.log" "$CLI" index --model "$WORK/xclip" --videos "$WORK/data/videos" --ids "$WORK/test_videos.txt" \
+  --out "$WORK/search_index" --slice_framepos 2 --threads 2
+CAPTION_1=$(awk -F, 'NR == 2 { print $4 }' "$WORK/data/MSRVTT_JSFUSION_test.csv")
+MIRROR_ROW=$(awk -F, 'NR == 1 { print $3 }' "$WORK/mirror_pairs.csv")  # caption 0's twin, when it has one
+CAPTION_2=$(awk -F, -v r="${MIRROR_ROW:-1}" 'NR == r + 2 { print $4 }' "$WORK/data/MSRVTT_JSFUSION_test.csv")
+"$CLI" search --index "$WORK/search_index" --top 5 --html "$WORK/search.html" "$CAPTION_1" "$CAPTION_2" |
+  tee "$WORK/search.txt"
+echo "search page: $WORK/search.html"
+
 echo
 echo "demo: total $(elapsed); X-CLIP text-to-video R@1 $R1% (chance 1%), meanP in the table above"
 if awk -v r="$R1" -v m="$MIN_R1" 'BEGIN { exit !(r >= m) }'; then

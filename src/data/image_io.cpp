@@ -1,4 +1,4 @@
-// Image files through stb_image (reading) and stb_image_write (PNG), compiled here with static
+// Image files through stb_image (reading) and stb_image_write (PNG, JPEG), compiled here with static
 // linkage so no other object can clash with these copies.
 #include <algorithm>
 #include <cctype>
@@ -70,6 +70,14 @@ void write_png(const std::string& path, const uint8_t* rgb, int width, int heigh
   if (!stbi_write_png_to_func(append_bytes, &bytes, width, height, 3, rgb, width * 3))
     throw Error(format(path, ": PNG encoding failed"));
   io::write_file_atomically(path, {{bytes.data(), bytes.size()}});
+}
+
+std::vector<uint8_t> encode_jpeg(const uint8_t* rgb, int width, int height, int quality) {
+  XCLIP_CHECK(width > 0 && height > 0, "JPEG: empty image (", width, "x", height, ")");
+  std::vector<uint8_t> bytes;
+  if (!stbi_write_jpg_to_func(append_bytes, &bytes, width, height, 3, rgb, quality))
+    throw Error(format("JPEG encoding of a ", width, "x", height, " image failed"));
+  return bytes;
 }
 
 }  // namespace xclip::data

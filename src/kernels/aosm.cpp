@@ -1,6 +1,9 @@
-// The fused AOSM frame-word term (see cpu.hpp): per (text, tile of videos) one GEMM of the text's
-// L words against the tile's frames into a per-thread buffer of L × (tile·N) values, then the two
-// AOSM stages of every pair in that tile. The [T, L, V, N] tensor never exists.
+// The fused AOSM frame-word term (see cpu.hpp): per (text, tile of videos) one GEMM of the tile's
+// frames against the text's L words into a per-thread buffer of (tile·N) × L values, then the two
+// AOSM stages of every pair in that tile. The [T, L, V, N] tensor never exists. The frames are the
+// GEMM's row operand (read in place, row-major) and the words the small transposed one: with the
+// words as rows, packing the transposed frames cost more than the products (one query against
+// thousands of videos, xclip-cli search).
 //
 // The pooling repeats the arithmetic of models::aosm_pool as the graph runs it (element-type
 // products and mask terms, double sums, the CPU softmax's max subtraction), so the two paths agree
@@ -136,13 +139,13 @@ struct ThreadState {
   Pooler<T> first, second;
 };
 
-// Both stages for text t and video v, whose L×N block starts at `c` with row stride ldc.
+// Both stages for text t and video v, whose N×L block (frame n, word l at c[n·L + l]) starts at `c`.
 template <class T>
-T pair_score(const Problem<T>& p, ThreadState<T>& s, const T* c, int64_t ldc, int64_t t, int64_t v) {
+T pair_score(const Problem<T>& p, ThreadState<T>& s, const T* c, int64_t t, int64_t v) {
   const T* wmask = p.word_mask ? p.word_mask + t * p.L : nullptr;
   const T* fmask = p.frame_mask ? p.frame_mask + v * p.N : nullptr;
-  for (int64_t n = 0; n < p.N; ++n) s.word_level[size_t(n)] = s.first(c + n, ldc, p.L, wmask, p.word_mat);
-  for (int64_t l = 0; l < p.L; ++l) s.frame_level[size_t(l)] = s.first(c + l * ldc, 1, p.N, fmask, p.frame_mat);
+  for (int64_t n = 0; n < p.N; ++n) s.word_level[size_t(n)] = s.first(c + n * p.L, 1, p.L, wmask, p.word_mat);
+  for (int64_t l = 0; l < p.L; ++l) s.frame_level[size_t(l)] = s.first(c + l, p.L, p.N, fmask, p.frame_mat);
   const T sent2frame = s.second(s.word_level.data(), 1, p.N, fmask, p.frame_mat2);
   const T video2word = s.second(s.frame_level.data(), 1, p.L, wmask, p.word_mat2);
   return (sent2frame + video2word) * T(0.5);
@@ -160,10 +163,10 @@ void run(const Problem<T>& p) {
     for (int64_t item = 0; item < p.texts * tiles; ++item) {
       const int64_t t = item / tiles, v0 = (item % tiles) * tile, nv = std::min(tile, p.videos - v0);
       const int64_t cols = nv * p.N;
-      gemm<T>(false, true, p.L, cols, p.D, T(1), p.words + t * p.L * p.D, p.D, p.frames + v0 * p.N * p.D, p.D, T(0),
-              s.block.data(), cols);
+      gemm<T>(false, true, cols, p.L, p.D, T(1), p.frames + v0 * p.N * p.D, p.D, p.words + t * p.L * p.D, p.D, T(0),
+              s.block.data(), p.L);
       for (int64_t j = 0; j < nv; ++j)
-        p.out[t * p.videos + v0 + j] = pair_score(p, s, s.block.data() + j * p.N, cols, t, v0 + j);
+        p.out[t * p.videos + v0 + j] = pair_score(p, s, s.block.data() + j * p.N * p.L, t, v0 + j);
     }
   }
 }

@@ -20,13 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 using Run = test::CliRun;
+using test::bpe_flag;
 using test::run_cli;
-
-std::string bpe_flag() {
-  auto shared = test::shared_dir();
-  const fs::path bpe = shared ? *shared / "assets/clip/bpe_simple_vocab_16e6.txt.gz" : fs::path();
-  return fs::exists(bpe) ? " --bpe '" + bpe.string() + "'" : std::string();
-}
 
 // A small synthetic dataset with frame caches of both splits (made once per test binary run).
 fs::path dataset() {

@@ -23,6 +23,8 @@ bool is_image_path(const std::string& path);
 
 // Writes an 8-bit RGB PNG atomically (temporary name, then rename). Throws naming the file.
 void write_png(const std::string& path, const uint8_t* rgb, int width, int height);
+// JPEG bytes of packed RGB [height, width, 3] (the search index's thumbnails); throws when encoding fails.
+std::vector<uint8_t> encode_jpeg(const uint8_t* rgb, int width, int height, int quality = 85);
 
 // torchvision's output size for Resize(size) on a (width, height) image: the shorter side becomes
 // `size`, the longer int(size * long / short). Returns the input size when the short side is already
