@@ -93,7 +93,7 @@ TEST_CASE("regressions: .npy headers are parsed by hand, shapes are checked befo
              Catch::Contains("bad .npy header"));
 }
 
-TEST_CASE("regressions: checked sizes: products, byte counts, spans and ranges", "[fuzz]") {
+TEST_CASE("regressions: checked sizes (products, byte counts, spans, ranges)", "[fuzz]") {
   const int64_t big[] = {int64_t(1) << 32, int64_t(1) << 32};
   CHECK_THAT(error_of([&] { checked_numel(big, "x.npy"); }), Catch::Contains("x.npy") && Catch::Contains("overflows"));
   const int64_t empty[] = {int64_t(1) << 62, 0, int64_t(1) << 62};
@@ -108,7 +108,7 @@ TEST_CASE("regressions: checked sizes: products, byte counts, spans and ranges",
   CHECK_THROWS_AS(Tensor::empty(Shape{int64_t(1) << 40, int64_t(1) << 30}), Error);
 }
 
-TEST_CASE("regressions: configs name the key and its range; deep JSON is refused while parsing", "[fuzz]") {
+TEST_CASE("regressions: configs name the key and its range, deep JSON is refused while parsing", "[fuzz]") {
   using models::HeadConfig;
   CHECK_THAT(error_of([] { HeadConfig::from_json({{"max_frames", int64_t(1) << 32}}); }),
              Catch::Contains("max_frames") && Catch::Contains("[1, 1024]"));
