@@ -39,7 +39,10 @@ int64_t Shape::prod(int begin, int end) const {
       for (int64_t x : dims) n *= x;
       return n;
     }
-  return checked_numel(dims, "shape " + str());
+  int64_t n = 1;
+  for (int64_t d : dims)  // the message is only built on the (rare) overflow: prod is on hot paths
+    if (__builtin_mul_overflow(n, d, &n)) return checked_numel(dims, "shape " + str());
+  return n;
 }
 
 bool Shape::operator==(const Shape& o) const {
