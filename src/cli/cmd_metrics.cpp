@@ -1,5 +1,6 @@
 // xclip-cli metrics SIM.npy: retrieval metrics of a saved [texts × videos] similarity matrix,
 // as the original metrics.py computes them; prints a table and writes JSON.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -8,6 +9,7 @@
 #include "args.hpp"
 #include "command.hpp"
 #include "pairs.hpp"
+#include "xclip/core/checked.hpp"
 #include "xclip/io/file_bytes.hpp"
 #include "xclip/io/npy.hpp"
 #include "xclip/train/metrics.hpp"
@@ -24,21 +26,55 @@ const char* kUsage =
     "                     strictly above other (e.g. a video against its time-reversed twin)\n"
     "  --json OUT.json    also write the metrics as JSON\n";
 
+// The similarity matrix, as f64, with errors in the user's terms: the file, texts and videos.
+Tensor load_similarity(const std::string& path) {
+  Tensor sim = io::load_npy(path);
+  XCLIP_CHECK(sim.dtype() == DType::f32 || sim.dtype() == DType::f64, path, ": the similarity matrix must hold ",
+              "float32 or float64 numbers, this file holds ", dtype_name(sim.dtype()));
+  XCLIP_CHECK(sim.ndim() == 2, path, ": expected a 2-d similarity matrix [texts, videos], got shape ", sim.shape().str());
+  XCLIP_CHECK(sim.dim(0) > 0 && sim.dim(1) > 0, path, ": the similarity matrix is empty (shape ", sim.shape().str(), ")");
+  return sim.dtype() == DType::f64 ? sim : sim.to(DType::f64);
+}
+
+// --caption_video: one video index per text (row of the similarity matrix), each in [0, videos).
+std::vector<int64_t> load_caption_video(const std::string& path, const std::string& sim_path, int64_t texts,
+                                        int64_t videos) {
+  const Tensor ids = io::load_npy(path);
+  XCLIP_CHECK(ids.dtype() == DType::i64 || ids.dtype() == DType::i32, path, ": caption video ids must be ",
+              "integers (int64 or int32), this file holds ", dtype_name(ids.dtype()));
+  XCLIP_CHECK(ids.ndim() == 1 && ids.dim(0) == texts, path, ": expected one video id per text of ", sim_path, " (",
+              texts, "), got shape ", ids.shape().str());
+  std::vector<int64_t> out = ids.to(DType::i64).to_vector<int64_t>();
+  std::vector<int64_t> per_video(size_t(videos), 0);
+  for (size_t i = 0; i < out.size(); ++i) {
+    XCLIP_CHECK(out[i] >= 0 && out[i] < videos, path, ": text ", i, " names video ", out[i], ", but ", sim_path,
+                " has ", videos, " videos (columns)");
+    ++per_video[size_t(out[i])];
+  }
+  // The grouped matrix is [videos, most captions of one video, videos]: refuse sizes that cannot fit.
+  const int64_t most = *std::max_element(per_video.begin(), per_video.end());
+  checked_nbytes(checked_mul(checked_mul(uint64_t(videos), uint64_t(most), path), uint64_t(videos), path),
+                 sizeof(double), path + ": the captions grouped per video");
+  return out;
+}
+
 int run_metrics(const std::vector<std::string>& argv) {
   Args args(argv, {"caption_video", "json", "pairs"}, {"help"});
   if (args.flag("help") || args.positional().size() != 1) {
     std::fputs(kUsage, args.flag("help") ? stdout : stderr);
     return args.flag("help") ? 0 : 2;
   }
-  Tensor sim = io::load_npy(args.positional()[0]);
-  if (sim.dtype() != DType::f64) sim = sim.to(DType::f64);
-  XCLIP_CHECK(sim.ndim() == 2, args.positional()[0], ": expected a 2-d similarity matrix, got ", sim.shape().str());
+  const std::string& sim_path = args.positional()[0];
+  Tensor sim = load_similarity(sim_path);
   train::RetrievalMetrics t2v, v2t;
   if (auto ids = args.get("caption_video")) {
-    Tensor g = train::group_by_video(sim, io::load_npy(*ids).to(DType::i64).to_vector<int64_t>());
+    Tensor g = train::group_by_video(sim, load_caption_video(*ids, sim_path, sim.dim(0), sim.dim(1)));
     t2v = train::text_to_video_multi(g);
     v2t = train::video_to_text_multi(g);
   } else {
+    XCLIP_CHECK(sim.dim(0) == sim.dim(1), sim_path, ": ", sim.dim(0), " texts (rows) but ", sim.dim(1),
+                " videos (columns): one caption per video needs a square matrix (several captions per video: "
+                "give --caption_video)");
     t2v = train::compute_metrics(sim);
     Tensor simT = Tensor::empty(Shape{sim.dim(1), sim.dim(0)}, DType::f64);
     const double* s = sim.data<double>();

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "xclip/core/checked.hpp"
 #include "xclip/core/error.hpp"
 
 namespace xclip {
@@ -28,9 +29,19 @@ int64_t Shape::dim(int i) const { return dims_[size_t(normalize_axis(i, "dimensi
 
 int64_t Shape::numel() const { return prod(0, ndim_); }
 
+// Checked: a shape read from a file ((2^32, 2^32) in a .npy header) must not wrap to a small
+// element count that later sizes a buffer. reshape's -1 placeholder keeps the plain product.
 int64_t Shape::prod(int begin, int end) const {
+  const std::span<const int64_t> dims(dims_.data() + begin, size_t(end - begin));
+  for (int64_t d : dims)
+    if (d < 0) {
+      int64_t n = 1;
+      for (int64_t x : dims) n *= x;
+      return n;
+    }
   int64_t n = 1;
-  for (int i = begin; i < end; ++i) n *= dims_[size_t(i)];
+  for (int64_t d : dims)  // the message is only built on the (rare) overflow: prod is on hot paths
+    if (__builtin_mul_overflow(n, d, &n)) return checked_numel(dims, "shape " + str());
   return n;
 }
 

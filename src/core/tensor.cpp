@@ -6,6 +6,7 @@
 #include <sstream>
 #include <vector>
 
+#include "xclip/core/checked.hpp"
 #include "xclip/core/device_memory.hpp"
 
 namespace xclip {
@@ -139,7 +140,12 @@ void check_concrete(const Shape& shape) {
 std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device device) {
   check_concrete(shape);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = Storage::allocate(size_t(shape.numel()) * dtype_size(dtype), device);
+  // Checked: a shape from a config or a file (eye(max_frames) with a huge max_frames) must fail
+  // here with its size, not wrap to a small allocation that the caller then writes past.
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(uint64_t(shape.numel()), dtype_size(dtype), &bytes) || bytes > kMaxTensorBytes)
+    checked_nbytes(uint64_t(shape.numel()), dtype_size(dtype), format("tensor ", dtype_name(dtype), shape.str()));
+  impl->storage = Storage::allocate(size_t(bytes), device);
   impl->shape = shape;
   impl->dtype = dtype;
   return impl;
@@ -207,7 +213,12 @@ template Tensor Tensor::from_vector<f16_t>(const std::vector<f16_t>&, const Shap
 Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, size_t offset_bytes, const Shape& shape, DType dtype) {
   XCLIP_CHECK(storage != nullptr, "Tensor::from_storage: null storage");
   check_concrete(shape);
-  size_t need = offset_bytes + size_t(shape.numel()) * dtype_size(dtype);
+  uint64_t data_bytes = 0, need = 0;
+  if (__builtin_mul_overflow(uint64_t(shape.numel()), dtype_size(dtype), &data_bytes) ||
+      data_bytes > kMaxTensorBytes || __builtin_add_overflow(uint64_t(offset_bytes), data_bytes, &need)) {
+    const std::string what = format("Tensor::from_storage: ", dtype_name(dtype), shape.str());
+    need = checked_add(offset_bytes, checked_nbytes(uint64_t(shape.numel()), dtype_size(dtype), what), what);
+  }
   XCLIP_CHECK(need <= storage->bytes, "Tensor::from_storage: ", dtype_name(dtype), shape.str(), " at offset ",
               offset_bytes, " needs ", need, " bytes but the storage has ", storage->bytes);
   auto impl = std::make_shared<TensorImpl>();

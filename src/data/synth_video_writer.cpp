@@ -115,14 +115,6 @@ class Encoder {
     if (r < 0) fail("cannot write the container header", r);
   }
 
-  ~Encoder() {
-    sws_freeContext(sws_);
-    av_packet_free(&packet_);
-    av_frame_free(&frame_);
-    avcodec_free_context(&ctx_);
-    if (fmt_ && fmt_->pb) avio_closep(&fmt_->pb);
-    avformat_free_context(fmt_);
-  }
   Encoder(const Encoder&) = delete;
   Encoder& operator=(const Encoder&) = delete;
 
@@ -170,14 +162,37 @@ class Encoder {
     }
   }
 
+  // The FFmpeg objects, freed by a member's destructor: that also runs when the constructor
+  // throws halfway (an encoder that refuses the size), where ~Encoder would not.
+  struct Handles {
+    AVFormatContext* fmt = nullptr;
+    AVStream* stream = nullptr;  // owned by fmt
+    AVCodecContext* ctx = nullptr;
+    AVFrame* frame = nullptr;
+    AVPacket* packet = nullptr;
+    SwsContext* sws = nullptr;
+    Handles() = default;
+    Handles(const Handles&) = delete;
+    Handles& operator=(const Handles&) = delete;
+    ~Handles() {
+      sws_freeContext(sws);
+      av_packet_free(&packet);
+      av_frame_free(&frame);
+      avcodec_free_context(&ctx);
+      if (fmt && fmt->pb) avio_closep(&fmt->pb);
+      avformat_free_context(fmt);
+    }
+  };
+
   std::string name_, tmp_;
   int width_, height_;
-  AVFormatContext* fmt_ = nullptr;
-  AVStream* stream_ = nullptr;
-  AVCodecContext* ctx_ = nullptr;
-  AVFrame* frame_ = nullptr;
-  AVPacket* packet_ = nullptr;
-  SwsContext* sws_ = nullptr;
+  Handles h_;
+  AVFormatContext*& fmt_ = h_.fmt;
+  AVStream*& stream_ = h_.stream;
+  AVCodecContext*& ctx_ = h_.ctx;
+  AVFrame*& frame_ = h_.frame;
+  AVPacket*& packet_ = h_.packet;
+  SwsContext*& sws_ = h_.sws;
 };
 
 }  // namespace

@@ -336,10 +336,14 @@ struct VideoDecoder::Impl {
     if (!sws) fail(format("cannot convert pixel format '", av_get_pix_fmt_name(AVPixelFormat(frame->format)),
                           "' to RGB"), 0);
     const size_t stride = size_t(w) * 3;
-    out.resize(stride * size_t(h));
+    // swscale's SIMD converters write whole vectors, past the last pixel of a row when the width
+    // is odd (found by fuzzing: heap corruption after the last row). Convert into a buffer with a
+    // row and a vector of slack, then drop the slack (capacity stays, the size is exact).
+    out.resize(stride * size_t(h) + stride + 64);
     uint8_t* dst[4] = {out.data(), nullptr, nullptr, nullptr};
     int dst_stride[4] = {int(stride), 0, 0, 0};
     int rows = sws_scale(sws, frame->data, frame->linesize, 0, h, dst, dst_stride);
+    out.resize(stride * size_t(h));
     if (rows != h) fail("RGB conversion failed", rows < 0 ? rows : 0);
     return stride;
   }

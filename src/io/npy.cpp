@@ -2,11 +2,14 @@
 //   {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
 #include "xclip/io/npy.hpp"
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <sstream>
+#include <string_view>
+#include <utility>
 
+#include "xclip/core/checked.hpp"
 #include "xclip/io/file_bytes.hpp"
 
 namespace xclip::io {
@@ -24,7 +27,8 @@ const Descr kDescrs[] = {{"<f4", DType::f32}, {"<f8", DType::f64}, {"<f2", DType
 DType parse_descr(const std::string& path, const std::string& d) {
   for (const Descr& x : kDescrs)
     if (d == x.text) return x.dtype;
-  throw Error(format(path, ": unsupported .npy dtype '", d, "' (supported: <f4 <f8 <f2 <i4 <i8 |u1 |b1)"));
+  throw Error(format(path, ": unsupported .npy dtype '", d.size() <= 40 ? d : d.substr(0, 40) + "...",
+                     "' (supported: <f4 <f8 <f2 <i4 <i8 |u1 |b1)"));
 }
 
 const char* descr_for(DType t) {
@@ -40,42 +44,107 @@ const char* descr_for(DType t) {
   throw Error(format("save_npy: dtype ", dtype_name(t), " has no .npy equivalent (convert to f32 first)"));
 }
 
-std::string field(const std::string& path, const std::string& header, const std::string& key) {
-  std::smatch m;
-  std::regex re("'" + key + "'\\s*:\\s*('[^']*'|True|False|\\([^)]*\\))");
-  XCLIP_CHECK(std::regex_search(header, m, re), path, ": .npy header has no '", key, "': ", header);
-  std::string v = m[1].str();
-  if (v.size() >= 2 && v.front() == '\'') v = v.substr(1, v.size() - 2);
-  return v;
-}
+// The header's three fields. Parsed by hand, in one pass with no recursion and no regex: a
+// hostile header (up to 1 MB of it) gets a clean error, never a deep std::regex recursion.
+struct NpyHeader {
+  std::string descr;
+  bool fortran_order = false;
+  std::vector<int64_t> shape;
+  bool has_descr = false, has_order = false, has_shape = false;
+};
 
-Shape parse_shape(const std::string& path, const std::string& tuple) {
-  std::vector<int64_t> dims;
-  std::string inner = tuple.substr(1, tuple.size() - 2);
-  std::stringstream ss(inner);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (item.empty()) continue;
-    try {
-      size_t used = 0;
-      long long v = std::stoll(item, &used);
-      XCLIP_CHECK(used == item.size() && v >= 0, "");
-      dims.push_back(v);
-    } catch (...) {
-      throw Error(format(path, ": bad dimension '", item, "' in .npy shape ", tuple));
+class HeaderParser {
+ public:
+  HeaderParser(const std::string& path, std::string_view text) : path_(path), s_(text) {}
+
+  NpyHeader parse() {
+    NpyHeader h;
+    expect('{');
+    while (!at('}')) {
+      const std::string key = quoted();
+      expect(':');
+      if (key == "descr") h.descr = quoted(), h.has_descr = true;
+      else if (key == "fortran_order") h.fortran_order = boolean(), h.has_order = true;
+      else if (key == "shape") h.shape = tuple(), h.has_shape = true;
+      else fail("unknown key '" + cut(key) + "'");
+      if (!at('}')) expect(',');
     }
+    expect('}');
+    skip_space();
+    check(pos_ == s_.size(), "text after the closing '}'");
+    check(h.has_descr && h.has_order && h.has_shape, "the header needs 'descr', 'fortran_order' and 'shape'");
+    return h;
   }
-  XCLIP_CHECK(dims.size() <= size_t(Shape::kMaxDims), path, ": .npy shape ", tuple, " has more than ",
-              Shape::kMaxDims, " dimensions");
-  return Shape(dims);
-}
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error(format(path_, ": bad .npy header: ", what, " at byte ", pos_, " of '", cut(std::string(s_)), "'"));
+  }
+  void check(bool ok, const std::string& what) const {
+    if (!ok) fail(what);
+  }
+  static std::string cut(const std::string& s) { return s.size() <= 120 ? s : s.substr(0, 120) + "..."; }
+  void skip_space() {
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
+  }
+  bool at(char c) {
+    skip_space();
+    return pos_ < s_.size() && s_[pos_] == c;
+  }
+  void expect(char c) {
+    check(at(c), format("expected '", c, "'"));
+    ++pos_;
+  }
+  std::string quoted() {
+    skip_space();
+    check(pos_ < s_.size() && (s_[pos_] == '\'' || s_[pos_] == '"'), "expected a quoted string");
+    const char q = s_[pos_++];
+    const size_t end = s_.find(q, pos_);
+    check(end != std::string_view::npos, "unterminated string");
+    std::string v(s_.substr(pos_, end - pos_));
+    pos_ = end + 1;
+    return v;
+  }
+  bool boolean() {
+    skip_space();
+    if (s_.substr(pos_, 4) == "True") return pos_ += 4, true;
+    if (s_.substr(pos_, 5) == "False") return pos_ += 5, false;
+    fail("expected True or False");
+  }
+  std::vector<int64_t> tuple() {
+    expect('(');
+    std::vector<int64_t> dims;
+    while (!at(')')) {
+      check(dims.size() < size_t(Shape::kMaxDims), format("more than ", Shape::kMaxDims, " dimensions"));
+      dims.push_back(integer());
+      if (!at(')')) expect(',');
+    }
+    expect(')');
+    return dims;
+  }
+  int64_t integer() {
+    skip_space();
+    const size_t begin = pos_;
+    int64_t v = 0;
+    while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') {
+      check(!__builtin_mul_overflow(v, 10, &v) && !__builtin_add_overflow(v, s_[pos_] - '0', &v),
+            "dimension does not fit in 64 bits");
+      ++pos_;
+    }
+    if (pos_ < s_.size() && s_[pos_] == 'L') ++pos_;  // Python 2 long suffix
+    check(pos_ > begin, "expected a non-negative dimension");
+    return v;
+  }
+
+  const std::string& path_;
+  std::string_view s_;
+  size_t pos_ = 0;
+};
 }  // namespace
 
 Tensor load_npy(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  XCLIP_CHECK(f, path, ": cannot open");
+  XCLIP_CHECK(f, path, ": cannot open: ", std::strerror(errno));
   char magic[6];
   uint8_t version[2];
   f.read(magic, 6);
@@ -97,13 +166,15 @@ Tensor load_npy(const std::string& path) {
   std::string header(header_len, '\0');
   f.read(header.data(), header_len);
   XCLIP_CHECK(f, path, ": truncated .npy header");
-  DType dtype = parse_descr(path, field(path, header, "descr"));
-  XCLIP_CHECK(field(path, header, "fortran_order") == "False", path, ": Fortran-order .npy is not supported");
-  Shape shape = parse_shape(path, field(path, header, "shape"));
+  const NpyHeader h = HeaderParser(path, header).parse();
+  const DType dtype = parse_descr(path, h.descr);
+  XCLIP_CHECK(!h.fortran_order, path, ": Fortran-order .npy is not supported");
+  const int64_t numel = checked_numel(h.shape, path + ": .npy shape");
+  const uint64_t need = checked_nbytes(uint64_t(numel), dtype_size(dtype), path + ": .npy data");
+  const Shape shape(h.shape);
   const auto data_start = f.tellg();
   f.seekg(0, std::ios::end);
   const auto available = uint64_t(f.tellg() - data_start);
-  const uint64_t need = uint64_t(shape.numel()) * dtype_size(dtype);
   XCLIP_CHECK(available >= need, path, ": .npy data has ", available, " bytes, shape ", shape.str(), " needs ", need);
   Tensor t = Tensor::empty(shape, dtype);
   f.seekg(data_start);

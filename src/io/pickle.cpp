@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "xclip/core/error.hpp"
 #include "xclip/io/file_bytes.hpp"
@@ -26,6 +27,14 @@ class Reader {
  public:
   Reader(std::string_view bytes, const Options& options) : in_(bytes), opt_(options) {}
 
+  // A failed or rejected load frees everything it built: the containers it filled may form cycles
+  // (a list appended to itself through the memo), which shared_ptr alone would never free.
+  ~Reader() {
+    if (!accepted_) break_cycles();
+  }
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+
   ValuePtr run(size_t* consumed) {
     while (true) {
       check(pos_ < in_.size(), "truncated: the stream ends before STOP");
@@ -33,7 +42,9 @@ class Reader {
       op_ = uint8_t(in_[pos_++]);
       if (op_ == '.') {
         check(!stack_.empty(), "STOP with an empty stack");
+        reject_cycles();
         if (consumed) *consumed = pos_;
+        accepted_ = true;
         return stack_.back();
       }
       step();
@@ -105,16 +116,74 @@ class Reader {
     push(it->second);
   }
 
+  // ---- cycles ---------------------------------------------------------------------------------
+  // Only a container filled after it was made (APPEND, SETITEM, ADDITEMS, BUILD) can be part of a
+  // cycle, so those are the ones remembered, checked at STOP and emptied when the load fails.
+  void mutated(const ValuePtr& v) {
+    if (mutated_set_.insert(v.get()).second) mutated_.push_back(v);
+  }
+  static bool old_state_is_dict(const ValuePtr& target) {
+    return target->parts && target->parts->state && target->parts->state->kind == Kind::dict;
+  }
+  static void children(const Value& v, std::vector<const Value*>& out) {
+    for (const auto& c : v.items) out.push_back(c.get());
+    for (const auto& [k, x] : v.entries) out.push_back(k.get()), out.push_back(x.get());
+    if (v.parts) out.push_back(v.parts->args.get()), out.push_back(v.parts->state.get());
+  }
+  // Depth-first search from every filled container with an explicit stack (white/grey/black):
+  // O(values + references), no recursion, whatever the input.
+  void reject_cycles() {
+    std::unordered_map<const Value*, bool> done;  // false: on the current path; true: finished
+    std::vector<std::pair<const Value*, std::vector<const Value*>>> path;
+    for (const auto& w : mutated_) {
+      const ValuePtr root = w.lock();
+      if (!root || done.count(root.get())) continue;
+      path.emplace_back(root.get(), std::vector<const Value*>{});
+      children(*root, path.back().second);
+      done[root.get()] = false;
+      while (!path.empty()) {
+        auto& [node, next] = path.back();
+        if (next.empty()) {
+          done[node] = true;
+          path.pop_back();
+          continue;
+        }
+        const Value* c = next.back();
+        next.pop_back();
+        if (!c) continue;
+        const auto it = done.find(c);
+        if (it != done.end()) {
+          check(it->second, format("a ", kind_name(c->kind),
+                                   " contains itself (a reference cycle through the memo); not supported"));
+          continue;
+        }
+        done[c] = false;
+        path.emplace_back(c, std::vector<const Value*>{});
+        children(*c, path.back().second);
+      }
+    }
+  }
+  void break_cycles() {
+    for (const auto& w : mutated_)
+      if (const ValuePtr v = w.lock()) {
+        v->items.clear();
+        v->entries.clear();
+        if (v->parts) v->parts->state.reset(), v->parts->args.reset();
+      }
+  }
+
   // ---- containers ----------------------------------------------------------------------------
   void append_to(const ValuePtr& target, std::vector<ValuePtr> items) {
     check(target->kind == Kind::list || target->kind == Kind::object,
           format("APPEND to a ", kind_name(target->kind)));
+    mutated(target);
     for (auto& v : items) target->items.push_back(std::move(v));
   }
   void set_items(const ValuePtr& target, std::vector<ValuePtr> kv) {
     check(target->kind == Kind::dict || target->kind == Kind::object,
           format("SETITEM on a ", kind_name(target->kind)));
     check(kv.size() % 2 == 0, "SETITEMS with an odd number of items");
+    mutated(target);
     for (size_t i = 0; i < kv.size(); i += 2) target->entries.emplace_back(std::move(kv[i]), std::move(kv[i + 1]));
   }
   static ValuePtr make_set(std::vector<ValuePtr> items) {
@@ -192,6 +261,8 @@ class Reader {
       return;
     }
     if (!target->parts) target->parts = std::make_shared<ObjectParts>();
+    mutated(target);
+    if (old_state_is_dict(target)) mutated(target->parts->state);
     ValuePtr& old = target->parts->state;
     if (old && old->kind == Kind::dict && state->kind == Kind::dict)
       for (const auto& e : state->entries) old->entries.push_back(e);
@@ -243,6 +314,9 @@ class Reader {
   std::vector<ValuePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, ValuePtr> memo_;
+  std::vector<std::weak_ptr<Value>> mutated_;
+  std::unordered_set<const Value*> mutated_set_;
+  bool accepted_ = false;
 };
 
 void Reader::step() {
@@ -357,6 +431,7 @@ void Reader::step() {
     case ADDITEMS: {
       auto items = pop_mark();
       check(top()->kind == Kind::set, "ADDITEMS on a " + std::string(kind_name(top()->kind)));
+      mutated(top());
       for (auto& v : items) top()->items.push_back(std::move(v));
       break;
     }

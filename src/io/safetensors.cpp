@@ -5,6 +5,9 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "xclip/core/checked.hpp"
+#include "xclip/io/json_file.hpp"
+
 namespace xclip::io {
 
 namespace {
@@ -68,24 +71,13 @@ Shape parse_shape(const nlohmann::json& j, const std::string& file, const std::s
               " dimensions; at most ", Shape::kMaxDims, " are supported");
   std::vector<int64_t> dims;
   for (const auto& d : j) {
-    XCLIP_CHECK(d.is_number_unsigned(), file, ": tensor '", tensor, "': shape entry ", d.dump(),
+    XCLIP_CHECK(d.is_number_unsigned(), file, ": tensor '", tensor, "': shape entry ", json_excerpt(d, 60),
                 " is not a non-negative integer");
     const uint64_t v = d.get<uint64_t>();
     XCLIP_CHECK(v < (uint64_t(1) << 62), file, ": tensor '", tensor, "': dimension ", v, " is too large");
     dims.push_back(int64_t(v));
   }
   return Shape(dims);
-}
-
-// Byte count of `shape` x `element`, or an error when that overflows 64 bits.
-uint64_t checked_nbytes(const Shape& shape, size_t element, const std::string& file, const std::string& tensor) {
-  for (int i = 0; i < shape.ndim(); ++i)
-    if (shape[i] == 0) return 0;
-  uint64_t total = element;
-  for (int i = 0; i < shape.ndim(); ++i)
-    XCLIP_CHECK(!__builtin_mul_overflow(total, uint64_t(shape[i]), &total), file, ": tensor '", tensor,
-                "' of shape ", shape.str(), " is too large (its byte count overflows)");
-  return total;
 }
 
 HeaderEntry parse_entry(const std::string& name, const nlohmann::json& j, uint64_t data_bytes,
@@ -98,12 +90,13 @@ HeaderEntry parse_entry(const std::string& name, const nlohmann::json& j, uint64
                 0};
   const auto& off = j["data_offsets"];
   XCLIP_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
-              file, ": tensor '", name, "': data_offsets must be two non-negative integers, got ", off.dump());
+              file, ": tensor '", name, "': data_offsets must be two non-negative integers, got ", json_excerpt(off, 80));
   e.begin = off[0].get<uint64_t>();
   e.end = off[1].get<uint64_t>();
   XCLIP_CHECK(e.begin <= e.end && e.end <= data_bytes, file, ": tensor '", name, "': data_offsets [", e.begin,
               ", ", e.end, "] lie outside the data buffer of ", data_bytes, " bytes (truncated file?)");
-  const uint64_t need = checked_nbytes(e.shape, dtype_size(e.dtype), file, name);
+  const uint64_t need = checked_nbytes(uint64_t(checked_numel(e.shape.vec(), file + ": tensor '" + name + "'")),
+                                      dtype_size(e.dtype), file + ": tensor '" + name + "'");
   XCLIP_CHECK(need == e.end - e.begin, file, ": tensor '", name, "': ", safetensors_dtype_name(e.dtype),
               e.shape.str(), " needs ", need, " bytes but data_offsets span ", e.end - e.begin);
   return e;
@@ -132,13 +125,11 @@ void check_coverage(const std::vector<HeaderEntry>& sorted, uint64_t data_bytes,
               data_bytes, " (trailing bytes or a corrupt header)");
 }
 
+// The header is {name: {"dtype": ..., "shape": [...], "data_offsets": [...]}, "__metadata__": {...}}:
+// three levels of containers; anything deeper is not a safetensors header.
 nlohmann::json parse_header_json(const uint8_t* p, size_t n, const std::string& file) {
   XCLIP_CHECK(n > 0 && p[0] == '{', file, ": not a safetensors file (the header does not start with '{')");
-  try {
-    return nlohmann::json::parse(p, p + n);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(format(file, ": safetensors header is not valid JSON: ", e.what()));
-  }
+  return parse_json(std::string_view(reinterpret_cast<const char*>(p), n), file + ": safetensors header", 3);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "torch_state_dict.hpp"
+#include "xclip/core/checked.hpp"
 #include "xclip/io/checkpoint.hpp"
 #include "xclip/io/zip.hpp"
 
@@ -52,7 +53,7 @@ void resolve_zip_storage(const ZipArchive& zip, const std::string& prefix, detai
   const ZipEntry* e = zip.find(prefix + "data/" + ref.key);
   XCLIP_CHECK(e != nullptr, zip.name(), ": the archive has no record '", prefix, "data/", ref.key,
               "' for a storage its data.pkl uses (truncated or corrupt archive)");
-  const uint64_t need = ref.numel * dtype_size(ref.dtype);
+  const uint64_t need = checked_nbytes(ref.numel, dtype_size(ref.dtype), zip.name() + ": storage '" + ref.key + "'");
   XCLIP_CHECK(e->size >= need, zip.name(), ": record '", e->name, "' holds ", e->size, " bytes, but its ",
               ref.type_name, " of ", ref.numel, " elements needs ", need);
   if (ZipArchive::is_stored(*e)) {
@@ -131,9 +132,9 @@ NamedTensors load_legacy(const std::shared_ptr<FileBytes>& bytes, CheckpointInfo
                 ref.numel);
     const size_t elem = ref.supported ? dtype_size(ref.dtype) : 1;
     XCLIP_CHECK(ref.supported, file, ": storage '", key, "' is a torch.", ref.type_name, ", which is not supported");
-    XCLIP_CHECK(numel <= rest.size() / elem, file, ": truncated: storage '", key, "' needs ", numel * elem,
-                " bytes, ", rest.size(), " remain");
-    const size_t n = size_t(numel) * elem;
+    const size_t n = size_t(checked_nbytes(numel, elem, file + ": storage '" + key + "'"));
+    XCLIP_CHECK(n <= rest.size(), file, ": truncated: storage '", key, "' needs ", n, " bytes, ", rest.size(),
+                " remain");
     auto* data = const_cast<char*>(rest.data());
     if (reinterpret_cast<uintptr_t>(data) % elem == 0) {
       ref.storage = Storage::wrap(data, n, Device::cpu, bytes);

@@ -95,7 +95,7 @@ std::unique_ptr<RetrievalModel> from_checkpoint(const CheckpointSources& s) {
   ClipConfig clip;
   const fs::path beside = s.model.empty() ? fs::path() : model_config_beside(s.model);
   if (!beside.empty() && fs::exists(beside)) {
-    const nlohmann::json j = io::read_json_file(beside, "model config");
+    const nlohmann::json j = io::read_json_file(beside, "model config", 4);
     try {
       clip = clip_config_from_json(j.at("clip"));
       saved = HeadConfig::from_json(j.at("xclip"));

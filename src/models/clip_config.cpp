@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "xclip/core/checked.hpp"
 #include "xclip/models/clip.hpp"
 
 namespace xclip::models {
@@ -147,24 +148,34 @@ nlohmann::json clip_config_to_json(const ClipConfig& c) {
 }
 
 namespace {
-int64_t need(const nlohmann::json& j, const char* key, const char* where) {
+// A size from model_config.json: an integer within [lo, hi] (checked before it sizes a tensor, so a
+// typo or a hostile file cannot ask for terabytes or wrap a byte count).
+int64_t need(const nlohmann::json& j, const char* key, const char* where, int64_t lo, int64_t hi) {
   XCLIP_CHECK(j.is_object() && j.contains(key) && j.at(key).is_number_integer(), "model config: ", where, ".", key,
               " is missing or not an integer");
-  return j.at(key).get<int64_t>();
+  return check_in_range(j.at(key).get<int64_t>(), lo, hi, format("model config: ", where, ".", key));
 }
+constexpr int64_t kMaxWidth = 1 << 14, kMaxLayers = 256, kMaxPixels = 1 << 14;
 }  // namespace
 
 ClipConfig clip_config_from_json(const nlohmann::json& j) {
   XCLIP_CHECK(j.is_object() && j.contains("vision") && j.contains("text"),
               "model config: 'clip' needs 'vision' and 'text'");
   ClipConfig c;
-  c.embed_dim = need(j, "embed_dim", "clip");
+  c.embed_dim = need(j, "embed_dim", "clip", 1, kMaxWidth);
   const auto& v = j.at("vision");
-  c.vision = {need(v, "width", "vision"), need(v, "layers", "vision"), need(v, "heads", "vision"),
-              need(v, "patch", "vision"), need(v, "grid", "vision"),   need(v, "resolution", "vision")};
+  c.vision = {need(v, "width", "vision", 1, kMaxWidth), need(v, "layers", "vision", 1, kMaxLayers),
+              need(v, "heads", "vision", 1, kMaxWidth),  need(v, "patch", "vision", 1, kMaxPixels),
+              need(v, "grid", "vision", 1, kMaxPixels),  need(v, "resolution", "vision", 1, kMaxPixels)};
   const auto& t = j.at("text");
-  c.text = {need(t, "width", "text"), need(t, "layers", "text"), need(t, "heads", "text"),
-            need(t, "context_length", "text"), need(t, "vocab_size", "text")};
+  c.text = {need(t, "width", "text", 1, kMaxWidth), need(t, "layers", "text", 1, kMaxLayers),
+            need(t, "heads", "text", 1, kMaxWidth), need(t, "context_length", "text", 1, 1 << 16),
+            need(t, "vocab_size", "text", 1, 1 << 24)};
+  XCLIP_CHECK(c.vision.width % c.vision.heads == 0 && c.text.width % c.text.heads == 0,
+              "model config: a width is not a multiple of its heads (vision ", c.vision.width, "/", c.vision.heads,
+              ", text ", c.text.width, "/", c.text.heads, ")");
+  XCLIP_CHECK(c.vision.patch * c.vision.grid == c.vision.resolution, "model config: vision.resolution ",
+              c.vision.resolution, " is not patch x grid (", c.vision.patch, " x ", c.vision.grid, ")");
   return c;
 }
 

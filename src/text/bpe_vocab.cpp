@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "xclip/core/error.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/text/unicode.hpp"
 
 namespace xclip::text::detail {
@@ -126,8 +127,13 @@ void link_vocabulary(BpeVocabulary& v, const std::vector<std::pair<std::string, 
     const int32_t l = require_id(v, left, path, where);
     const int32_t r = require_id(v, right, path, where);
     const int32_t merged = require_id(v, left + right, path, where);
-    // A repeated pair takes its last rank, as the original's dict(zip(merges, range(...))).
-    v.merges[pair_key(l, r)] = BpeMerge{static_cast<int32_t>(rank), merged};
+    // The original's dict(zip(merges, range(...))) would let a repeated pair take its last rank,
+    // silently changing how words split: no CLIP vocabulary repeats one, so a repeat is damage.
+    const auto [it, fresh] = v.merges.try_emplace(pair_key(l, r), BpeMerge{static_cast<int32_t>(rank), merged});
+    if (!fresh)
+      throw Error(format("'", path.string(), "'", where, ": the merge '", left, " ", right, "' repeats line ",
+                         first_merge_line + std::size_t(it->second.rank),
+                         " (a damaged or edited merge list: the token ids would change)"));
     v.merge_list.emplace_back(l, r);
   }
   v.sot = require_id(v, kStartOfText, path, "");
@@ -190,7 +196,15 @@ BpeVocabulary load_bpe_gz(const std::filesystem::path& path) {
   for (const auto& [left, right] : merges) v.tokens.push_back(left + right);
   v.tokens.emplace_back(kStartOfText);
   v.tokens.emplace_back(kEndOfText);
-  for (std::size_t id = 0; id < v.tokens.size(); ++id) v.ids[v.tokens[id]] = static_cast<int32_t>(id);
+  for (std::size_t id = 0; id < v.tokens.size(); ++id) {
+    const auto [it, fresh] = v.ids.try_emplace(v.tokens[id], static_cast<int32_t>(id));
+    // Token ids are positions in this list: a repeated symbol would give the later id to both.
+    if (!fresh)
+      throw Error(format("CLIP BPE vocabulary file '", path.string(), "' line ", id - 512 + 2, ": the merge makes '",
+                         v.tokens[id], "', which line ", std::size_t(it->second) - 512 + 2,
+                         " already made (a damaged merge list: the vocabulary would have ", v.tokens.size() - 1,
+                         " distinct tokens instead of ", v.tokens.size(), ")"));
+  }
   link_vocabulary(v, merges, 2, path);
   return v;
 }
@@ -198,18 +212,18 @@ BpeVocabulary load_bpe_gz(const std::filesystem::path& path) {
 BpeVocabulary load_hf(const std::filesystem::path& vocab_json, const std::filesystem::path& merges_txt) {
   BpeVocabulary v;
   nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(read_text_file(vocab_json, "Hugging Face vocab.json"));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(format("'", vocab_json.string(), "' is not valid JSON: ", e.what()));
-  }
+  // {symbol: id}: one level; anything nested is refused while parsing.
+  json = io::parse_json(read_text_file(vocab_json, "Hugging Face vocab.json"), "'" + vocab_json.string() + "'", 1);
   if (!json.is_object() || json.empty())
     throw Error(format("'", vocab_json.string(), "' must be a JSON object mapping symbols to ids"));
   for (const auto& [symbol, id] : json.items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= (int64_t{1} << 24))
-      throw Error(format("'", vocab_json.string(), "': symbol '", symbol, "' has an invalid id ", id.dump()));
+      throw Error(format("'", vocab_json.string(), "': symbol '", symbol, "' has an invalid id ", io::json_excerpt(id, 60)));
     const auto index = static_cast<std::size_t>(id.get<int64_t>());
     if (index >= v.tokens.size()) v.tokens.resize(index + 1);
+    if (!v.tokens[index].empty())
+      throw Error(format("'", vocab_json.string(), "': symbols '", v.tokens[index], "' and '", symbol,
+                         "' have the same id ", index));
     v.tokens[index] = symbol;
     v.ids[symbol] = static_cast<int32_t>(index);
   }
@@ -223,6 +237,13 @@ BpeVocabulary load_hf(const std::filesystem::path& vocab_json, const std::filesy
   for (std::size_t i = first; i < lines.size() && merges.size() < kMergeCount; ++i)
     merges.push_back(parse_merge(lines[i], i + 1, merges_txt));
   link_vocabulary(v, merges, first + 1, merges_txt);
+  // The vocabulary the merges imply: 512 byte symbols, one token per merge, two special tokens
+  // (49408 for CLIP). A merges.txt cut short or from another model would shift every id after it.
+  const std::size_t implied = 512 + merges.size() + 2;
+  if (v.tokens.size() != implied || v.ids.size() != implied)
+    throw Error(format("'", merges_txt.string(), "' has ", merges.size(), " merges, which make a vocabulary of ", implied,
+                       " tokens, but '", vocab_json.string(), "' has ", v.ids.size(), " symbols with ids up to ",
+                       v.tokens.size() - 1, " (truncated or mismatched files)"));
   return v;
 }
 

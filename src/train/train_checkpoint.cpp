@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "xclip/autograd.hpp"
+#include "xclip/core/checked.hpp"
 #include "xclip/io/file_bytes.hpp"
 #include "xclip/io/json_file.hpp"
 #include "xclip/io/safetensors.hpp"
@@ -32,23 +33,71 @@ nlohmann::json LoopState::to_json() const {
           {"optimizer", optimizer}};
 }
 
+namespace {
+
+// Typed, range-checked fields of trainer_state.json: a resumed run trusts these numbers (the step
+// it resumes at, the schedule's length), so 1e300 or 2.5 where a count belongs is an error naming
+// the key, never a silent conversion (a double cast to int64 out of range is undefined).
+class StateFields {
+ public:
+  explicit StateFields(const nlohmann::json& j) : j_(j) {}
+
+  int64_t integer(const char* key, int64_t lo, int64_t hi) const {
+    const nlohmann::json& v = at(key);
+    XCLIP_CHECK(v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)),
+                "'", key, "' must be an integer, got ", io::json_excerpt(v, 60));
+    return check_in_range(v.get<int64_t>(), lo, hi, format("'", key, "'"));
+  }
+  double number(const char* key, double lo, double hi) const {
+    const nlohmann::json& v = at(key);
+    XCLIP_CHECK(v.is_number(), "'", key, "' must be a number, got ", io::json_excerpt(v, 60));
+    const double x = v.get<double>();
+    XCLIP_CHECK(x >= lo && x <= hi, "'", key, "' must be in [", lo, ", ", hi, "], got ", x);
+    return x;
+  }
+  uint64_t unsigned_integer(const char* key) const {
+    const nlohmann::json& v = at(key);
+    XCLIP_CHECK(v.is_number_unsigned(), "'", key, "' must be a non-negative integer, got ", io::json_excerpt(v, 60));
+    return v.get<uint64_t>();
+  }
+  std::string text(const char* key) const {
+    const nlohmann::json& v = at(key);
+    XCLIP_CHECK(v.is_string(), "'", key, "' must be a string, got ", io::json_excerpt(v, 60));
+    return v.get<std::string>();
+  }
+
+ private:
+  const nlohmann::json& at(const char* key) const {
+    XCLIP_CHECK(j_.contains(key), "'", key, "' is missing");
+    return j_.at(key);
+  }
+  const nlohmann::json& j_;
+};
+
+constexpr int64_t kMaxEpochs = 1000000;
+constexpr int64_t kMaxSteps = int64_t(1) << 53;  // exact in a double, as the schedule computes
+constexpr double kMaxSeconds = 1e10;             // three centuries
+
+}  // namespace
+
 LoopState LoopState::from_json(const nlohmann::json& j, const std::string& source) {
   try {
-    XCLIP_CHECK(j.value("format", "") == "xclip.cpp training state", "not a training state file");
+    XCLIP_CHECK(j.is_object() && j.value("format", "") == "xclip.cpp training state", "not a training state file");
+    const StateFields f(j);
     LoopState s;
-    s.epoch = j.at("epoch").get<int64_t>();
-    s.epochs = j.at("epochs").get<int64_t>();
-    s.global_step = j.at("global_step").get<int64_t>();
-    s.t_total = j.at("t_total").get<double>();
-    s.batches_per_epoch = j.at("batches_per_epoch").get<int64_t>();
-    s.gradient_accumulation_steps = j.at("gradient_accumulation_steps").get<int>();
-    s.seed = j.at("seed").get<uint64_t>();
-    s.mean_loss = j.at("mean_loss").get<double>();
-    s.best_epoch = j.at("best_epoch").get<int64_t>();
-    s.best_r1 = j.at("best_r1").get<double>();
-    s.run_seconds = j.at("run_seconds").get<double>();
-    s.clips_seen = j.at("clips_seen").get<int64_t>();
-    s.optimizer = j.at("optimizer").get<std::string>();
+    s.epochs = f.integer("epochs", 1, kMaxEpochs);
+    s.epoch = f.integer("epoch", -1, s.epochs);
+    s.global_step = f.integer("global_step", 0, kMaxSteps);
+    s.t_total = f.number("t_total", 0, double(kMaxSteps));
+    s.batches_per_epoch = f.integer("batches_per_epoch", 0, kMaxSteps);
+    s.gradient_accumulation_steps = int(f.integer("gradient_accumulation_steps", 1, 1 << 20));
+    s.seed = f.unsigned_integer("seed");
+    s.mean_loss = f.number("mean_loss", -1e30, 1e30);
+    s.best_epoch = f.integer("best_epoch", -1, s.epochs);
+    s.best_r1 = f.number("best_r1", -1, 100);
+    s.run_seconds = f.number("run_seconds", 0, kMaxSeconds);
+    s.clips_seen = f.integer("clips_seen", 0, int64_t(1) << 62);
+    s.optimizer = f.text("optimizer");
     return s;
   } catch (const std::exception& e) {
     throw Error(format(source, ": ", e.what()));
@@ -121,7 +170,7 @@ void update_loop_state(const fs::path& dir, const LoopState& state) {
 
 LoopState read_loop_state(const fs::path& dir) {
   const fs::path path = dir / "trainer_state.json";
-  return LoopState::from_json(io::read_json_file(path, "training state"), path.string());
+  return LoopState::from_json(io::read_json_file(path, "training state", 4), path.string());
 }
 
 LoopState load_training_checkpoint(const fs::path& dir, models::RetrievalModel& model, const std::vector<NamedParamGroup>& groups,

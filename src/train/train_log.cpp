@@ -1,6 +1,8 @@
 #include "xclip/train/train_log.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -8,13 +10,14 @@
 #include <sstream>
 
 #include "xclip/core/error.hpp"
+#include "xclip/io/json_file.hpp"
 
 namespace xclip::train {
 
 TrainLog::TrainLog(const std::filesystem::path& path) : path_(path) {
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   file_ = std::fopen(path.c_str(), "a");
-  XCLIP_CHECK(file_ != nullptr, path.string(), ": cannot open the training log for appending");
+  XCLIP_CHECK(file_ != nullptr, path.string(), ": cannot open the training log for appending: ", std::strerror(errno));
 }
 
 TrainLog::~TrainLog() {
@@ -23,21 +26,23 @@ TrainLog::~TrainLog() {
 
 void TrainLog::write(const nlohmann::json& record) {
   const std::string line = record.dump() + "\n";
+  errno = 0;
   const bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0;
-  XCLIP_CHECK(ok, path_.string(), ": cannot write the training log (disk full?)");
+  XCLIP_CHECK(ok, path_.string(), ": cannot write the training log: ",
+              errno != 0 ? std::strerror(errno) : "short write");
 }
 
 std::vector<nlohmann::json> read_train_log(const std::filesystem::path& path) {
   std::ifstream in(path);
-  XCLIP_CHECK(in.good(), path.string(), ": cannot open the training log");
+  XCLIP_CHECK(in.good(), path.string(), ": cannot open the training log: ", std::strerror(errno));
   std::vector<nlohmann::json> out;
   std::string line;
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (line.empty()) continue;
     try {
-      out.push_back(nlohmann::json::parse(line));
-    } catch (const std::exception& e) {
-      throw Error(format(path.string(), ":", n, ": not a JSON record: ", e.what()));
+      out.push_back(io::parse_json(line, format(path.string(), ":", n), 8));
+    } catch (const Error& e) {
+      throw Error(format(e.what(), " (not a training log record)"));
     }
   }
   return out;

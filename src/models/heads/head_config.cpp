@@ -2,7 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <limits>
+#include <type_traits>
+
+#include "xclip/core/checked.hpp"
 #include "xclip/core/error.hpp"
+#include "xclip/io/json_file.hpp"
 #include "xclip/models/heads/head.hpp"
 
 namespace xclip::models {
@@ -26,6 +31,9 @@ const char* pool_name(Pool p) {
   return "?";
 }
 
+// Far above any X-CLIP setting (32 words, 12 frames), far below sizes that exhaust memory.
+constexpr int64_t kMaxWords = 1024, kMaxFrames = 1024;
+
 const char* const kContrastNames[] = {"video_sentence", "video_word", "sentence_frame", "frame_word"};
 
 bool& contrast_flag(Contrasts& c, const std::string& name) {
@@ -38,12 +46,29 @@ bool& contrast_flag(Contrasts& c, const std::string& name) {
 }
 
 template <class T>
+const char* type_word() {
+  if constexpr (std::is_same_v<T, bool>) return "true or false";
+  else if constexpr (std::is_same_v<T, std::string>) return "a string";
+  else if constexpr (std::is_floating_point_v<T>) return "a number";
+  else return "an integer";
+}
+
+// The value of `key` as T, or "config: key 'k' must be <type>, got <value>" (the value cut short:
+// never nlohmann's bare "type must be string, but is number", never a whole nested value).
+template <class T>
 T get_as(const nlohmann::json& j, const std::string& key) {
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(format("config: key '", key, "' has the wrong type: ", e.what()));
+  const nlohmann::json& v = j.at(key);
+  bool ok = false;
+  if constexpr (std::is_same_v<T, bool>) ok = v.is_boolean();
+  else if constexpr (std::is_same_v<T, std::string>) ok = v.is_string();
+  else if constexpr (std::is_floating_point_v<T>) ok = v.is_number();
+  else ok = v.is_number_integer() && (v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(INT64_MAX) : true);
+  XCLIP_CHECK(ok, "config: key '", key, "' must be ", type_word<T>(), ", got ", io::json_excerpt(v, 80));
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    const int64_t x = v.get<int64_t>();
+    return T(check_in_range(x, std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), "config: " + key));
   }
+  return v.get<T>();
 }
 
 }  // namespace
@@ -70,7 +95,7 @@ HeadConfig HeadConfig::clip4clip(const std::string& sim_header) {
 }
 
 HeadConfig HeadConfig::from_json(const nlohmann::json& j, const std::set<std::string>& ignore) {
-  XCLIP_CHECK(j.is_object(), "config: expected a JSON object, got ", j.dump());
+  XCLIP_CHECK(j.is_object(), "config: expected a JSON object, got ", io::json_excerpt(j, 80));
   HeadConfig c;
   XCLIP_CHECK(!(j.contains("model") && j.contains("head")), "config: give the head family once, as \"head\"");
   for (const char* key : {"head", "model"}) {
@@ -97,10 +122,10 @@ HeadConfig HeadConfig::from_json(const nlohmann::json& j, const std::set<std::st
     else if (key == "batch_size_val") c.batch_size_val = get_as<int64_t>(j, key);
     else if (key == "frame_word_chunk_elements") c.frame_word_chunk_elements = get_as<int64_t>(j, key);
     else if (key == "contrasts") {
-      XCLIP_CHECK(value.is_array(), "config: contrasts must be a list of names, got ", value.dump());
+      XCLIP_CHECK(value.is_array(), "config: contrasts must be a list of names, got ", io::json_excerpt(value, 120));
       c.contrasts = Contrasts{false, false, false, false};
       for (const auto& name : value) {
-        XCLIP_CHECK(name.is_string(), "config: contrasts must be a list of names, got ", value.dump());
+        XCLIP_CHECK(name.is_string(), "config: contrasts must be a list of names, got ", io::json_excerpt(value, 120));
         contrast_flag(c.contrasts, name.get<std::string>()) = true;
       }
     } else if (head_family(c.head).options.count(key)) {
@@ -150,16 +175,16 @@ void HeadConfig::validate() const {
     XCLIP_CHECK(family.options.count(key), "config: the ", head, " head has no option '", key, "'");
   XCLIP_CHECK(sim_header == "seqTransf" || sim_header == "meanP", "config: sim_header must be seqTransf or meanP, got '",
               sim_header, "' (seqLSTM and tightTransf are not part of X-CLIP)");
-  XCLIP_CHECK(max_words > 0 && max_frames > 0, "config: max_words and max_frames must be positive, got ",
-              max_words, " and ", max_frames);
-  XCLIP_CHECK(cross_num_hidden_layers >= 0, "config: cross_num_hidden_layers must be >= 0, got ",
-              cross_num_hidden_layers);
-  XCLIP_CHECK(temporal_heads >= 0, "config: temporal_heads must be >= 0, got ", temporal_heads);
+  // Ranges for the values that size tensors ([max_frames, max_frames] matrices, attention over
+  // max_words, layer stacks): checked here, before any of them allocates.
+  check_in_range(max_words, 1, kMaxWords, "config: max_words");
+  check_in_range(max_frames, 1, kMaxFrames, "config: max_frames");
+  check_in_range(cross_num_hidden_layers, 0, 64, "config: cross_num_hidden_layers");
+  check_in_range(temporal_heads, 0, 1024, "config: temporal_heads");
   XCLIP_CHECK(temperature > 0, "config: temperature must be positive, got ", temperature);
   XCLIP_CHECK(contrasts.count() > 0, "config: at least one contrast must be on");
-  XCLIP_CHECK(batch_size_val > 0, "config: batch_size_val must be positive, got ", batch_size_val);
-  XCLIP_CHECK(frame_word_chunk_elements > 0, "config: frame_word_chunk_elements must be positive, got ",
-              frame_word_chunk_elements);
+  check_in_range(batch_size_val, 1, int64_t(1) << 20, "config: batch_size_val");
+  check_in_range(frame_word_chunk_elements, 1, int64_t(1) << 40, "config: frame_word_chunk_elements");
 }
 
 }  // namespace xclip::models

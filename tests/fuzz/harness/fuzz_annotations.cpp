@@ -1,0 +1,7 @@
+// libFuzzer entry point (or, without libFuzzer, driver.cpp's main) for the annotations reader.
+#include "../targets/fuzz_targets.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  xclip::fuzz::run_annotations(data, size);
+  return 0;
+}
