@@ -342,3 +342,42 @@ TEST_CASE("trainer: --keep_checkpoints never removes the checkpoint a run resume
   // checkpoint.0: resumed from; checkpoint.3: the newest; 1 and 2 removed.
   for (int e = 0; e < 4; ++e) CHECK(fs::exists(checkpoint_dir(dir, e)) == (e == 0 || e == 3));
 }
+
+// The chunked step composes with the rest of the step: gradient accumulation (the 1/gas loss scale),
+// the world-size gradient scale and the global clip act on the same .grad, and a run stopped and
+// resumed with chunks continues as one that never stopped.
+TEST_CASE("trainer: --chunk_clips with accumulation, world-size scale and resume follows the one-graph run",
+          "[train][trainer][chunked]") {
+  auto run = [](const fs::path& dir, int64_t chunk, bool interrupt) {
+    auto options = [&](int64_t stop) {
+      TrainOptions o = test::quiet_train_options(dir, 2);
+      o.gradient_accumulation_steps = 2;
+      o.world_size_grad_scale = 4;
+      o.chunk_clips = chunk;
+      o.stop_after_epoch = stop;
+      return o;
+    };
+    {
+      auto model = test::tiny_model(21);
+      train::freeze_clip_layers(*model, 0);
+      test::ToySource source(24, 6, 6, 3);
+      Trainer(*model, source, options(interrupt ? 0 : -1)).run();
+    }
+    if (interrupt) {
+      auto model = test::tiny_model(999);
+      train::freeze_clip_layers(*model, 0);
+      test::ToySource source(24, 6, 6, 3);
+      Trainer trainer(*model, source, options(-1));
+      trainer.resume(dir);
+      trainer.run();
+    }
+    std::vector<double> losses;
+    for (const auto& s : events(dir, "step")) losses.push_back(s.at("loss").get<double>());
+    return losses;
+  };
+  const std::vector<double> one = run(test::temp_dir("trainer_chunk_off"), 0, false);
+  const std::vector<double> chunked = run(test::temp_dir("trainer_chunk_4"), 4, true);
+  REQUIRE(one.size() == 4);  // 2 epochs x 4 batches / gas 2
+  REQUIRE(chunked.size() == one.size());
+  for (size_t i = 0; i < one.size(); ++i) CHECK(chunked[i] == Approx(one[i]).epsilon(1e-5));
+}
