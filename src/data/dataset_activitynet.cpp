@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "xclip/io/json_file.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/data/dataset_readers.hpp"
 
@@ -24,7 +25,7 @@ std::vector<std::string> read_ids(const fs::path& path) {
   std::vector<std::string> out;
   std::set<std::string> seen;
   for (size_t i = 0; i < ids.size(); ++i) {
-    XCLIP_CHECK(ids[i].is_string(), path.string(), ": [", i, "] should be a string, got ", ids[i].dump());
+    XCLIP_CHECK(ids[i].is_string(), path.string(), ": [", i, "] should be a string, got ", io::json_excerpt(ids[i], 80));
     if (seen.insert(ids[i].get<std::string>()).second) out.push_back(ids[i].get<std::string>());
   }
   return out;

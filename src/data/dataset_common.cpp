@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "xclip/io/json_file.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/data/csv.hpp"
 #include "xclip/data/dataset_readers.hpp"
@@ -172,13 +173,26 @@ static std::pair<int64_t, int64_t> line_and_column(const std::string& text, size
   return {line, column};
 }
 
+// Annotation files and frame cache manifests are a few levels deep: deeper nesting is refused at
+// parse time (printing or walking it later would recurse off the stack). Numbers out of range and
+// other library errors become errors naming the file.
+constexpr int kAnnotationJsonMaxDepth = 8;
+
 nlohmann::json read_json_file(const fs::path& path) {
   std::string text = read_text_file(path);
+  const nlohmann::json::parser_callback_t limit = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    if ((event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start) &&
+        depth >= kAnnotationJsonMaxDepth)
+      throw Error(format(path.string(), ": JSON nested deeper than ", kAnnotationJsonMaxDepth, " levels"));
+    return true;
+  };
   try {
-    return nlohmann::json::parse(text);
+    return nlohmann::json::parse(text, limit);
   } catch (const nlohmann::json::parse_error& e) {
     auto [line, column] = line_and_column(text, e.byte > 0 ? e.byte - 1 : 0);
     throw Error(format(path.string(), ":", line, ":", column, ": malformed JSON: ", e.what()));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(format(path.string(), ": malformed JSON: ", e.what()));
   }
 }
 
@@ -219,7 +233,7 @@ double json_number(const nlohmann::json& value, const std::string& where) {
     } catch (...) {
     }
   }
-  throw Error(format(where, ": expected a number, got ", value.dump()));
+  throw Error(format(where, ": expected a number, got ", io::json_excerpt(value, 80)));
 }
 
 // ---- id lists -----------------------------------------------------------------------------------

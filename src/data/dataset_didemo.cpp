@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "xclip/io/json_file.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/data/dataset_readers.hpp"
 
@@ -26,7 +27,7 @@ double mean_chunk(const json& times, int which, const std::string& where) {
   double sum = 0;
   for (size_t k = 0; k < times.size(); ++k) {
     XCLIP_CHECK(times[k].is_array() && times[k].size() == 2, where, ": times[", k, "] should be [start, end], got ",
-                times[k].dump());
+                io::json_excerpt(times[k], 80));
     sum += detail::json_number(times[k][size_t(which)], format(where, ": times[", k, "]"));
   }
   return sum / double(times.size());

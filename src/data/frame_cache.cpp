@@ -9,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "xclip/io/json_file.hpp"
 #include "xclip/core/error.hpp"
 #include "xclip/data/dataset_readers.hpp"
 #include "xclip/data/frame_cache.hpp"
@@ -125,7 +126,7 @@ void FrameCache::check_compatible(const FrameSampling& sampling) const {
   const json& have = manifest_.at("sampling");
   for (const auto& [key, value] : want.items()) {
     XCLIP_CHECK(have.contains(key) && have.at(key) == value, dir_.string(), ": the cache holds frames made with ", key,
-                " = ", have.contains(key) ? have.at(key).dump() : "?", ", the loader asks for ", value.dump(),
+                " = ", have.contains(key) ? io::json_excerpt(have.at(key), 80) : "?", ", the loader asks for ", io::json_excerpt(value, 80),
                 " (extract again with these options)");
   }
 }

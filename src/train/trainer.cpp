@@ -295,7 +295,8 @@ void Trainer::finish_epoch(int64_t epoch, double mean_loss, TrainSummary& summar
       best_checkpoint_ = dir;
       if (options_.save_checkpoints) save_best(options_.output_dir, dir, {{"epoch", epoch}, {"t2v", metrics_to_json(t2v)}});
     }
-    print(format("train: best so far: epoch ", best_epoch_ + 1, " with text-to-video R@1 ", best_r1_));
+    print(best_epoch_ >= 0 ? format("train: best so far: epoch ", best_epoch_ + 1, " with text-to-video R@1 ", best_r1_)
+                           : std::string("train: no epoch has scored yet"));
     state.best_epoch = best_epoch_;
     state.best_r1 = best_r1_;
     if (options_.save_checkpoints) update_loop_state(dir, state);
