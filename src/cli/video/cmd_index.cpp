@@ -165,7 +165,7 @@ struct Plan {
   std::vector<int64_t> kept_rows;              // rows of the previous index kept as they are
   std::vector<search::VideoRecord> kept;       // their records
   std::vector<search::FailedVideo> kept_failed;
-  std::vector<const Candidate*> todo;
+  std::vector<const Candidate*> to_encode;  // new or changed videos: decoded and encoded by this run
 };
 
 // Unchanged files (same id, size and mtime) keep their rows or their failure; the rest is decoded.
@@ -192,7 +192,7 @@ Plan plan_update(const std::vector<Candidate>& candidates, const search::SearchI
         continue;
       }
     }
-    p.todo.push_back(&c);
+    p.to_encode.push_back(&c);
   }
   return p;
 }
@@ -241,7 +241,7 @@ int run_index(const std::vector<std::string>& argv) {
   const std::vector<Candidate> candidates = list_videos(videos_dir, a.get("ids"));
   const Plan plan = plan_update(candidates, old ? &*old : nullptr);
   std::fprintf(stderr, "index: %zu videos in %s: %zu unchanged, %zu to decode, %zu dropped\n", candidates.size(),
-               videos_dir.string().c_str(), plan.kept.size() + plan.kept_failed.size(), plan.todo.size(),
+               videos_dir.string().c_str(), plan.kept.size() + plan.kept_failed.size(), plan.to_encode.size(),
                old ? old->videos.size() + old->failed.size() - plan.kept.size() - plan.kept_failed.size() : 0);
 
   const fs::path stage = search::staging_dir(out);
@@ -255,9 +255,9 @@ int run_index(const std::vector<std::string>& argv) {
                                                : search::VideoSides{}};
   double decode_s = 0, encode_s = 0;
   const auto start = Clock::now();
-  for (size_t i = 0; i < plan.todo.size(); i += size_t(batch)) {
-    const std::vector<const Candidate*> chunk(plan.todo.begin() + std::ptrdiff_t(i),
-                                              plan.todo.begin() + std::ptrdiff_t(std::min(plan.todo.size(), i + size_t(batch))));
+  for (size_t i = 0; i < plan.to_encode.size(); i += size_t(batch)) {
+    const std::vector<const Candidate*> chunk(plan.to_encode.begin() + std::ptrdiff_t(i),
+                                              plan.to_encode.begin() + std::ptrdiff_t(std::min(plan.to_encode.size(), i + size_t(batch))));
     auto t0 = Clock::now();
     std::vector<Decoded> decoded = decode_batch(chunk, s, stage, threads);
     decode_s += seconds_since(t0);
@@ -274,16 +274,16 @@ int run_index(const std::vector<std::string>& argv) {
     t0 = Clock::now();
     if (!ok.empty()) parts.push_back(encode_batch(model, ok, s.max_frames));
     encode_s += seconds_since(t0);
-    const size_t done = std::min(plan.todo.size(), i + size_t(batch));
+    const size_t done = std::min(plan.to_encode.size(), i + size_t(batch));
     const double elapsed = seconds_since(start), rate = double(done) / std::max(elapsed, 1e-9);
     std::fprintf(stderr, "\rindex: %zu/%zu videos, %.2f videos/s (decode %.1f s, encode %.1f s), ETA %s   ", done,
-                 plan.todo.size(), rate, decode_s, encode_s,
-                 clock_text(double(plan.todo.size() - done) / std::max(rate, 1e-9)).c_str());
+                 plan.to_encode.size(), rate, decode_s, encode_s,
+                 clock_text(double(plan.to_encode.size() - done) / std::max(rate, 1e-9)).c_str());
     std::fflush(stderr);
   }
-  if (!plan.todo.empty()) std::fprintf(stderr, "\n");
+  if (!plan.to_encode.empty()) std::fprintf(stderr, "\n");
   index.features = search::concat_videos(parts);
-  index.manifest["timing"] = {{"decoded", plan.todo.size()}, {"decode_seconds", decode_s},
+  index.manifest["timing"] = {{"decoded", plan.to_encode.size()}, {"decode_seconds", decode_s},
                               {"encode_seconds", encode_s}, {"threads", threads}, {"omp_threads", omp_get_max_threads()}};
   search::write_index(out, index, a.flag("half"), old ? out : fs::path());
   std::printf("index: %s: %zu videos (%zu new), %zu failed; decode %.2f s, encode %.2f s\n", out.string().c_str(),
