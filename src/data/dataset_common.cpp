@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <set>
 
 #include "xclip/io/json_file.hpp"
 #include "xclip/core/error.hpp"
@@ -21,7 +22,8 @@ DatasetKind dataset_kind_from_name(const std::string& name) {
   if (name == "lsmdc") return DatasetKind::lsmdc;
   if (name == "didemo") return DatasetKind::didemo;
   if (name == "activity" || name == "activitynet") return DatasetKind::activitynet;
-  throw Error(format("unknown dataset '", name, "' (expected msrvtt, msvd, lsmdc, didemo or activity)"));
+  if (name == "vatex") return DatasetKind::vatex;
+  throw Error(format("unknown dataset '", name, "' (expected msrvtt, msvd, lsmdc, didemo, activity or vatex)"));
 }
 
 const char* dataset_kind_name(DatasetKind kind) {
@@ -31,6 +33,7 @@ const char* dataset_kind_name(DatasetKind kind) {
     case DatasetKind::lsmdc: return "lsmdc";
     case DatasetKind::didemo: return "didemo";
     case DatasetKind::activitynet: return "activity";
+    case DatasetKind::vatex: return "vatex";
   }
   return "?";
 }
@@ -44,6 +47,7 @@ Dataset read_dataset(const DatasetOptions& options) {
     case DatasetKind::lsmdc: return read_lsmdc(options);
     case DatasetKind::didemo: return read_didemo(options);
     case DatasetKind::activitynet: return read_activitynet(options);
+    case DatasetKind::vatex: return read_vatex(options);
   }
   throw Error("read_dataset: unknown dataset kind");
 }
@@ -247,6 +251,29 @@ IdList read_id_list(const fs::path& path) {
     list.lines.push_back(lines.row_lines[i]);
   }
   return list;
+}
+
+// ---- listed videos with all their captions (MSVD, VATEX) ---------------------------------------
+
+Dataset read_listed_videos(const DatasetOptions& options, const CaptionsOf& captions_of) {
+  VideoIndex index(options.features_path);
+  const fs::path list_path = options.data_path / (options.split + "_list.txt");
+  const IdList list = read_id_list(list_path);
+  DatasetBuilder builder(options, index);
+  std::set<std::string> seen;
+  for (size_t i = 0; i < list.ids.size(); ++i) {
+    const std::string& video_id = list.ids[i];
+    if (!seen.insert(video_id).second) continue;  // a repeated id would break the per-video grouping
+    std::vector<std::string> captions = captions_of(video_id, format(list_path.string(), ":", list.lines[i]));
+    if (captions.empty()) {  // an empty group would leave the evaluation a video with no query
+      builder.count_id_without_captions();
+      continue;
+    }
+    const int64_t clip = builder.clip(video_id);
+    if (clip < 0) continue;
+    for (auto& caption : captions) builder.add_sample(clip, {std::move(caption)});
+  }
+  return builder.finish(true, "all captions per video");
 }
 
 // ---- builder ------------------------------------------------------------------------------------

@@ -1,7 +1,5 @@
 // MSVD (dataloader_msvd_retrieval.py): {split}_list.txt + raw-captions.pkl, every caption a sample,
 // grouped per video for the multi-sentence evaluation.
-#include <set>
-
 #include "xclip/core/error.hpp"
 #include "xclip/data/dataset_readers.hpp"
 #include "xclip/io/pickle.hpp"
@@ -42,31 +40,15 @@ std::vector<std::string> captions_of(const pk::Value& root, const std::string& v
 }  // namespace
 
 Dataset read_msvd(const DatasetOptions& options) {
-  detail::VideoIndex index(options.features_path);
-  fs::path list_path = options.data_path / (options.split + "_list.txt");
   fs::path pickle_path = options.data_path / "raw-captions.pkl";
-  detail::IdList list = detail::read_id_list(list_path);
   pk::Options pickle_options;
   pickle_options.name = pickle_path.string();
   pk::ValuePtr root = pk::load_file(pickle_path.string(), pickle_options);
   XCLIP_CHECK(root->is(pk::Kind::dict), pickle_path.string(), ": expected a dict of video id -> captions, got ",
               root->repr());
-
-  detail::DatasetBuilder builder(options, index);
-  std::set<std::string> seen;
-  for (size_t i = 0; i < list.ids.size(); ++i) {
-    const std::string& video_id = list.ids[i];
-    if (!seen.insert(video_id).second) continue;  // a repeated id would break the per-video grouping
-    auto captions = captions_of(*root, video_id, pickle_path.string(), format(list_path.string(), ":", list.lines[i]));
-    if (captions.empty()) {  // an empty group would leave the evaluation a video with no query
-      builder.count_id_without_captions();
-      continue;
-    }
-    int64_t clip = builder.clip(video_id);
-    if (clip < 0) continue;
-    for (auto& caption : captions) builder.add_sample(clip, {std::move(caption)});
-  }
-  return builder.finish(true, "all captions per video");
+  return detail::read_listed_videos(options, [&](const std::string& video_id, const std::string& listed_at) {
+    return captions_of(*root, video_id, pickle_path.string(), listed_at);
+  });
 }
 
 }  // namespace xclip::data

@@ -1,4 +1,4 @@
-// MSVD, LSMDC, DiDeMo and ActivityNet readers on tiny datasets in the original layouts: counts,
+// MSVD, VATEX, LSMDC, DiDeMo and ActivityNet readers on tiny datasets in the original layouts: counts,
 // captions, times, multi-sentence grouping, missing videos and malformed files. Placeholder
 // files stand in for the videos (the readers only look them up).
 #include <catch2/catch.hpp>
@@ -100,6 +100,63 @@ TEST_CASE("msvd: a listed video without captions or a bad pickle is an error nam
                     Catch::Contains("raw-captions.pkl") && Catch::Contains("vidZ") && Catch::Contains("val_list.txt:2"));
   write(root / "ann/raw-captions.pkl", "\x80\x02}(X\x04\x00\x00");  // truncated
   CHECK_THROWS_WITH(read_dataset(options_for(DatasetKind::msvd, root, "val")), Catch::Contains("raw-captions.pkl"));
+}
+
+// ---- VATEX --------------------------------------------------------------------------------------
+
+TEST_CASE("vatex: ref_captions.json with the split lists, every caption a sample grouped per video",
+          "[dataset][vatex]") {
+  fs::path root = xclip::test::temp_dir("ds_vatex");
+  write(root / "ann/train_list.txt", "Ptf_2VRj-V0_000122_000132\nabc_000001_000011\n");
+  write(root / "ann/test_list.txt", "abc_000001_000011\nzz9_000010_000020\ngone_000000_000010\nabc_000001_000011\n");
+  write(root / "ann/ref_captions.json",
+        R"({"Ptf_2VRj-V0_000122_000132": ["A man plays a guitar.", "Someone strums."],
+            "abc_000001_000011": ["A dog runs.", "The dog is running.", "dog"],
+            "zz9_000010_000020": ["A woman cooks \u00e9clairs."],
+            "gone_000000_000010": ["never loaded"]})");
+  touch_videos(root / "videos", {"Ptf_2VRj-V0_000122_000132.mp4", "abc_000001_000011.webm", "part2/zz9_000010_000020.mp4"});
+  Dataset test = read_dataset(options_for(DatasetKind::vatex, root, "test"));
+  CHECK(test.kind == DatasetKind::vatex);
+  CHECK(texts(test) == std::vector<std::string>{"A dog runs.", "The dog is running.", "dog", "A woman cooks \u00e9clairs."});
+  REQUIRE(test.clips.size() == 2);
+  CHECK(test.clips[1].path == root / "videos/part2/zz9_000010_000020.mp4");
+  CHECK(test.multi_sentence_per_video);
+  CHECK(test.cut_off_points == std::vector<int64_t>{3, 4});
+  REQUIRE(test.skipped.size() == 1);
+  CHECK(test.skipped[0].video_id == "gone_000000_000010");
+
+  Dataset train = read_dataset(options_for(DatasetKind::vatex, root, "train"));
+  CHECK(train.samples.size() == 5);
+  CHECK(train.cut_off_points == std::vector<int64_t>{2, 5});
+  CHECK(dataset_kind_from_name("vatex") == DatasetKind::vatex);
+  CHECK(std::string(dataset_kind_name(DatasetKind::vatex)) == "vatex");
+}
+
+TEST_CASE("vatex: a listed id without captions, a caption that is not a string or bad JSON names the file",
+          "[dataset][vatex][errors]") {
+  fs::path root = xclip::test::temp_dir("ds_vatex_bad");
+  write(root / "ann/val_list.txt", "vidA\nvidZ\n");
+  touch_videos(root / "videos", {"vidA.mp4", "vidZ.mp4"});
+  write(root / "ann/ref_captions.json", R"({"vidA": ["a cat"]})");
+  CHECK_THROWS_WITH(read_dataset(options_for(DatasetKind::vatex, root, "val")),
+                    Catch::Contains("ref_captions.json") && Catch::Contains("vidZ") && Catch::Contains("val_list.txt:2"));
+  write(root / "ann/ref_captions.json", R"({"vidA": ["a cat"], "vidZ": ["ok", 7]})");
+  CHECK_THROWS_WITH(read_dataset(options_for(DatasetKind::vatex, root, "val")),
+                    Catch::Contains("ref_captions.json['vidZ'][1]") && Catch::Contains("must be a string"));
+  write(root / "ann/ref_captions.json", R"({"vidA": "a cat", "vidZ": []})");
+  CHECK_THROWS_WITH(read_dataset(options_for(DatasetKind::vatex, root, "val")),
+                    Catch::Contains("ref_captions.json['vidA']") && Catch::Contains("list of captions"));
+  write(root / "ann/ref_captions.json", R"(["vidA"])");
+  CHECK_THROWS_WITH(read_dataset(options_for(DatasetKind::vatex, root, "val")),
+                    Catch::Contains("ref_captions.json") && Catch::Contains("expected an object"));
+  write(root / "ann/ref_captions.json", "{\"vidA\": [\"a\"");
+  CHECK_THROWS_WITH(read_dataset(options_for(DatasetKind::vatex, root, "val")),
+                    Catch::Contains("ref_captions.json:1:") && Catch::Contains("malformed JSON"));
+  // An id whose list is empty is counted, not an error (as MSVD).
+  write(root / "ann/ref_captions.json", R"({"vidA": ["a cat"], "vidZ": []})");
+  Dataset d = read_dataset(options_for(DatasetKind::vatex, root, "val"));
+  CHECK(d.samples.size() == 1);
+  CHECK(d.ids_without_captions == 1);
 }
 
 // ---- LSMDC --------------------------------------------------------------------------------------

@@ -26,8 +26,8 @@
 
 namespace xclip::data {
 
-enum class DatasetKind { msrvtt, msvd, lsmdc, didemo, activitynet };
-// "msrvtt", "msvd", "lsmdc", "didemo", "activity" / "activitynet" (the original --datatype names).
+enum class DatasetKind { msrvtt, msvd, lsmdc, didemo, activitynet, vatex };
+// "msrvtt", "msvd", "lsmdc", "didemo", "activity" / "activitynet", "vatex" (the original --datatype names).
 DatasetKind dataset_kind_from_name(const std::string& name);
 const char* dataset_kind_name(DatasetKind kind);
 

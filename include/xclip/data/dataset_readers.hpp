@@ -16,8 +16,12 @@
 //   ActivityNet  train_ids.json / val_ids.json (["v_xxx", ...]) + train.json / val_1.json
 //                {v_xxx: {duration, timestamps, sentences}}; video file name = id minus "v_";
 //                paragraph: sentences joined with " ", span [0, ceil(duration)].
+//   VATEX        {train,val,test}_list.txt (one id per line, the HGR split) + ref_captions.json
+//                {id: [caption, ...]} (TC-MGC's dataloader_vatex_retrieval.py); every caption a
+//                sample, grouped per video, as MSVD.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -34,6 +38,7 @@ Dataset read_msvd(const DatasetOptions& options);
 Dataset read_lsmdc(const DatasetOptions& options);
 Dataset read_didemo(const DatasetOptions& options);
 Dataset read_activitynet(const DatasetOptions& options);
+Dataset read_vatex(const DatasetOptions& options);
 
 namespace detail {
 
@@ -75,6 +80,12 @@ struct IdList {
   std::vector<int64_t> lines;
 };
 IdList read_id_list(const std::filesystem::path& path);
+
+// MSVD and VATEX: every video of {split}_list.txt (first occurrence), each caption of it a sample,
+// grouped per video. captions_of(id, "list file:line") gives a video's captions or throws naming
+// the annotation file; a listed id with no captions is counted, not an error.
+using CaptionsOf = std::function<std::vector<std::string>(const std::string& video_id, const std::string& listed_at)>;
+Dataset read_listed_videos(const DatasetOptions& options, const CaptionsOf& captions_of);
 
 // Collects clips and samples, looking up each video once and remembering what was skipped.
 class DatasetBuilder {

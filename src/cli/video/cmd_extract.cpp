@@ -18,7 +18,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: xclip-cli extract --datatype NAME --data_path DIR --features_path DIR --split SPLIT --out CACHE_DIR\n"
-    "  --datatype NAME        msrvtt, msvd, lsmdc, didemo or activity\n"
+    "  --datatype NAME        msrvtt, msvd, lsmdc, didemo, activity or vatex\n"
     "  --data_path PATH       annotation folder (MSR-VTT: the folder or MSRVTT_data.json)\n"
     "  --features_path DIR    the videos (searched recursively)\n"
     "  --split SPLIT          train, val or test (default test)\n"

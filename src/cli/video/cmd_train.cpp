@@ -22,7 +22,7 @@ namespace xclip::cli {
 constexpr const char* kTrainUsage =
     "usage: xclip-cli train --data_path PATH --features_path DIR --output_dir DIR [options]\n"
     "Flags as main_xclip.py (both _ and - spellings; --config FILE.json with the same keys, flags win):\n"
-    "  data      --datatype msrvtt|msvd|lsmdc|didemo|activity (msrvtt)  --train_csv --val_csv\n"
+    "  data      --datatype msrvtt|msvd|lsmdc|didemo|activity|vatex (msrvtt)  --train_csv --val_csv\n"
     "            --expand_msrvtt_sentences  --max_words (32) --max_frames (12) --feature_framerate (1)\n"
     "            --slice_framepos 0|1|2 (0)  --train_frame_order / --eval_frame_order 0|1|2 (0)\n"
     "            --num_thread_reader N (1)  --frame_cache DIR (an `xclip-cli extract` cache: DIR/<split>/\n"
