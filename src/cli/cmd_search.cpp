@@ -154,6 +154,7 @@ int run_search(const std::vector<std::string>& argv) {
   const models::RetrievalModel& model = *sm.model;
   const fs::path bpe = a.has("bpe") ? fs::path(a.get("bpe", "")) : text::find_default_bpe_file();
   const text::ClipTokenizer tok = text::ClipTokenizer::from_bpe_file(bpe);
+  if (!tok.is_clip_vocabulary()) std::fprintf(stderr, "%s: %s\n", bpe.string().c_str(), tok.vocabulary_note().c_str());
   const double load_s = seconds_since(t0);
 
   NoGradGuard no_grad;

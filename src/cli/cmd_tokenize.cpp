@@ -57,6 +57,7 @@ int run_tokenize(const std::vector<std::string>& argv) {
   const int64_t max_words = args.get_int("max_words", text::ClipTokenizer::kDefaultMaxWords);
   XCLIP_CHECK(max_words >= 2, "--max_words must be at least 2, got ", max_words);
   const text::ClipTokenizer tokenizer = load_tokenizer(args);
+  if (!tokenizer.is_clip_vocabulary()) std::fprintf(stderr, "%s\n", tokenizer.vocabulary_note().c_str());
 
   nlohmann::json out = nlohmann::json::array();
   for (const std::string& caption : captions_from(args)) {

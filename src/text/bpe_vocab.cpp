@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "xclip/core/error.hpp"
+#include "xclip/core/sha256.hpp"
 #include "xclip/io/json_file.hpp"
 #include "xclip/text/unicode.hpp"
 
@@ -121,6 +122,7 @@ void link_vocabulary(BpeVocabulary& v, const std::vector<std::pair<std::string, 
   }
   v.merges.reserve(merges.size() * 2);
   v.merge_list.reserve(merges.size());
+  Sha256 fingerprint;
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [left, right] = merges[rank];
     const std::string where = format(" line ", first_merge_line + rank);
@@ -135,7 +137,9 @@ void link_vocabulary(BpeVocabulary& v, const std::vector<std::pair<std::string, 
                          first_merge_line + std::size_t(it->second.rank),
                          " (a damaged or edited merge list: the token ids would change)"));
     v.merge_list.emplace_back(l, r);
+    fingerprint.update(left + " " + right + "\n");
   }
+  v.merges_sha256 = fingerprint.hex_digest();
   v.sot = require_id(v, kStartOfText, path, "");
   v.eot = require_id(v, kEndOfText, path, "");
 }

@@ -25,7 +25,15 @@ struct BpeVocabulary {
   std::vector<std::pair<int32_t, int32_t>> merge_list;  // (left, right) in rank order
   int32_t sot = -1;
   int32_t eot = -1;
+  // SHA-256 of the merges as used ("left right\n" each, in rank order): the same for OpenAI's
+  // .gz and a Hugging Face merges.txt of one vocabulary, so the CLIP vocabulary is recognised in
+  // either form (kClipMergesSha256).
+  std::string merges_sha256;
 };
+
+// merges_sha256 of OpenAI's bpe_simple_vocab_16e6.txt.gz (the 48894 merges CLIP uses), as
+// Python computes it from the file: lines [1, 48895) of the gunzipped text, each "left right\n".
+inline constexpr const char* kClipMergesSha256 = "d308b7377a8ceaa9707a21614fe8c831b9196e197b7aeb69833359362907af02";
 
 inline uint64_t pair_key(int32_t left, int32_t right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);

@@ -128,6 +128,16 @@ ClipTokenizer ClipTokenizer::from_hf_files(const std::filesystem::path& vocab_js
   return ClipTokenizer(std::move(impl));
 }
 
+bool ClipTokenizer::is_clip_vocabulary() const { return impl_->vocab.merges_sha256 == detail::kClipMergesSha256; }
+const std::string& ClipTokenizer::merges_sha256() const { return impl_->vocab.merges_sha256; }
+
+std::string ClipTokenizer::vocabulary_note() const {
+  const std::size_t merges = impl_->vocab.merge_list.size();
+  if (is_clip_vocabulary()) return format("OpenAI CLIP vocabulary (", merges, " merges)");
+  return format("warning: not OpenAI CLIP's BPE vocabulary (", merges, " merges, merge-list SHA-256 ",
+                impl_->vocab.merges_sha256.substr(0, 16), "...): its token ids do not match CLIP or X-CLIP checkpoints");
+}
+
 std::vector<int32_t> ClipTokenizer::encode(std::string_view text) const { return impl_->encode(text); }
 
 std::vector<std::string> ClipTokenizer::tokenize(std::string_view text) const {

@@ -127,6 +127,32 @@ TEST_CASE("the Hugging Face export of the CLIP vocabulary loads back to identica
   CHECK(same == cases.size());
 }
 
+TEST_CASE("the CLIP vocabulary is recognised by its merge list, as .gz or Hugging Face files; any other is not") {
+  XCLIP_REQUIRE_TOKENIZER(tok);
+  CHECK(tok->is_clip_vocabulary());
+  CHECK(tok->vocabulary_note() == "OpenAI CLIP vocabulary (48894 merges)");
+  const fs::path dir = xclip::test::temp_dir("text_vocab_identity");
+  tok->save_hf_files(dir / "vocab.json", dir / "merges.txt");
+  const ClipTokenizer hf = ClipTokenizer::from_hf_files(dir / "vocab.json", dir / "merges.txt");
+  CHECK(hf.is_clip_vocabulary());
+  CHECK(hf.merges_sha256() == tok->merges_sha256());
+
+  // Two merges swapped: still a well-formed vocabulary (both are merges of byte symbols), but the
+  // ranks differ, so words can split differently: not CLIP's.
+  std::string merges = read_file(dir / "merges.txt");
+  REQUIRE(merges.starts_with("#version: 0.2\ni n\nt h\n"));
+  merges.replace(0, std::string("#version: 0.2\ni n\nt h\n").size(), "#version: 0.2\nt h\ni n\n");
+  write_file(dir / "merges.txt", merges);
+  const ClipTokenizer swapped = ClipTokenizer::from_hf_files(dir / "vocab.json", dir / "merges.txt");
+  CHECK_FALSE(swapped.is_clip_vocabulary());
+  CHECK(swapped.vocabulary_note().find("warning: not OpenAI CLIP's BPE vocabulary (48894 merges") == 0);
+
+  write_tiny_hf(dir, kTinyMerges);
+  const ClipTokenizer tiny = ClipTokenizer::from_hf_files(dir / "vocab.json", dir / "merges.txt");
+  CHECK_FALSE(tiny.is_clip_vocabulary());
+  CHECK(tiny.vocabulary_note().find("(4 merges, merge-list SHA-256 ") != std::string::npos);
+}
+
 TEST_CASE("a missing vocabulary file is an error naming the file") {
   const fs::path missing = xclip::test::temp_dir("text_missing") / "no_such_vocab.txt.gz";
   const std::string msg = error_of([&] { ClipTokenizer::from_bpe_file(missing); });

@@ -67,6 +67,16 @@ class ClipTokenizer {
   // The merges as (left id, right id), in rank order.
   const std::vector<std::pair<int32_t, int32_t>>& merge_pairs() const;
 
+  // Whether the merges are OpenAI CLIP's (bpe_simple_vocab_16e6, recognised by the SHA-256 of the
+  // merge list, from the .gz or from a Hugging Face merges.txt): the token ids every CLIP and
+  // X-CLIP checkpoint was trained with. Another vocabulary loads (it passed every structural
+  // check) but its ids mean nothing to those checkpoints.
+  bool is_clip_vocabulary() const;
+  const std::string& merges_sha256() const;
+  // One line for logs: "OpenAI CLIP vocabulary (48894 merges)" or, for any other, a warning
+  // naming its merge count and SHA-256.
+  std::string vocabulary_note() const;
+
   // Writes this vocabulary as a Hugging Face vocab.json + merges.txt pair (atomically).
   void save_hf_files(const std::filesystem::path& vocab_json,
                      const std::filesystem::path& merges_txt) const;

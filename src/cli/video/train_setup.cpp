@@ -140,7 +140,9 @@ std::shared_ptr<const text::ClipTokenizer> load_tokenizer(const TrainFlags& f) {
   } else {
     bpe = text::find_default_bpe_file();  // $XCLIP_BPE, the installed data folder, the source tree's data/
   }
-  return std::make_shared<const text::ClipTokenizer>(text::ClipTokenizer::from_bpe_file(bpe));
+  auto tokenizer = std::make_shared<const text::ClipTokenizer>(text::ClipTokenizer::from_bpe_file(bpe));
+  if (!tokenizer->is_clip_vocabulary()) std::fprintf(stderr, "%s: %s\n", bpe.string().c_str(), tokenizer->vocabulary_note().c_str());
+  return tokenizer;
 }
 
 data::DatasetOptions dataset_options(const TrainFlags& f, const std::string& split) {
@@ -356,6 +358,20 @@ train::EvalResult run_evaluation(const TrainFlags& f, const models::RetrievalMod
   return r;
 }
 
+// The files write_eval_outputs will write for this SIM.npy: the matrix and, for a multi-sentence
+// set, the caption-to-video ids beside it.
+static std::string caption_video_path(const std::string& sim_npy) {
+  return fs::path(sim_npy).replace_extension("").string() + ".caption_video.npy";
+}
+
+void check_eval_outputs(const fs::path& json_path, const std::optional<std::string>& sim_npy) {
+  if (!json_path.empty()) io::check_output_writable(json_path, "metrics JSON");
+  if (sim_npy) {
+    io::check_output_writable(*sim_npy, "--save_sim");
+    io::check_output_writable(caption_video_path(*sim_npy), "--save_sim (caption-to-video ids)");
+  }
+}
+
 void write_eval_outputs(const nlohmann::json& json, const train::EvalResult& r, const fs::path& json_path,
                         const std::optional<std::string>& sim_npy) {
   if (!json_path.empty()) {
@@ -366,7 +382,7 @@ void write_eval_outputs(const nlohmann::json& json, const train::EvalResult& r, 
     io::save_npy(*sim_npy, r.sim);
     if (r.multi_sentence) {
       // `xclip-cli metrics SIM.npy --caption_video IDS.npy` groups the rows as this evaluation did.
-      const std::string ids = fs::path(*sim_npy).replace_extension("").string() + ".caption_video.npy";
+      const std::string ids = caption_video_path(*sim_npy);
       io::save_npy(ids, Tensor::from_vector<int64_t>(r.caption_video, Shape{int64_t(r.caption_video.size())}));
       std::printf("eval: similarity %s, caption-to-video %s\n", sim_npy->c_str(), ids.c_str());
     } else {
