@@ -129,4 +129,17 @@ void write_text_file_atomically(const fs::path& path, std::string_view text) {
   write_file_atomically(path.string(), {{text.data(), text.size()}});
 }
 
+void check_output_writable(const fs::path& path, const std::string& what) {
+  std::error_code ec;
+  XCLIP_CHECK(!fs::is_directory(path, ec), what, " ", path.string(), ": is a folder, not a file name");
+  const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  fs::create_directories(folder, ec);
+  XCLIP_CHECK(!ec, what, " ", path.string(), ": cannot create the folder ", folder.string(), ": ", ec.message());
+  PendingFile probe(path.string());  // removed by its destructor: never committed
+  const std::string tmp = probe.temporary().string();
+  FdGuard fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)};
+  XCLIP_CHECK(fd.fd >= 0, what, " ", path.string(), ": cannot write in ", folder.string(), ": ", errno_text());
+  write_all(fd.fd, "x", 1, tmp);
+}
+
 }  // namespace xclip::io

@@ -71,6 +71,30 @@ TEST_CASE("eval: missing and undecodable test videos are one error listing both,
   CHECK(j.at("text_to_video").at("R1").is_number());
 }
 
+TEST_CASE("eval and train: an output that cannot be written is an error before any work", "[cli][data_rules]") {
+  const fs::path dir = test::temp_dir("cli_rules_outputs");
+  std::ofstream(dir / "blocked") << "a file, not a folder\n";
+  fs::create_directories(dir / "a_folder");
+  // No dataset exists at all: the output is refused before the model, the data or the videos.
+  const std::string no_data = " --data_path nowhere --features_path nowhere --init random";
+  const test::CliRun json = run_cli(dir, "eval" + no_data + " --eval_json blocked/eval.json");
+  INFO(json.out << json.err);
+  CHECK(json.status == 1);
+  CHECK_THAT(json.err, Catch::Contains("metrics JSON") && Catch::Contains("blocked") && !Catch::Contains("nowhere"));
+
+  const test::CliRun sim = run_cli(dir, "eval" + no_data + " --save_sim a_folder");
+  INFO(sim.out << sim.err);
+  CHECK(sim.status == 1);
+  CHECK_THAT(sim.err, Catch::Contains("--save_sim") && Catch::Contains("is a folder"));
+
+  const test::CliRun train = run_cli(dir, "train" + no_data + " --output_dir out --save_sim blocked/sim.npy");
+  INFO(train.out << train.err);
+  CHECK(train.status == 1);
+  CHECK_THAT(train.err, Catch::Contains("--save_sim") && Catch::Contains("blocked") && !Catch::Contains("nowhere"));
+  CHECK(fs::is_regular_file(dir / "blocked"));  // nothing already there was touched
+  CHECK(std::vector<fs::path>(fs::directory_iterator(dir / "a_folder"), {}).empty());
+}
+
 const std::string kTrain = "train" + kFlags + " --output_dir out --batch_size 11 --n_display 0 --epochs 2";
 
 TEST_CASE("train: a missing validation video stops the run before any training", "[cli][data_rules]") {

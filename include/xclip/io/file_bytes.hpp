@@ -54,6 +54,12 @@ void write_file_atomically(const std::string& path, const std::vector<std::pair<
 // The same for one buffer (JSON, CSV, an encoded image): the one way whole files are written.
 void write_text_file_atomically(const std::filesystem::path& path, std::string_view text);
 
+// Before long work whose result goes to `path` (an evaluation, an index): makes its folder and
+// checks that a file can be created there (a temporary probe, removed again) and that `path` is
+// not a folder, so an unwritable output fails in a second, not after the work. `what` names the
+// output in the message ("--eval_json"). Leaves an existing `path` untouched.
+void check_output_writable(const std::filesystem::path& path, const std::string& what);
+
 // For writers that cannot hand over one buffer because a library writes the file by name (FFmpeg's
 // muxer): they write to temporary(), a name beside `path`, then commit() moves it over `path`. Until
 // then `path` is untouched, and the destructor removes an uncommitted temporary file (a failed or

@@ -39,6 +39,10 @@ int run_eval(const std::vector<std::string>& argv) {
     XCLIP_CHECK(f.get_int("threads", 1) >= 1, "--threads must be >= 1");
     omp_set_num_threads(int(f.get_int("threads", 1)));
   }
+  std::filesystem::path json_path;
+  if (auto p = f.get("eval_json")) json_path = *p;
+  else if (auto out = f.get("output_dir")) json_path = std::filesystem::path(*out) / "eval_metrics.json";
+  check_eval_outputs(json_path, f.get("save_sim"));  // before the evaluation, not after it
   auto tokenizer = load_tokenizer(f);
   const data::TextEncoder encoder = data::clip_text_encoder(tokenizer);
   std::unique_ptr<models::RetrievalModel> model = build_model(f);
@@ -47,9 +51,6 @@ int run_eval(const std::vector<std::string>& argv) {
   const data::Dataset dataset = load_split(f, split);
   const train::EvalResult r = run_evaluation(f, *model, dataset, loader_options(f, *model, split, false), encoder,
                                              format("eval (", split, ")"));
-  std::filesystem::path json_path;
-  if (auto p = f.get("eval_json")) json_path = *p;
-  else if (auto out = f.get("output_dir")) json_path = std::filesystem::path(*out) / "eval_metrics.json";
   write_eval_outputs(r.to_json(), r, json_path, f.get("save_sim"));
   if (!json_path.empty()) std::printf("eval: metrics %s\n", json_path.string().c_str());
   return 0;

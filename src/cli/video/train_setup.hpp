@@ -83,6 +83,9 @@ void move_to_device(const TrainFlags& f, models::RetrievalModel& model);
 data::LoaderOptions loader_options(const TrainFlags& f, const models::RetrievalModel& model, const std::string& split,
                                    bool train);
 
+// Fails now when an output of write_eval_outputs could not be written (its folder is made).
+void check_eval_outputs(const std::filesystem::path& json_path, const std::optional<std::string>& sim_npy);
+
 // Evaluates and prints the table. Missing videos (read) and undecodable ones (found while encoding)
 // are one error listing them all, raised before the metrics, unless --allow_missing_videos: then
 // their pairs are left out and the table and JSON count them (check_missing_videos).
