@@ -32,9 +32,12 @@ struct CliRun {
 // Runs `xclip-cli ARGS` from `dir` (relative paths in ARGS are relative to it) with one OpenMP
 // thread, as the tests share the machine; stdout and stderr are kept in dir/stdout.txt and
 // dir/stderr.txt.
-inline CliRun run_cli(const std::filesystem::path& dir, const std::string& args) {
-  const std::string cmd = "cd '" + dir.string() + "' && OMP_NUM_THREADS=1 '" + cli_path().string() + "' " + args +
-                          " > stdout.txt 2> stderr.txt";
+// `shell_prefix` runs in the same shell first (e.g. "ulimit -f 1024; "); `wrapper` comes before the
+// binary on its command line (e.g. "setpriv --reuid=65534 ").
+inline CliRun run_cli(const std::filesystem::path& dir, const std::string& args, const std::string& shell_prefix = "",
+                      const std::string& wrapper = "") {
+  const std::string cmd = shell_prefix + "cd '" + dir.string() + "' && OMP_NUM_THREADS=1 " + wrapper + "'" +
+                          cli_path().string() + "' " + args + " > stdout.txt 2> stderr.txt";
   const int status = std::system(cmd.c_str());
   auto captured = [&](const char* name) {
     std::ifstream in(dir / name, std::ios::binary);

@@ -3,8 +3,11 @@
 // The binaries are found beside this test (the build folder).
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -223,4 +226,75 @@ TEST_CASE("e2e: train --help lists the defaults that differ from the official sc
                            "--n_display 100 (10)", "--num_thread_reader 1 (8)", "--expand_msrvtt_sentences off (on)",
                            "--official_fp16", "--world_size_grad_scale 1", "--batch_size_val 40 (3500)"})
     CHECK_THAT(r.out, Catch::Contains(line));
+}
+
+namespace {
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// What a failed run must leave untouched: the complete checkpoint's files, byte for byte.
+std::map<std::string, std::string> checkpoint_files(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::directory_iterator(dir)) files[e.path().filename().string()] = file_bytes(e.path());
+  return files;
+}
+
+}  // namespace
+
+// Faults while writing: a file size limit (ulimit -f, 2 MiB: the tiny model's checkpoint is larger)
+// stands in for a full disk. With SIGXFSZ ignored the write fails with EFBIG, as with ENOSPC; with
+// its default action the process is killed in the middle of writing the checkpoint. Then a
+// read-only output folder. Each must leave the last complete checkpoint as it was, and a plain
+// resume afterwards must give the uninterrupted run's losses and bit-identical weights.
+TEST_CASE("e2e: a full disk, a kill while writing a checkpoint and a read-only output lose nothing", "[e2e][faults]") {
+  const fs::path data = dataset();
+  const fs::path dir = test::temp_dir("e2e_faults");
+  Run full = run_cli(dir, "train " + train_flags(data, "full", 2));
+  INFO(full.err);
+  REQUIRE(full.status == 0);
+  Run first = run_cli(dir, "train " + train_flags(data, "cut", 2) + " --stop_after_epoch 0");
+  INFO(first.err);
+  REQUIRE(first.status == 0);
+  const auto complete = checkpoint_files(dir / "cut/checkpoint.0");
+  REQUIRE(complete.count("model.safetensors"));
+  REQUIRE(complete.at("model.safetensors").size() > (2u << 20));
+  const std::string resume = "train " + train_flags(data, "cut", 2) + " --resume_model cut";
+
+  Run disk_full = run_cli(dir, resume, "ulimit -f 2048; trap '' XFSZ; ");
+  INFO(disk_full.out << disk_full.err);
+  CHECK(disk_full.status == 1);
+  CHECK_THAT(disk_full.err, Catch::Contains("File too large") && Catch::Contains("checkpoint.1"));
+  CHECK(checkpoint_files(dir / "cut/checkpoint.0") == complete);
+  CHECK_FALSE(fs::exists(dir / "cut/checkpoint.1"));
+
+  Run killed = run_cli(dir, resume, "ulimit -f 2048; ");
+  INFO(killed.out << killed.err);
+  CHECK(killed.status != 0);
+  CHECK(killed.status != 1);  // killed by SIGXFSZ, not a handled error
+  CHECK(checkpoint_files(dir / "cut/checkpoint.0") == complete);
+  CHECK_FALSE(fs::exists(dir / "cut/checkpoint.1"));
+
+  // Read-only: for root a folder's mode is no obstacle, so the run drops to user nobody first.
+  fs::permissions(dir / "cut", fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
+                  fs::perm_options::remove);
+  const std::string as_nobody = ::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  fs::permissions(dir, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);  // its working folder
+  Run read_only = run_cli(dir, resume, "", as_nobody);
+  INFO(read_only.out << read_only.err);
+  CHECK(read_only.status == 1);
+  CHECK_THAT(read_only.err, Catch::Contains("cut"));
+  CHECK(checkpoint_files(dir / "cut/checkpoint.0") == complete);
+  fs::permissions(dir / "cut", fs::perms::owner_write, fs::perm_options::add);
+
+  Run resumed = run_cli(dir, resume);
+  INFO(resumed.out << resumed.err);
+  REQUIRE(resumed.status == 0);
+  const auto la = train::step_losses(train::read_train_log(dir / "full/train_log.jsonl"));
+  const auto lb = train::step_losses(train::read_train_log(dir / "cut/train_log.jsonl"));
+  REQUIRE(la.size() == 60);
+  CHECK(la == lb);
+  CHECK(file_bytes(dir / "cut/checkpoint.1/model.safetensors") == file_bytes(dir / "full/checkpoint.1/model.safetensors"));
 }
