@@ -99,14 +99,14 @@ DEFAULT_OPTIONS = OrderedDict(
     temporal_heads=2, batch_size_val=3, conditional_flag=True, sdr_loss_flag=True, sdr_loss_weight=0.5,
     keep_rate=0.375, softmax_lambda=100.0, num_mha_heads=1, transformer_dropout=0.0, interaction_type="1,2,3,4",
     lsa_init="eye", lva_mask_frames=False)
-# The head's small matrices in registration order (contract "Parameters"), with their side.
+# The head's square matrices in registration order (contract "Parameters").
 SQUARE_MATRICES = ("global_mat_weight", "local_mat_weight", "attentive_word_logit_weight",
                    "concat_frame_word_logit_weight", "attentive_word_mat_weight", "attentive_word_mat_weight2",
                    "attentive_frame_word_mat_weight", "attentive_frame_word_mat_weight2", "logit_weight")
 LVA = "conditional_transformer.pool_frames."
 ISA_MATRICES = SQUARE_MATRICES[2:8]
-ISA_SPREAD = 1.0  # ISA matrices N(0, (1/λ)²): λ · (p W) stays within about a unit (see randomize)
-LOGIT_SCALE = math.log(10.0)  # τ = 10 (see make_case)
+ISA_SPREAD = 1.0  # ISA matrices N(0, (1/λ)²): λ · (p W) stays within about a unit (module docstring)
+LOGIT_SCALE = math.log(10.0)  # τ = 10 (module docstring: the LSA softmax)
 
 
 class GuardError(RuntimeError):
