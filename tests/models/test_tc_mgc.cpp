@@ -6,9 +6,11 @@
 
 #include <cmath>
 
+#include "models/small_model_util.hpp"
 #include "ops/grad_util.hpp"
 #include "xclip/autograd.hpp"
 #include "xclip/models/heads/tc_mgc_head.hpp"
+#include "xclip/models/model.hpp"
 #include "xclip/models/temporal_encoder.hpp"
 #include "xclip/ops.hpp"
 
@@ -331,4 +333,32 @@ TEST_CASE("tc_mgc evaluation: similarity_matrix equals the training forward's lo
       }
     }
   }
+}
+
+TEST_CASE("tc_mgc model: from JSON, and an official state's unused cross_attn projections are dropped on load",
+          "[tc_mgc]") {
+  const HeadConfig c = HeadConfig::from_json(nlohmann::json{{"model", "tc_mgc"}, {"max_words", 6}, {"max_frames", 3},
+                                                            {"cross_num_hidden_layers", 2}, {"temporal_heads", 2},
+                                                            {"keep_rate", 0.5}, {"interaction_type", "1,3"}});
+  REQUIRE(c.head == "tc_mgc");
+  CHECK(HeadConfig::from_json(c.to_json()).to_json() == c.to_json());
+  RetrievalModel model(c, test::small_clip_config());
+  Generator g(5);
+  model.clip.init_random(g);
+  CHECK(model.head.parameter("logit_weight").shape() == Shape{2, 2});
+  nn::NamedTensorList state = model.state_dict();
+  const int64_t width = test::small_clip_config().embed_dim;
+  for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
+    const std::string base = std::string("conditional_transformer.pool_frames.cross_attn.") + proj;
+    state.emplace_back(base + ".weight", Tensor::zeros(Shape{width, width}));
+    state.emplace_back(base + ".bias", Tensor::zeros(Shape{width}));
+  }
+  RetrievalModel other(c, test::small_clip_config());
+  const LoadReport r = other.load_pretrained(state, true);  // strict: nothing unexpected, nothing missing
+  CHECK(r.unexpected.empty());
+  CHECK(r.missing.empty());
+  CHECK(max_abs_diff(other.head.parameter("conditional_transformer.pool_frames.linear_proj.weight"),
+                     model.head.parameter("conditional_transformer.pool_frames.linear_proj.weight")) == 0.0);
+  state.emplace_back("conditional_transformer.pool_frames.cross_attn.extra", Tensor::zeros(Shape{1}));
+  CHECK_THROWS_WITH(other.load_pretrained(state, true), Catch::Contains("cross_attn.extra"));
 }
