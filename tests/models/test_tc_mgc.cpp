@@ -5,9 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <fstream>
 
 #include "models/small_model_util.hpp"
 #include "ops/grad_util.hpp"
+#include "test_util.hpp"
 #include "xclip/autograd.hpp"
 #include "xclip/models/heads/tc_mgc_head.hpp"
 #include "xclip/models/model.hpp"
@@ -256,6 +258,10 @@ TEST_CASE("tc_mgc options: k, parameters, and bad values named", "[tc_mgc]") {
 TEST_CASE("tc_mgc interaction_type subsets and lsa_init zeros = the plain mean", "[tc_mgc]") {
   const Batch b = batch(B, B, 70);
   const Tensor logit_scale = Tensor::full(Shape{}, std::log(20.0), DType::f64);
+  SECTION("one type given as a number (a command-line flag) is that subset") {
+    TcMgcHead head(tiny({{"interaction_type", 4}, {"sdr_loss_flag", false}}), HeadDims{D, 6}, DType::f64);
+    CHECK(head.options().interaction_type == std::vector<int>{4});
+  }
   SECTION("a subset reports only its terms, in a [G, G] LSA") {
     TcMgcHead head(tiny({{"interaction_type", "2,4"}}), HeadDims{D, 6}, DType::f64);
     CHECK(head.params().logit_weight.shape() == Shape{2, 2});
@@ -361,4 +367,19 @@ TEST_CASE("tc_mgc model: from JSON, and an official state's unused cross_attn pr
                      model.head.parameter("conditional_transformer.pool_frames.linear_proj.weight")) == 0.0);
   state.emplace_back("conditional_transformer.pool_frames.cross_attn.extra", Tensor::zeros(Shape{1}));
   CHECK_THROWS_WITH(other.load_pretrained(state, true), Catch::Contains("cross_attn.extra"));
+}
+
+TEST_CASE("tc_mgc: data/configs/tc_mgc_msrvtt.json spells out the defaults", "[tc_mgc]") {
+  std::ifstream in(test::source_root() / "data" / "configs" / "tc_mgc_msrvtt.json");
+  const HeadConfig c = HeadConfig::from_json(nlohmann::json::parse(in));
+  CHECK(c.head == "tc_mgc");
+  const TcMgcOptions file = TcMgcOptions::from(c, 512), defaults = TcMgcOptions::from(tiny({}), 512);
+  CHECK(file.k == 3);  // max_words 32 (the flag the README passes) · 0.1
+  CHECK(file.sdr_loss_weight == 0.5);
+  CHECK(file.softmax_lambda == 100);
+  CHECK(file.transformer_dropout == 0.3);
+  CHECK(file.interaction_type == std::vector<int>{1, 2, 3, 4});
+  CHECK(file.lsa_init == "eye");
+  CHECK_FALSE(file.lva_mask_frames);
+  CHECK(file.num_mha_heads == defaults.num_mha_heads);
 }

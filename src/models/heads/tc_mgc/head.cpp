@@ -66,7 +66,10 @@ TcMgcOptions TcMgcOptions::from(const HeadConfig& c, int64_t embed_dim) {
   o.transformer_dropout = read_option<double>(c, "transformer_dropout");
   XCLIP_CHECK(o.transformer_dropout >= 0 && o.transformer_dropout < 1, "config: transformer_dropout must be in [0, 1), got ",
               o.transformer_dropout);
-  o.interaction_type = parse_interaction_type(read_option<std::string>(c, "interaction_type"));
+  // A single type given as a flag (--interaction_type 4) arrives as a JSON number.
+  const nlohmann::json types = c.option("interaction_type");
+  o.interaction_type = parse_interaction_type(types.is_number_integer() ? std::to_string(types.get<int64_t>())
+                                                                        : read_option<std::string>(c, "interaction_type"));
   o.lsa_init = read_option<std::string>(c, "lsa_init");
   XCLIP_CHECK(o.lsa_init == "eye" || o.lsa_init == "zeros", "config: lsa_init must be \"eye\" or \"zeros\", got '",
               o.lsa_init.substr(0, 40), "'");
