@@ -105,6 +105,19 @@ Tensor gather(const Tensor& x, int axis, const Tensor& index);
 Tensor select_rows(const Tensor& x, const Tensor& idx);
 // Not differentiable: index of the maximum along the last axis (first one on ties), i64.
 Tensor argmax(const Tensor& x, int axis = -1);
+// ---- selection and dropout (ops/select.cpp) -----------------------------------------------------
+// Not differentiable: positions of the k largest values along `axis`, largest first (ties: the
+// lower position first), i64 with x's shape except k along `axis`. 1 <= k <= x.dim(axis).
+Tensor topk_indices(const Tensor& x, int axis, int64_t k);
+// torch.topk(x, k, axis, largest=True, sorted=True).values; the backward scatters into the picks.
+Tensor topk(const Tensor& x, int axis, int64_t k);
+// Not differentiable: 1 at the top-k positions along `axis`, 0 elsewhere; x's shape and dtype.
+Tensor topk_mask(const Tensor& x, int axis, int64_t k);
+// Inverted dropout: x · mask, mask 0 with probability p, else 1/(1-p). The mask is a hash of
+// (seed, stream, element index) on either device (identical on CPU and CUDA), so it needs no
+// generator state: the same (seed, stream) redraws the same mask. p = 0 returns x.
+Tensor dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream);
+Tensor dropout_mask(const Shape& shape, DType dtype, Device device, double p, uint64_t seed, uint64_t stream);
 // Differentiable dtype cast between floating types (gradient cast back).
 Tensor cast(const Tensor& x, DType dtype);
 

@@ -125,6 +125,7 @@ Tensor RetrievalModel::similarity_for_eval(const Tensor& input_ids, const Tensor
 LoadReport RetrievalModel::load_pretrained(const nn::NamedTensorList& state, bool strict) {
   LoadReport report;
   nn::NamedTensorList full = pretrained_state(state, head, &report.head_from_clip);
+  std::erase_if(full, [&](const auto& named) { return head.ignores_state_name(named.first); });
   // A scalar parameter (clip.logit_scale, shape []) stored as [1] (numpy writers promote 0-d
   // arrays) is the same value: accept it.
   std::map<std::string, Shape> shapes;

@@ -143,6 +143,8 @@ double Trainer::train_epoch(int64_t epoch, TrainSummary& summary) {
   const Device device = model_.device();
   while (std::optional<data::Batch> batch = source_.next()) {
     *batch = data::to_device(std::move(*batch), device);
+    // Dropout masks of the head (if any) from (seed, micro-step): a resumed run redraws the same.
+    model_.head.set_step_seed(uint64_t(options_.seed), uint64_t(global_step_ * gas + pending));
     const double loss = batch_gradient(*batch, gas);
     if (!std::isfinite(loss)) {
       summary.stopped_non_finite = true;

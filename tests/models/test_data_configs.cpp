@@ -55,7 +55,7 @@ std::vector<std::string> differing_keys(const HeadConfig& a, const HeadConfig& b
 TEST_CASE("data/configs: every file loads as a head config and is listed in the README", "[models][config][data]") {
   REQUIRE(fs::is_directory(configs_dir()));
   const auto configs = load_all();
-  CHECK(configs.size() == 17);
+  CHECK(configs.size() == 18);
   const std::string readme = read_text(configs_dir() / "README.md");
   for (const auto& [name, config] : configs) {
     INFO(name);

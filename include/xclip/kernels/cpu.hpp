@@ -124,6 +124,15 @@ template <class T>
 void gather_axis_backward(const T* gout, const int64_t* index, T* gx, int64_t outer, int64_t n, int64_t m,
                           int64_t inner);  // +=
 
+// ---- selection and dropout (src/kernels/select.cpp) ------------------------------------------------
+// x [outer, n, inner] -> index [outer, k, inner]: the positions of the k largest values along the
+// middle axis, largest first (ties: the lower position first). 1 <= k <= n.
+template <class T>
+void topk_axis(const T* x, int64_t* index, int64_t outer, int64_t n, int64_t k, int64_t inner);
+// mask[i] = 0 with probability p, else 1/(1-p), drawn from a hash of (seed, stream, i): no state.
+template <class T>
+void dropout_mask(T* mask, int64_t n, double p, uint64_t seed, uint64_t stream);
+
 // ---- patch-embedding convolution helpers (src/kernels/conv.cpp) --------------------------------------
 // x [B, C, H, W] -> cols [B·gh·gw, C·p·p] (kernel = stride = p; rows row-major over the grid).
 template <class T>

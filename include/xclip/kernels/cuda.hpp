@@ -117,6 +117,12 @@ template <class T>  // += with atomicAdd; out-of-range indices skipped
 void gather_axis_backward(const T* gout, const int64_t* index, T* gx, int64_t outer, int64_t n, int64_t m,
                           int64_t inner);
 
+// ---- selection and dropout (cuda/select.cu): the same picks and masks as the CPU twins ---------------
+template <class T>
+void topk_axis(const T* x, int64_t* index, int64_t outer, int64_t n, int64_t k, int64_t inner);
+template <class T>
+void dropout_mask(T* mask, int64_t n, double p, uint64_t seed, uint64_t stream);
+
 // ---- patch-embedding convolution helpers (cuda/conv.cu) ----------------------------------------------
 template <class T>
 void im2col_patches(const T* x, T* cols, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);

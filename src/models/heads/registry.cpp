@@ -1,5 +1,6 @@
 // The one list of head families: a new head adds its line here (and its own header and folder).
 #include "xclip/models/heads/clip4clip_head.hpp"
+#include "xclip/models/heads/tc_mgc_head.hpp"
 #include "xclip/models/heads/xclip_head.hpp"
 
 namespace xclip::models {
@@ -15,6 +16,11 @@ std::vector<HeadFamily>& families() {
       {"xclip", "X-CLIP: temporal encoder, four contrasts with AOSM (Ma et al. 2022)", make<XClipHead>},
       {"clip4clip", "CLIP4Clip loose type: meanP / seqTransf, video-sentence only (Luo et al. 2021)",
        make<Clip4ClipHead>},
+      {"tc_mgc", "TC-MGC: text-conditioned video, four terms with SR + ISA, LSA fusion, SDR (arXiv 2504.04707)",
+       make<TcMgcHead>,
+       {{"conditional_flag", true}, {"sdr_loss_flag", true}, {"sdr_loss_weight", 0.5}, {"keep_rate", 0.1},
+        {"softmax_lambda", 100.0}, {"num_mha_heads", 1}, {"transformer_dropout", 0.3},
+        {"interaction_type", "1,2,3,4"}, {"lsa_init", "eye"}, {"lva_mask_frames", false}}},
   };
   return list;
 }

@@ -7,6 +7,7 @@
 // "head" through one registry (src/models/heads/registry.cpp):
 //   xclip      X-CLIP: temporal encoder, four contrasts, AOSM            (heads/xclip_head.hpp)
 //   clip4clip  CLIP4Clip loose type: meanP / seqTransf, video-sentence   (heads/clip4clip_head.hpp)
+//   tc_mgc     TC-MGC: LVA-conditioned terms with SR + ISA, LSA, SDR     (heads/tc_mgc_head.hpp)
 // A head also says how training treats each of its parameters (ParamRole), so the optimizer
 // groups, the fp16 regime and the multi-GPU gradient scale need no list of names of their own.
 #pragma once
@@ -86,6 +87,12 @@ class SimilarityHead : public nn::Module {
   // The role of one of this head's parameters (a name named_parameters() lists); throws for
   // any other name, so no parameter is ever trained by a guessed rule.
   virtual ParamRole param_role(const std::string& name) const = 0;
+  // The trainer's seed and global micro-step, told before each training forward: a head with
+  // dropout draws its masks from them (stateless, so a resumed run redraws the same). Default: none.
+  virtual void set_step_seed(uint64_t /*seed*/, uint64_t /*step*/) {}
+  // Names in a loaded state the head knows and drops (e.g. an official checkpoint's unused
+  // tensors); they are reported neither as used nor as unexpected. Default: none.
+  virtual bool ignores_state_name(const std::string& /*name*/) const { return false; }
   // The matmuls of the head's encoders (the temporal transformer) in bf16 autocast.
   void set_bf16_autocast(bool on) { bf16_autocast_ = on; }
   // The temporal encoder (nullptr for meanP) and its output for these videos: [V, N, D], the
