@@ -8,8 +8,13 @@
 
 #include "gemm_kernel.hpp"
 
+// GCC's pragma; clang ignores it and takes the same target as an attribute on every function.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,bmi,bmi2"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,bmi,bmi2")
+#endif
 
 #include "gemm_x86.hpp"
 #include "gemm_tile.hpp"
@@ -23,7 +28,11 @@ constexpr GemmKernel<double> kF64[] = {make_kernel<F64x4, 6, 2>("avx2", 1.00, 96
 }  // namespace
 }  // namespace xclip::cpu::gemm_detail
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 namespace xclip::cpu::gemm_detail {
 GemmKernelFamily<float> avx2_kernels_f32() { return {kF32, 2}; }

@@ -8,8 +8,13 @@
 
 #include "gemm_kernel.hpp"
 
+// GCC's pragma; clang ignores it and takes the same target as an attribute on every function.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi,bmi2"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi,bmi2")
+#endif
 
 #include "gemm_x86.hpp"
 
@@ -60,7 +65,11 @@ constexpr GemmKernel<double> kF64[] = {make_kernel<F64x8, 14, 2>("avx512", 1.00,
 }  // namespace
 }  // namespace xclip::cpu::gemm_detail
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 namespace xclip::cpu::gemm_detail {
 GemmKernelFamily<float> avx512_kernels_f32() { return {kF32, 3}; }
