@@ -53,6 +53,23 @@ inline std::string bpe_flag() {
   return std::filesystem::exists(bpe) ? " --bpe '" + bpe.string() + "'" : std::string();
 }
 
+// A folder with a tiny synthetic MSR-VTT-layout dataset in data/: 12 training videos (video0..11)
+// and 4 test videos (video12..15), 2 s at 2 fps, 32 px, one caption each.
+inline std::filesystem::path synth_dataset(const std::string& name) {
+  const std::filesystem::path dir = temp_dir(name);
+  const CliRun s =
+      run_cli(dir, "synth --out data --train 12 --test 4 --size 32 --fps 2 --seconds 2 --captions 1 --threads 1");
+  INFO(s.err);
+  REQUIRE(s.status == 0);
+  return dir;
+}
+
+// A tiny model from scratch and the flags of synth_dataset()'s data.
+inline const std::string kTinyModelFlags =
+    " --data_path data --features_path data/videos --init random --max_words 8 --max_frames 2 --vision_width 32"
+    " --vision_layers 1 --patch 8 --image_resolution 32 --text_width 32 --text_layers 1 --embed_dim 32"
+    " --head_width 16 --cross_num_hidden_layers 1 --batch_size_val 4";
+
 // `p` in single quotes, for run_cli's command line.
 inline std::string shell_quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
 

@@ -36,7 +36,9 @@ Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& va
       XCLIP_CHECK(!inline_value || *inline_value == "1" || *inline_value == "true" || *inline_value == "0" ||
                       *inline_value == "false",
                   "flag --", body, " takes no value (got '", *inline_value, "')");
-      if (!inline_value || *inline_value == "1" || *inline_value == "true") flags_.insert(name);
+      const bool on = !inline_value || *inline_value == "1" || *inline_value == "true";
+      (on ? flags_ : false_flags_).insert(name);
+      (on ? false_flags_ : flags_).erase(name);  // the last one given wins
       continue;
     }
     XCLIP_CHECK(value_flags.count(name), "unknown flag --", body);
@@ -47,6 +49,12 @@ Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& va
       values_[name] = argv[++i];
     }
   }
+}
+
+std::optional<bool> Args::bool_value(const std::string& name) const {
+  if (flags_.count(name)) return true;
+  if (false_flags_.count(name)) return false;
+  return std::nullopt;
 }
 
 bool Args::has(const std::string& name) const { return values_.count(name) || flags_.count(name); }

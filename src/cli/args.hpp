@@ -22,11 +22,14 @@ class Args {
   int64_t get_int(const std::string& name, int64_t fallback) const;
   double get_double(const std::string& name, double fallback) const;
   bool flag(const std::string& name) const;
+  // A boolean flag as given: true (--x, --x=1, --x=true), false (--x=0, --x=false) or absent.
+  std::optional<bool> bool_value(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
   std::map<std::string, std::string> values_;
   std::set<std::string> flags_;
+  std::set<std::string> false_flags_;  // given as --x=0 / --x=false
   std::vector<std::string> positional_;
 };
 

@@ -19,21 +19,8 @@ using test::run_cli;
 
 namespace {
 
-// 12 training videos (video0..11) and 4 test videos (video12..15), 2 s at 2 fps, 32 px.
-fs::path synth_dataset(const std::string& name) {
-  const fs::path dir = test::temp_dir(name);
-  const test::CliRun s =
-      run_cli(dir, "synth --out data --train 12 --test 4 --size 32 --fps 2 --seconds 2 --captions 1 --threads 1");
-  INFO(s.err);
-  REQUIRE(s.status == 0);
-  return dir;
-}
-
-// A tiny model from scratch and the dataset flags.
-const std::string kFlags =
-    " --data_path data --features_path data/videos --init random --max_words 8 --max_frames 2 --vision_width 32"
-    " --vision_layers 1 --patch 8 --image_resolution 32 --text_width 32 --text_layers 1 --embed_dim 32"
-    " --head_width 16 --cross_num_hidden_layers 1 --batch_size_val 4";
+using test::synth_dataset;
+const std::string kFlags = test::kTinyModelFlags;
 
 void break_video(const fs::path& file) { std::ofstream(file, std::ios::trunc) << "not a video\n"; }
 

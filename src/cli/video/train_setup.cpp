@@ -33,17 +33,26 @@ const std::set<std::string>& TrainFlags::value_flags() {
         "text_width", "text_layers", "embed_dim", "head_width", "model_config", "sampler_seed", "stop_after_epoch",
         "save_sim", "eval_json", "eval_split", "threads", "world_size_grad_scale", "keep_checkpoints",
         "chunk_clips"};
-    // Every head family's own options, under the names it declares in the registry.
+    // Every head family's own options, under the names it declares in the registry (the yes/no
+    // ones are boolean flags, as main_tcmgc.py's store_true flags: bool_flags()).
     for (const models::HeadFamily& family : models::head_families())
-      for (const auto& [name, default_value] : family.options) flags.insert(name);
+      for (const auto& [name, default_value] : family.options)
+        if (!default_value.is_boolean()) flags.insert(name);
     return flags;
   }();
   return v;
 }
 
 const std::set<std::string>& TrainFlags::bool_flags() {
-  static const std::set<std::string> b = {"do_train", "do_eval", "expand_msrvtt_sentences", "loose_type", "help",
-                                          "official_fp16", "bf16", "allow_missing_videos"};
+  static const std::set<std::string> b = [] {
+    std::set<std::string> flags = {"do_train",      "do_eval", "expand_msrvtt_sentences", "loose_type", "help",
+                                   "official_fp16", "bf16",    "allow_missing_videos"};
+    // A head family's yes/no options: --sdr_loss_flag sets it, --sdr_loss_flag=false clears it.
+    for (const models::HeadFamily& family : models::head_families())
+      for (const auto& [name, default_value] : family.options)
+        if (default_value.is_boolean()) flags.insert(name);
+    return flags;
+  }();
   return b;
 }
 
@@ -68,6 +77,12 @@ TrainFlags::TrainFlags(const std::vector<std::string>& argv, const std::set<std:
   if (!path) return;
   const nlohmann::json j = io::read_json_file(*path, "--config");
   XCLIP_CHECK(j.is_object(), "--config ", *path, ": expected a JSON object of flag names");
+  // A model settings file of data/configs/ (it names its head family) given to --config is read
+  // as --model_config, so `train --config data/configs/tc_mgc_msrvtt.json` does what it says.
+  if (j.contains("head") || j.contains("model")) {
+    config_values_["model_config"] = *path;
+    return;
+  }
   const std::set<std::string> values = merged(value_flags(), extra_values), bools = merged(bool_flags(), extra_bools);
   for (const auto& [raw, value] : j.items()) {
     const std::string key = canonical(raw);
@@ -104,6 +119,13 @@ int64_t TrainFlags::get_int(const std::string& name, int64_t fallback) const {
 double TrainFlags::get_double(const std::string& name, double fallback) const {
   auto v = get(name);
   return v ? parse_number_flag(name, *v) : fallback;
+}
+
+std::optional<bool> TrainFlags::bool_value(const std::string& name) const {
+  if (auto b = args_.bool_value(name)) return b;
+  if (config_flags_.count(name)) return true;
+  if (config_false_.count(name)) return false;
+  return std::nullopt;
 }
 
 bool TrainFlags::flag(const std::string& name) const {
@@ -192,9 +214,15 @@ models::HeadConfig head_config(const TrainFlags& f, const std::optional<models::
   c.max_frames = f.get_int("max_frames", c.max_frames);
   c.cross_num_hidden_layers = int(f.get_int("cross_num_hidden_layers", c.cross_num_hidden_layers));
   c.batch_size_val = f.get_int("batch_size_val", c.batch_size_val);
-  // The chosen family's own options given as flags: JSON values (numbers, true/false), else strings.
-  for (const auto& [name, default_value] : models::head_family(c.head).options)
-    if (auto v = f.get(name)) c.options[name] = nlohmann::json::accept(*v) ? nlohmann::json::parse(*v) : nlohmann::json(*v);
+  // The chosen family's own options given as flags: yes/no ones as boolean flags, the others as
+  // JSON values (numbers), else strings.
+  for (const auto& [name, default_value] : models::head_family(c.head).options) {
+    if (default_value.is_boolean()) {
+      if (auto b = f.bool_value(name)) c.options[name] = *b;
+    } else if (auto v = f.get(name)) {
+      c.options[name] = nlohmann::json::accept(*v) ? nlohmann::json::parse(*v) : nlohmann::json(*v);
+    }
+  }
   c.validate();
   return c;
 }

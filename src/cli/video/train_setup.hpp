@@ -34,6 +34,8 @@ class TrainFlags {
   int64_t get_int(const std::string& name, int64_t fallback) const;
   double get_double(const std::string& name, double fallback) const;
   bool flag(const std::string& name) const;
+  // A boolean flag given on the command line (wins) or in the --config file; nullopt when neither.
+  std::optional<bool> bool_value(const std::string& name) const;
   std::string require(const std::string& name) const;  // throws "--name is required"
   const std::vector<std::string>& positional() const { return args_.positional(); }
 
