@@ -102,8 +102,9 @@ HeadConfig HeadConfig::from_json(const nlohmann::json& j, const std::set<std::st
     if (!j.contains(key) || ignore.count(key)) continue;
     const auto family = get_as<std::string>(j, key);
     head_family(family);  // throws naming the known families
-    // The clip4clip preset, then the file's other keys on top of it.
-    c = family == "clip4clip" ? clip4clip(j.value("sim_header", std::string("meanP"))) : HeadConfig{};
+    // The clip4clip preset (ea_clip4clip's too), then the file's other keys on top of it.
+    const bool clip4clip_family = family == "clip4clip" || family == "ea_clip4clip";
+    c = clip4clip_family ? clip4clip(j.value("sim_header", std::string("meanP"))) : HeadConfig{};
     c.head = family;
   }
   for (const auto& [key, value] : j.items()) {

@@ -15,6 +15,15 @@ std::vector<HeadFamily>& families() {
       {"xclip", "X-CLIP: temporal encoder, four contrasts with AOSM (Ma et al. 2022)", make<XClipHead>},
       {"clip4clip", "CLIP4Clip loose type: meanP / seqTransf, video-sentence only (Luo et al. 2021)",
        make<Clip4ClipHead>},
+      {"ea_clip4clip",
+       "EA-CLIP4Clip: CLIP4Clip loose type with frame excitation / aggregation blocks (Jing et al. 2024)",
+       make<Clip4ClipHead>,
+       {{"se_block", true},
+        {"se_type", "excitation"},
+        {"reduction_ratio", 4.0},
+        {"excitation_aggregation_type", "unity"},
+        {"ea_intra_attn", false},
+        {"ea_mask_frames", false}}},
   };
   return list;
 }
