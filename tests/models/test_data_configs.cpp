@@ -55,7 +55,7 @@ std::vector<std::string> differing_keys(const HeadConfig& a, const HeadConfig& b
 TEST_CASE("data/configs: every file loads as a head config and is listed in the README", "[models][config][data]") {
   REQUIRE(fs::is_directory(configs_dir()));
   const auto configs = load_all();
-  CHECK(configs.size() == 19);
+  CHECK(configs.size() == 20);
   const std::string readme = read_text(configs_dir() / "README.md");
   for (const auto& [name, config] : configs) {
     INFO(name);
@@ -134,7 +134,11 @@ TEST_CASE("data/configs: the EA-CLIP4Clip README configurations", "[models][conf
   CHECK(seq.cross_num_hidden_layers == 4);
   CHECK(seq.option("se_type") == "aggregation");
   CHECK(seq.option("reduction_ratio") == 0.25);
-  for (const HeadConfig* c : {&ea, &seq}) {
+  const HeadConfig& lstm = configs.at("ea_clip4clip_seqLSTM_agg.json");
+  CHECK(lstm.sim_header == "seqLSTM");
+  CHECK(lstm.option("se_type") == "aggregation");
+  CHECK(lstm.option("reduction_ratio") == 0.25);
+  for (const HeadConfig* c : {&ea, &seq, &lstm}) {
     CHECK(c->option("ea_intra_attn") == false);
     CHECK(c->option("ea_mask_frames") == false);
     CHECK(c->contrasts == HeadConfig::clip4clip("meanP").contrasts);

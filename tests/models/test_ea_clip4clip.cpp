@@ -113,6 +113,28 @@ TEST_CASE("intra_attn: f64 gradients of x and intra_mlp, with and without the fr
   }
 }
 
+TEST_CASE("seqLSTM: f64 gradients of the frames and the four LSTM tensors; padding as pad_packed_sequence",
+          "[ea_clip4clip][grad]") {
+  FrameLstm lstm(D, DType::f64);
+  Generator g(17);
+  lstm.reset_parameters(g);
+  {
+    NoGradGuard no_grad;  // wider than the init, so the gates are not all near 0.5
+    for (auto [name, p] : lstm.named_parameters()) p.copy_(ops::scale(p, 3.0));
+  }
+  // No video of the three is full length: the longest has 2 of 4 frames.
+  const Tensor mask = Tensor::from_vector<int64_t>({1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0}, Shape{B, N});
+  Tensor x = rnd(Shape{B, N, D}, 21).set_requires_grad(true);
+  const std::vector<Tensor> inputs = with_params({x}, lstm);
+  check_gradients(centred([&](const std::vector<Tensor>& in) { return lstm.forward(in[0], mask); }, inputs), inputs);
+  const std::vector<double> out = lstm.forward(x, mask).to_vector<double>(), xv = x.to_vector<double>();
+  for (int64_t d = 0; d < D; ++d) {
+    CHECK(out[size_t((1 * N + 1) * D + d)] == xv[size_t((1 * N + 1) * D + d)]);          // padding, t < longest: 0 + x
+    CHECK(out[size_t((0 * N + 3) * D + d)] == 2 * xv[size_t((0 * N + 3) * D + d)]);      // t >= longest: x + x
+  }
+  CHECK_THROWS_WITH(lstm.forward(x, Tensor::zeros(Shape{B, N}, DType::i64)), Catch::Contains("no valid frame"));
+}
+
 TEST_CASE("EA blocks compute the equations of the spec, element by element", "[ea_clip4clip]") {
   const Tensor x = rnd(Shape{B, N, D}, 3);
   const std::vector<double> xv = x.to_vector<double>();
@@ -167,6 +189,8 @@ TEST_CASE("the EA head + loss: f64 gradients in every configuration", "[ea_clip4
       {"meanP", {{"se_block", false}}},
       {"seqTransf", {{"se_type", "excitation_aggregation"}, {"ea_intra_attn", true}, {"ea_mask_frames", true}}},
       {"meanP", {{"se_type", "aggregation"}, {"reduction_ratio", 0.5}, {"ea_intra_attn", true}}},
+      {"seqLSTM", {{"se_type", "aggregation"}, {"reduction_ratio", 0.25}}},
+      {"seqLSTM", {{"se_type", "excitation_seq"}, {"reduction_ratio", 2.0}}},
   };
   for (const auto& [sim_header, options] : configs) {
     DYNAMIC_SECTION(sim_header << " " << options.dump()) {
@@ -185,7 +209,7 @@ TEST_CASE("the EA head + loss: f64 gradients in every configuration", "[ea_clip4
                                 head.forward({in[0], words, word_mask}, {in[1], mask}, in[2]).logits);
                           },
                           inputs),
-                      inputs);
+                      inputs, 1e-6, 1e-4);  // a wider step: the loss's own rounding is ~1e-14
     }
   }
 }
@@ -209,6 +233,11 @@ TEST_CASE("the EA blocks carry the official names and shapes", "[ea_clip4clip]")
   CHECK(std::count(seq.begin(), seq.end(), "intra_mlp.2.weight [1, 8]") == 1);
   CHECK(std::count(seq.begin(), seq.end(), "frame_position_embeddings.weight [6, 8]") == 1);
   CHECK(names("meanP", {{"se_block", false}}).empty());
+  CHECK(names("seqLSTM", {{"se_block", false}}) ==
+        V{"lstm_visual.weight_ih_l0 [32, 8]", "lstm_visual.weight_hh_l0 [32, 8]", "lstm_visual.bias_ih_l0 [32]",
+          "lstm_visual.bias_hh_l0 [32]", "frame_position_embeddings.weight [6, 8]"});
+  CHECK_THROWS_WITH(HeadConfig::from_json(nlohmann::json{{"head", "clip4clip"}, {"sim_header", "seqLSTM"}}),
+                    Catch::Contains("seqLSTM for ea_clip4clip"));
   // Roles: not CLIP, biases not decayed, all but excitation_seq's block after the gather.
   Clip4ClipHead h(ea_config("seqTransf", {{"se_type", "excitation_seq"}, {"ea_intra_attn", true}}), HeadDims{D, 6});
   CHECK_FALSE(h.param_role("se_block_excitation.fc.0.weight").after_gather);
@@ -256,7 +285,7 @@ TEST_CASE("EA options: defaults, official flag names, checked values", "[ea_clip
                     Catch::Contains("< 1"));
   CHECK_THROWS_WITH(fails({{"se_type", "excitation_aggregation"}, {"excitation_aggregation_type", "both"}}),
                     Catch::Contains("excitation_aggregation_type must be"));
-  CHECK_THROWS_WITH(fails({{"se_type", "excitation_seq"}}), Catch::Contains("needs sim_header seqTransf"));
+  CHECK_THROWS_WITH(fails({{"se_type", "excitation_seq"}}), Catch::Contains("needs sim_header seqTransf or seqLSTM"));
   CHECK_THROWS_WITH(fails({{"ea_intra_attn", 1}}), Catch::Contains("'ea_intra_attn' must be true or false"));
   CHECK_THROWS_WITH(HeadConfig::from_json(nlohmann::json{{"head", "clip4clip"}, {"se_type", "excitation"}}),
                     Catch::Contains("unknown key 'se_type'"));

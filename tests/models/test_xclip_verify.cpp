@@ -121,7 +121,7 @@ TEST_CASE("the committed bundles exercise every ablation switch", "[models][veri
         // EA-CLIP4Clip (tools/reference/ea_clip4clip_reference.py): the README's loose configurations,
         // the other se_types and block pairs, and both switches of ours.
         "ea meanP excitation_aggregation unity", "ea seqTransf aggregation", "ea meanP excitation",
-        "ea seqTransf excitation_seq", "ea meanP excitation_aggregation squeeze_expand",
+        "ea seqTransf excitation_seq", "ea seqLSTM aggregation", "ea meanP excitation_aggregation squeeze_expand",
         "ea seqTransf excitation_aggregation expand_squeeze", "ea_intra_attn=on", "ea_intra_attn=off",
         "ea_mask_frames=on", "ea_mask_frames=off", "ea reduction_ratio<1", "ea reduction_ratio>1"}) {
     INFO(want);

@@ -9,11 +9,13 @@ It writes tests/fixtures/bundles/ea_*/ (one folder per entry of BUNDLES below), 
   weights.safetensors   f32 state_dict, official names: clip.*, se_block.fc.{0,2}.* (or
                         se_block.scale.fc.* / se_block.aggregate.fc.*, se_block_excitation.fc.*),
                         frame_position_embeddings.weight and transformerClip.* (seqTransf),
+                        frame_position_embeddings.weight (unused) and lstm_visual.* (seqLSTM),
                         intra_mlp.{0,2}.* (ea_intra_attn)
   inputs.safetensors    video f32 [B,N,3,H,W] (padded frames zero images), video_mask i64 [B,N],
                         input_ids i64 [B,L], attention_mask i64 [B,L]
   expected.safetensors  sim_train [B,B], loss [1], sim_eval [B,B] (block by block with
-                        batch_size_val), sequence_output, visual_output, sentence_output,
+                        batch_size_val; for seqLSTM it differs from sim_train, as in the original:
+                        a padded frame's value depends on the longest video of its block), sequence_output, visual_output, sentence_output,
                         visual_output_temporal, weight_exc / weight_agg (the blocks' per-frame
                         weights), video_output, logits.video_sentence, grad.<name> of every parameter
   config.json           "model": "ea_clip4clip", the options under the official flag names
@@ -31,6 +33,7 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xclip_reference as xr  # noqa: E402
@@ -109,9 +112,13 @@ class EACLIP4Clip(nn.Module):
             self.se_block = PairBlock(N, r, opt["excitation_aggregation_type"])
         elif t == "excitation_seq":
             self.se_block_excitation = FrameBlock("excitation", N, r, single_act)
-        if opt["sim_header"] == "seqTransf":
+        if opt["sim_header"] in ("seqTransf", "seqLSTM"):  # built for both, read by seqTransf only
             self.frame_position_embeddings = nn.Embedding(xr.CLIP_CFG["context"], D)
+        if opt["sim_header"] == "seqTransf":
             self.transformerClip = xr.TransformerClip(D, opt["cross_num_hidden_layers"], opt["temporal_heads"])
+        if opt["sim_header"] == "seqLSTM":
+            self.lstm_visual = nn.LSTM(input_size=D, hidden_size=D, batch_first=True, bidirectional=False,
+                                       num_layers=1)
         if opt["ea_intra_attn"]:
             self.intra_mlp = nn.Sequential(nn.Linear(2 * D, D), nn.ReLU(), nn.Linear(D, 1))
 
@@ -126,9 +133,15 @@ class EACLIP4Clip(nn.Module):
         return xr.real(video_mask) if self.opt["ea_mask_frames"] else None
 
     def temporal(self, x, video_mask):
-        """seqTransf: CLIP4Clip's temporal transformer with the residual (spec §B2); meanP: none."""
+        """seqTransf: CLIP4Clip's temporal transformer with the residual (spec §B2); seqLSTM: the
+        LSTM over each video's valid frames, zero-padded to the batch's longest video, the input
+        frames beyond it, plus the residual; meanP: none."""
         if self.opt["sim_header"] == "meanP":
             return x
+        if self.opt["sim_header"] == "seqLSTM":
+            packed = pack_padded_sequence(x, video_mask.sum(dim=-1).cpu(), batch_first=True, enforce_sorted=False)
+            out, _ = pad_packed_sequence(self.lstm_visual(packed)[0], batch_first=True)
+            return torch.cat([out, x[:, out.shape[1]:]], dim=1) + x
         N = x.shape[1]
         h = x + self.frame_position_embeddings(torch.arange(N)).unsqueeze(0)
         ext = ((1.0 - xr.real(video_mask).unsqueeze(1)) * -1000000.0).expand(-1, N, -1)
@@ -271,7 +284,7 @@ def build_bundle(out_dir, name, description, options, seed, spread):
 BUNDLES = [
     # name, description, options, spread of the blocks' first layers
     ("ea_meanp_exc_agg_r4", "README 'Squeeze Excitation-and-Aggregation vs meanP': meanP, "
-     "excitation_aggregation unity, r 4", {"se_type": "excitation_aggregation"}, 6.0),
+     "excitation_aggregation unity, r 4", {"se_type": "excitation_aggregation"}, 2.0),
     ("ea_seqtransf_agg_r0.25", "README 'Expansion Aggregation vs seqTransf' (the sequential cascade): "
      "temporal transformer, then aggregation r 0.25 (ReLU6)",
      {"sim_header": "seqTransf", "se_type": "aggregation", "reduction_ratio": 0.25}, 12.0),
@@ -287,6 +300,8 @@ BUNDLES = [
       "excitation_aggregation_type": "expand_squeeze", "ea_intra_attn": True, "ea_mask_frames": True}, 16.0),
     ("ea_meanp_exc_agg_r4_intra", "README meanP excitation_aggregation unity r 4 with intra_attn on: the released code as it runs",
      {"se_type": "excitation_aggregation", "ea_intra_attn": True}, 6.0),
+    ("ea_seqlstm_agg_r0.25", "README 'Expansion Aggregation vs seqLSTM': CLIP4Clip's LSTM (+ residual), then "
+     "aggregation r 0.25 (ReLU6)", {"sim_header": "seqLSTM", "se_type": "aggregation", "reduction_ratio": 0.25}, 12.0),
 ]
 
 

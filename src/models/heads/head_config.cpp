@@ -174,8 +174,11 @@ void HeadConfig::validate() const {
   const HeadFamily& family = head_family(head);  // throws naming the known families
   for (const auto& [key, value] : options)
     XCLIP_CHECK(family.options.count(key), "config: the ", head, " head has no option '", key, "'");
-  XCLIP_CHECK(sim_header == "seqTransf" || sim_header == "meanP", "config: sim_header must be seqTransf or meanP, got '",
-              sim_header, "' (seqLSTM and tightTransf are not part of X-CLIP)");
+  // seqLSTM: CLIP4Clip's LSTM, built for the ea_clip4clip family only (its README configuration).
+  const bool lstm_ok = sim_header == "seqLSTM" && head == "ea_clip4clip";
+  XCLIP_CHECK(sim_header == "seqTransf" || sim_header == "meanP" || lstm_ok,
+              "config: sim_header must be seqTransf or meanP (or seqLSTM for ea_clip4clip), got '", sim_header,
+              "' (seqLSTM and tightTransf are not part of X-CLIP)");
   // Ranges for the values that size tensors ([max_frames, max_frames] matrices, attention over
   // max_words, layer stacks): checked here, before any of them allocates.
   check_in_range(max_words, 1, kMaxWords, "config: max_words");

@@ -8,8 +8,11 @@
 // Head "ea_clip4clip": the same head with EA-CLIP4Clip's excitation / aggregation blocks on the
 // video side (models/heads/excitation_aggregation.hpp; options se_block, se_type, reduction_ratio,
 // excitation_aggregation_type, ea_intra_attn, ea_mask_frames): the frames are pooled without
-// being normalised first, by the blocks' weights or a masked mean.
+// being normalised first, by the blocks' weights or a masked mean. It also takes sim_header
+// seqLSTM (clip4clip_lstm.hpp; frame_position_embeddings.weight is then held but unused, as in
+// the original's state_dict).
 #pragma once
+#include "xclip/models/heads/clip4clip_lstm.hpp"
 #include "xclip/models/heads/excitation_aggregation.hpp"
 #include "xclip/models/heads/head.hpp"
 
@@ -36,6 +39,8 @@ class Clip4ClipHead : public SimilarityHead {
 
  private:
   ExcitationAggregation* ea_ = nullptr;
+  FrameLstm* lstm_ = nullptr;               // seqLSTM
+  nn::WeightModule* lstm_positions_ = nullptr;  // seqLSTM's unused frame_position_embeddings
 };
 
 }  // namespace xclip::models

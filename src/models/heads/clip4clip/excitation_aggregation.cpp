@@ -146,9 +146,9 @@ EaOptions EaOptions::parse(const HeadConfig& c) {
     if (t == "squeeze_expand") check_ratio(o.reduction_ratio, "> 1", o.reduction_ratio > 1, t);
     if (t == "expand_squeeze") check_ratio(o.reduction_ratio, "< 1", o.reduction_ratio < 1, t);
   }
-  XCLIP_CHECK(!(o.se_block && o.se_type == "excitation_seq" && !c.temporal_encoder()),
-              "config: se_type 'excitation_seq' needs sim_header seqTransf: it excites the frames before the "
-              "temporal module, and with meanP the released code never applies it");
+  XCLIP_CHECK(!(o.se_block && o.se_type == "excitation_seq" && c.sim_header == "meanP"),
+              "config: se_type 'excitation_seq' needs sim_header seqTransf or seqLSTM: it excites the frames "
+              "before the temporal module, and with meanP the released code never applies it");
   return o;
 }
 

@@ -23,6 +23,13 @@ Clip4ClipHead::Clip4ClipHead(const HeadConfig& config, const HeadDims& dims, DTy
   if (config_.head == "ea_clip4clip")
     ea_ = &register_module("", std::make_shared<ExcitationAggregation>(config_, dims.embed_dim, dtype));
   register_temporal_encoder(dims, dtype);
+  if (config_.sim_header == "seqLSTM") {
+    // The original builds frame_position_embeddings for seqLSTM too and never reads it; held so
+    // that its checkpoints load and ours carry the same names.
+    lstm_positions_ = &register_module("frame_position_embeddings", std::make_shared<nn::WeightModule>(Tensor::zeros(
+                                                                          Shape{dims.position_rows, dims.embed_dim}, dtype)));
+    lstm_ = &register_module("", std::make_shared<FrameLstm>(dims.embed_dim, dtype));
+  }
 }
 
 Tensor Clip4ClipHead::video_feature(const VideoFeatures& videos, nn::NamedTensorList* steps) const {
@@ -31,7 +38,8 @@ Tensor Clip4ClipHead::video_feature(const VideoFeatures& videos, nn::NamedTensor
     if (steps) steps->emplace_back("visual_output_temporal", t);
     return mean_video_feature(t, videos.video_mask);
   }
-  const Tensor t = temporal({ea_->before_temporal(videos.frames, videos.video_mask), videos.video_mask});
+  const Tensor x = ea_->before_temporal(videos.frames, videos.video_mask);
+  const Tensor t = lstm_ ? lstm_->forward(x, videos.video_mask) : temporal({x, videos.video_mask});
   if (steps) steps->emplace_back("visual_output_temporal", t);
   return ea_->video_feature(t, videos.video_mask, steps);
 }
@@ -70,6 +78,11 @@ void Clip4ClipHead::reset_parameters(uint64_t seed) {
   if (ea_) {
     Generator gen(seed ^ 0xEAC11D4C11Dull);  // a stream of its own: the temporal encoder's stays as before
     ea_->reset_parameters(gen);
+    if (lstm_) {
+      NoGradGuard no_grad;
+      lstm_positions_->weight.copy_(Tensor::randn(lstm_positions_->weight.shape(), gen, DType::f64, 0.0, 0.02));
+      lstm_->reset_parameters(gen);
+    }
   }
 }
 
