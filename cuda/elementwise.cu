@@ -75,6 +75,8 @@ __device__ __forceinline__ T unary_value(T v) {
   if constexpr (Op == UnaryOp::quick_gelu) return v * sigmoid_of(T(kQuickGeluAlpha) * v);
   if constexpr (Op == UnaryOp::gelu) return T(0.5) * v * (T(1) + derf(v * T(kInvSqrt2)));
   if constexpr (Op == UnaryOp::neg) return -v;
+  if constexpr (Op == UnaryOp::relu) return v > T(0) ? v : T(0);
+  if constexpr (Op == UnaryOp::relu6) return v > T(0) ? (v < T(6) ? v : T(6)) : T(0);
   return T(0);
 }
 
@@ -96,6 +98,8 @@ __device__ __forceinline__ T unary_grad(T v, T y, T g) {
     return g * (cdf + v * pdf);
   }
   if constexpr (Op == UnaryOp::neg) return -g;
+  if constexpr (Op == UnaryOp::relu) return v > T(0) ? g : T(0);
+  if constexpr (Op == UnaryOp::relu6) return v > T(0) && v < T(6) ? g : T(0);
   return T(0);
 }
 
@@ -155,6 +159,8 @@ void dispatch_unary(UnaryOp op, const T* x, const T* y, const T* gy, T* out, int
     case UnaryOp::quick_gelu: return launch_unary<UnaryOp::quick_gelu>(x, y, gy, out, n, backward);
     case UnaryOp::gelu: return launch_unary<UnaryOp::gelu>(x, y, gy, out, n, backward);
     case UnaryOp::neg: return launch_unary<UnaryOp::neg>(x, y, gy, out, n, backward);
+    case UnaryOp::relu: return launch_unary<UnaryOp::relu>(x, y, gy, out, n, backward);
+    case UnaryOp::relu6: return launch_unary<UnaryOp::relu6>(x, y, gy, out, n, backward);
   }
   throw Error(format("cuda::unary: unknown op ", int(op)));
 }

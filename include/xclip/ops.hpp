@@ -61,6 +61,8 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor quick_gelu(const Tensor& x);   // x·sigmoid(1.702x), CLIP's activation
 Tensor gelu(const Tensor& x);         // exact erf GELU
+Tensor relu(const Tensor& x);         // max(x, 0); gradient 0 at x = 0, as PyTorch
+Tensor relu6(const Tensor& x);        // min(max(x, 0), 6); gradient 0 at x = 0 and x = 6
 // quick_gelu(x + bias) in one pass, bias [x.dim(-1)]: CLIP's c_fc bias and activation fused. The
 // same values and gradients as add then quick_gelu, bit for bit, with two passes over the
 // activation fewer.

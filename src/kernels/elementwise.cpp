@@ -121,6 +121,8 @@ void unary_forward(UnaryOp op, const T* x, T* y, int64_t n) {
       case UnaryOp::quick_gelu: y[i] = quick_gelu_of(v); break;
       case UnaryOp::gelu: y[i] = T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2))); break;
       case UnaryOp::neg: y[i] = -v; break;
+      case UnaryOp::relu: y[i] = v > T(0) ? v : T(0); break;
+      case UnaryOp::relu6: y[i] = v > T(0) ? (v < T(6) ? v : T(6)) : T(0); break;
     }
   }
 }
@@ -144,6 +146,8 @@ void unary_backward(UnaryOp op, const T* x, const T* y, const T* gy, T* gx, int6
         break;
       }
       case UnaryOp::neg: gx[i] = -g; break;
+      case UnaryOp::relu: gx[i] = v > T(0) ? g : T(0); break;
+      case UnaryOp::relu6: gx[i] = v > T(0) && v < T(6) ? g : T(0); break;
     }
   }
 }

@@ -1,4 +1,5 @@
-// Pointwise functions: exp, log, sqrt, tanh, sigmoid, QuickGELU, GELU. Forward and backward.
+// Pointwise functions: exp, log, sqrt, tanh, sigmoid, QuickGELU, GELU, ReLU, ReLU6. Forward and
+// backward.
 #include "op_util.hpp"
 #include "xclip/ops.hpp"
 
@@ -29,6 +30,8 @@ Tensor tanh(const Tensor& x) { return unary("tanh", cpu::UnaryOp::tanh, x); }
 Tensor sigmoid(const Tensor& x) { return unary("sigmoid", cpu::UnaryOp::sigmoid, x); }
 Tensor quick_gelu(const Tensor& x) { return unary("quick_gelu", cpu::UnaryOp::quick_gelu, x); }
 Tensor gelu(const Tensor& x) { return unary("gelu", cpu::UnaryOp::gelu, x); }
+Tensor relu(const Tensor& x) { return unary("relu", cpu::UnaryOp::relu, x); }
+Tensor relu6(const Tensor& x) { return unary("relu6", cpu::UnaryOp::relu6, x); }
 
 Tensor bias_quick_gelu(const Tensor& x, const Tensor& bias) {
   const Device dev = common_device("bias_quick_gelu", {&x, &bias});

@@ -20,7 +20,7 @@ const models::XClipHead* xclip_head(const models::RetrievalModel& model) {
 
 void check_known_head(const models::RetrievalModel& model) {
   XCLIP_CHECK(xclip_head(model) || dynamic_cast<const models::Clip4ClipHead*>(&model.head),
-              "search: the '", model.config().head, "' head is not supported (xclip and clip4clip are)");
+              "search: the '", model.config().head, "' head is not supported (xclip, clip4clip and ea_clip4clip are)");
 }
 
 // Rows [start, start + n) of a contiguous tensor as a view of the same storage: ops::narrow would
@@ -51,8 +51,8 @@ VideoSides video_sides(const models::RetrievalModel& model, const models::VideoF
     const models::VideoSide s = xh->video_side(videos);
     return {s.video.to(Device::cpu).clone(), s.frames.to(Device::cpu).clone(), mask.to(Device::cpu).clone()};
   }
-  // CLIP4Clip: Clip4ClipHead::video_feature's arithmetic (mean of the normalised temporal output).
-  const Tensor video = models::mean_video_feature(model.head.temporal(videos), videos.video_mask);
+  // CLIP4Clip (and EA-CLIP4Clip): the head's own video feature.
+  const Tensor video = dynamic_cast<const models::Clip4ClipHead&>(model.head).video_feature(videos);
   return {video.to(Device::cpu).clone(), ops::l2_normalize(videos.frames, -1).to(Device::cpu).clone(),
           mask.to(Device::cpu).clone()};
 }

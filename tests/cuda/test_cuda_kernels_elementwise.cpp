@@ -88,16 +88,18 @@ void check_all_sum_to_broadcast() {
 
 // ---- unary ---------------------------------------------------------------------------------------------
 const UnaryOp kUnaryOps[] = {UnaryOp::exp,     UnaryOp::log,        UnaryOp::sqrt, UnaryOp::tanh,
-                             UnaryOp::sigmoid, UnaryOp::quick_gelu, UnaryOp::gelu, UnaryOp::neg};
+                             UnaryOp::sigmoid, UnaryOp::quick_gelu, UnaryOp::gelu, UnaryOp::neg,
+                             UnaryOp::relu,    UnaryOp::relu6};
 const char* unary_name(UnaryOp op) {
-  const char* names[] = {"exp", "log", "sqrt", "tanh", "sigmoid", "quick_gelu", "gelu", "neg"};
+  const char* names[] = {"exp", "log", "sqrt", "tanh", "sigmoid", "quick_gelu", "gelu", "neg", "relu", "relu6"};
   return names[int(op)];
 }
 
 template <class T>
 void check_unary(UnaryOp op, size_t n, uint32_t seed) {
   const bool positive = op == UnaryOp::log || op == UnaryOp::sqrt;
-  const auto x = positive ? random_vector<T>(n, seed, 0.05, 3.0) : random_vector<T>(n, seed, -4.0, 4.0);
+  const double wide = op == UnaryOp::relu6 ? 9.0 : 4.0;  // relu6 also clamps at 6
+  const auto x = positive ? random_vector<T>(n, seed, 0.05, 3.0) : random_vector<T>(n, seed, -wide, wide);
   const auto gy = random_vector<T>(n, seed + 1);
   std::vector<T> y(n), gx(n);
   cpu::unary_forward<T>(op, x.data(), y.data(), int64_t(n));

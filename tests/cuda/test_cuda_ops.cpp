@@ -95,7 +95,8 @@ TEST_CASE("ops on CUDA: unary functions", "[cuda][ops]") {
   using Unary = Tensor (*)(const Tensor&);
   const std::pair<const char*, Unary> fns[] = {{"exp", o::exp},         {"tanh", o::tanh},
                                                {"sigmoid", o::sigmoid}, {"quick_gelu", o::quick_gelu},
-                                               {"gelu", o::gelu}};
+                                               {"gelu", o::gelu},       {"relu", o::relu},
+                                               {"relu6", o::relu6}};
   for (DType t : kTypes) {
     for (const auto& [name, fn] : fns)
       check_op(name, {rnd(Shape{7, 333}, t, -4, 4)}, [fn = fn](const std::vector<Tensor>& in) { return fn(in[0]); });

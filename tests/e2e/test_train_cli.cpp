@@ -298,3 +298,28 @@ TEST_CASE("e2e: a full disk, a kill while writing a checkpoint and a read-only o
   CHECK(la == lb);
   CHECK(file_bytes(dir / "cut/checkpoint.1/model.safetensors") == file_bytes(dir / "full/checkpoint.1/model.safetensors"));
 }
+
+TEST_CASE("e2e: the ea_clip4clip head trains on the synthetic data and beats chance", "[e2e][train][ea_clip4clip]") {
+  const fs::path data = dataset();
+  // The EA-CLIP4Clip README's configurations (data/configs), 3 epochs each.
+  for (const char* name : {"ea_clip4clip_meanP_exc_agg", "ea_clip4clip_seqTransf_agg", "ea_clip4clip_seqLSTM_agg"}) {
+    DYNAMIC_SECTION(name) {
+      const fs::path dir = test::temp_dir(std::string("e2e_") + name);
+      const fs::path config = test::source_root() / "data/configs" / (std::string(name) + ".json");
+      Run t = run_cli(dir, "train " + train_flags(data, "out", 3) + " --model_config '" + config.string() + "'");
+      INFO(t.out << t.err);
+      REQUIRE(t.status == 0);
+      const nlohmann::json saved = io::read_json_file(dir / "out/best/model_config.json", "model_config");
+      INFO(saved.dump());
+      CHECK(saved.dump().find("ea_clip4clip") != std::string::npos);
+      const std::vector<double> epoch_loss = epoch_losses(dir / "out");
+      REQUIRE(epoch_loss.size() == 3);
+      CHECK(epoch_loss.back() < epoch_loss.front());
+      // Chance is 2.5% R@1 and 25% R@10 on the 40 test videos.
+      const nlohmann::json test = io::read_json_file(dir / "out/test_metrics.json", "metrics");
+      INFO(test.dump());
+      CHECK(test.at("text_to_video").at("R1").get<double>() >= 10.0);
+      CHECK(test.at("text_to_video").at("R10").get<double>() >= 40.0);
+    }
+  }
+}

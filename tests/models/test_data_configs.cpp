@@ -55,7 +55,7 @@ std::vector<std::string> differing_keys(const HeadConfig& a, const HeadConfig& b
 TEST_CASE("data/configs: every file loads as a head config and is listed in the README", "[models][config][data]") {
   REQUIRE(fs::is_directory(configs_dir()));
   const auto configs = load_all();
-  CHECK(configs.size() == 18);
+  CHECK(configs.size() == 21);
   const std::string readme = read_text(configs_dir() / "README.md");
   for (const auto& [name, config] : configs) {
     INFO(name);
@@ -119,4 +119,28 @@ TEST_CASE("data/configs: each ablation changes one key of the official X-CLIP, t
   CHECK(configs.at("table9_tau_1.json").temperature == 1.0);
   CHECK(configs.at("table9_tau_0.1.json").temperature == 0.1);
   CHECK(configs.at("table9_tau_0.01.json").temperature == 0.01);
+}
+
+TEST_CASE("data/configs: the EA-CLIP4Clip README configurations", "[models][config][data][ea_clip4clip]") {
+  const auto configs = load_all();
+  const HeadConfig& ea = configs.at("ea_clip4clip_meanP_exc_agg.json");
+  CHECK(ea.head == "ea_clip4clip");
+  CHECK(ea.sim_header == "meanP");
+  CHECK(ea.option("se_type") == "excitation_aggregation");
+  CHECK(ea.option("reduction_ratio") == 4.0);
+  CHECK(ea.option("excitation_aggregation_type") == "unity");
+  const HeadConfig& seq = configs.at("ea_clip4clip_seqTransf_agg.json");
+  CHECK(seq.temporal_encoder());
+  CHECK(seq.cross_num_hidden_layers == 4);
+  CHECK(seq.option("se_type") == "aggregation");
+  CHECK(seq.option("reduction_ratio") == 0.25);
+  const HeadConfig& lstm = configs.at("ea_clip4clip_seqLSTM_agg.json");
+  CHECK(lstm.sim_header == "seqLSTM");
+  CHECK(lstm.option("se_type") == "aggregation");
+  CHECK(lstm.option("reduction_ratio") == 0.25);
+  for (const HeadConfig* c : {&ea, &seq, &lstm}) {
+    CHECK(c->option("ea_intra_attn") == false);
+    CHECK(c->option("ea_mask_frames") == false);
+    CHECK(c->contrasts == HeadConfig::clip4clip("meanP").contrasts);
+  }
 }

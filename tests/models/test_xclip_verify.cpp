@@ -1,5 +1,6 @@
 // `verify` on the committed reference bundles (tests/fixtures/bundles, written by
-// tools/reference/xclip_reference.py from our PyTorch reference of X-CLIP): every bundle passes at
+// tools/reference/xclip_reference.py from our PyTorch reference of X-CLIP, and the ea_* ones by
+// tools/reference/ea_clip4clip_reference.py from that of EA-CLIP4Clip): every bundle passes at
 // its tolerance (1e-5 for f32), the bundles exercise every ablation switch, and verify fails when
 // a tensor is off or missing — as a library call and through the xclip-cli binary.
 #include <unistd.h>
@@ -52,6 +53,16 @@ fs::path edited_copy(const fs::path& bundle, const std::string& name,
   return dir;
 }
 
+// The EA options one ea_clip4clip bundle exercises.
+std::set<std::string> ea_bundle_switches(const nlohmann::json& c) {
+  const std::string type = c.at("se_type").get<std::string>();
+  std::string name = "ea " + c.at("sim_header").get<std::string>() + " " + type;
+  if (type == "excitation_aggregation") name += " " + c.at("excitation_aggregation_type").get<std::string>();
+  return {name, std::string("ea_intra_attn=") + (c.at("ea_intra_attn").get<bool>() ? "on" : "off"),
+          std::string("ea_mask_frames=") + (c.at("ea_mask_frames").get<bool>() ? "on" : "off"),
+          c.at("reduction_ratio").get<double>() < 1 ? "ea reduction_ratio<1" : "ea reduction_ratio>1"};
+}
+
 }  // namespace
 
 TEST_CASE("every committed reference bundle passes verify at its tolerance", "[models][verify]") {
@@ -78,6 +89,11 @@ TEST_CASE("the committed bundles exercise every ablation switch", "[models][veri
   for (const fs::path& b : bundles()) {
     const nlohmann::json c = config_of(b);
     if (c.value("model", "xclip") == "tc_mgc") continue;  // its own switches: the test below
+    if (c.value("model", c.value("head", std::string("xclip"))) == "ea_clip4clip") {
+      const std::set<std::string> ea = ea_bundle_switches(c);
+      seen.insert(ea.begin(), ea.end());
+      continue;
+    }
     seen.insert("sim_header=" + c.at("sim_header").get<std::string>());
     seen.insert("precision=" + c.at("precision").get<std::string>());
     seen.insert("aggregation=" + c.at("aggregation").get<std::string>());
@@ -102,7 +118,13 @@ TEST_CASE("the committed bundles exercise every ablation switch", "[models][veri
         "mask_padding=on", "mask_padding=off", "learnable_aosm=on", "learnable_aosm=off", "original_frames=on",
         "original_frames=off", "init_from_clip", "frame_word_chunked", "video_sentence=on", "video_sentence=off",
         "video_word=on", "video_word=off", "sentence_frame=on", "sentence_frame=off", "frame_word=on",
-        "frame_word=off", "clip4clip_meanP", "clip4clip_seqTransf"}) {
+        "frame_word=off", "clip4clip_meanP", "clip4clip_seqTransf",
+        // EA-CLIP4Clip (tools/reference/ea_clip4clip_reference.py): the README's loose configurations,
+        // the other se_types and block pairs, and both switches of ours.
+        "ea meanP excitation_aggregation unity", "ea seqTransf aggregation", "ea meanP excitation",
+        "ea seqTransf excitation_seq", "ea seqLSTM aggregation", "ea meanP excitation_aggregation squeeze_expand",
+        "ea seqTransf excitation_aggregation expand_squeeze", "ea_intra_attn=on", "ea_intra_attn=off",
+        "ea_mask_frames=on", "ea_mask_frames=off", "ea reduction_ratio<1", "ea reduction_ratio>1"}) {
     INFO(want);
     CHECK(seen.count(want));
   }

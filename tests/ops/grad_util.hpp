@@ -21,9 +21,11 @@ inline Tensor constant(const Shape& s, uint64_t seed, double lo = -1.0, double h
   return Tensor::uniform(s, g, lo, hi, DType::f64);
 }
 
-inline void check_gradients(const GradcheckFn& fn, const std::vector<Tensor>& inputs, double tol = 1e-6) {
+inline void check_gradients(const GradcheckFn& fn, const std::vector<Tensor>& inputs, double tol = 1e-6,
+                            double step = GradcheckOptions{}.step) {
   GradcheckOptions opt;
   opt.tolerance = tol;
+  opt.step = step;
   GradcheckResult r = gradcheck(fn, inputs, opt);
   INFO(r.report << "worst: " << r.worst);
   CHECK(r.ok);

@@ -55,6 +55,31 @@ TEST_CASE("pointwise function gradients", "[grad][unary]") {
   check_gradients([](const auto& in) { return ops::sqrt(in[0]); }, {pos});
 }
 
+// Kinks at 0 (and 6): the points are kept a stencil's width away from them, where the derivative
+// is 0 or 1 and the finite difference exact.
+TEST_CASE("relu and relu6 gradients, values on both sides of every kink", "[grad][unary]") {
+  Tensor x = Tensor::from_vector<double>({-2.5, -0.7, -0.1, 0.1, 0.9, 3.0, 5.8, 6.2, 7.5, 11.0}, Shape{2, 5});
+  x.set_requires_grad(true);
+  check_gradients([](const auto& in) { return ops::relu(in[0]); }, {x});
+  check_gradients([](const auto& in) { return ops::relu6(in[0]); }, {x});
+  const std::vector<double> r = ops::relu(x).to_vector<double>(), r6 = ops::relu6(x).to_vector<double>();
+  const std::vector<double> want_r = {0, 0, 0, 0.1, 0.9, 3.0, 5.8, 6.2, 7.5, 11.0};
+  const std::vector<double> want_r6 = {0, 0, 0, 0.1, 0.9, 3.0, 5.8, 6.0, 6.0, 6.0};
+  CHECK(r == want_r);
+  CHECK(r6 == want_r6);
+}
+
+TEST_CASE("relu and relu6 have PyTorch's zero derivative exactly at the kinks", "[unary]") {
+  Tensor x = Tensor::from_vector<double>({0.0, 6.0, 3.0}, Shape{3});
+  x.set_requires_grad(true);
+  ops::sum_all(ops::relu6(x)).backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{0.0, 0.0, 1.0});
+  Tensor y = Tensor::from_vector<double>({0.0, -1.0, 2.0}, Shape{3});
+  y.set_requires_grad(true);
+  ops::sum_all(ops::relu(y)).backward();
+  CHECK(y.grad().to_vector<double>() == std::vector<double>{0.0, 0.0, 1.0});
+}
+
 TEST_CASE("bias_quick_gelu gradients (x and bias)", "[grad][unary]") {
   check_gradients([](const auto& in) { return ops::bias_quick_gelu(in[0], in[1]); },
                   {param(Shape{2, 3, 5}, 11, -3.0, 3.0), param(Shape{5}, 12)});

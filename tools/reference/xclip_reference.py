@@ -521,6 +521,28 @@ def evaluation(model, inp):
         return torch.cat(rows, dim=0)
 
 
+def parameter_grads(model):
+    """grad.<name> of every parameter (zeros where PyTorch leaves None)."""
+    return OrderedDict(("grad." + k, p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
+                       for k, p in model.named_parameters())
+
+
+def write_bundle(folder, weights, inputs, expected, config, made_by):
+    """The four files of a bundle (format above): weights and expected as f32, inputs as they are."""
+    os.makedirs(folder, exist_ok=True)
+    meta = {"made_by": made_by, "torch": torch.__version__}
+    safetensors_np.save(os.path.join(folder, "weights.safetensors"),
+                        {k: v.detach().numpy().astype(np.float32) for k, v in weights.items()}, meta)
+    safetensors_np.save(os.path.join(folder, "inputs.safetensors"),
+                        {k: (v.float() if v.is_floating_point() else v).contiguous().numpy() for k, v in inputs.items()},
+                        meta)
+    safetensors_np.save(os.path.join(folder, "expected.safetensors"),
+                        {k: v.contiguous().numpy().astype(np.float32) for k, v in expected.items()}, meta)
+    with open(os.path.join(folder, "config.json"), "w") as fh:
+        json.dump(config, fh, indent=2)
+        fh.write("\n")
+
+
 def build_bundle(out_dir, name, description, options=None, precision="f32", init_from_clip=False, seed=0):
     opt = dict(DEFAULT_OPTIONS)
     opt.update(options or {})
@@ -549,25 +571,12 @@ def build_bundle(out_dir, name, description, options=None, precision="f32", init
     weights = {k: v for k, v in params.items() if k.startswith("clip.")} if init_from_clip else params
     expected = OrderedDict(sim_train=sim_train.detach(), loss=loss.detach().reshape(1), sim_eval=sim_eval)
     expected.update((k, v.detach()) for k, v in inter.items())
-    for k, p in model.named_parameters():
-        expected["grad." + k] = p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+    expected.update(parameter_grads(model))
     config = OrderedDict(kind="full", description=description, precision=precision, clip_head_width=HEAD_WIDTH,
                          tolerance=1e-5, grad_tolerance=1e-5 if precision == "f32" else 1e-2,
                          init_from_clip=init_from_clip)
     config.update(opt)
-    folder = os.path.join(out_dir, name)
-    os.makedirs(folder, exist_ok=True)
-    meta = {"made_by": "tools/reference/xclip_reference.py", "torch": torch.__version__}
-    safetensors_np.save(os.path.join(folder, "weights.safetensors"),
-                        {k: v.numpy().astype(np.float32) for k, v in weights.items()}, meta)
-    safetensors_np.save(os.path.join(folder, "inputs.safetensors"),
-                        {k: (v.float() if v.is_floating_point() else v).contiguous().numpy() for k, v in inp.items()},
-                        meta)
-    safetensors_np.save(os.path.join(folder, "expected.safetensors"),
-                        {k: v.contiguous().numpy().astype(np.float32) for k, v in expected.items()}, meta)
-    with open(os.path.join(folder, "config.json"), "w") as fh:
-        json.dump(config, fh, indent=2)
-        fh.write("\n")
+    write_bundle(os.path.join(out_dir, name), weights, inp, expected, config, "tools/reference/xclip_reference.py")
     gap = float((sim_train.detach() - sim_eval).abs().max())
     print(f"{name:32s} loss {float(loss):.6f}  |train-eval| {gap:.1e}  {len(params)} parameters")
 

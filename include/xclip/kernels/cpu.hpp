@@ -52,7 +52,9 @@ void binary_broadcast(BinaryOp op, const T* a, const int64_t* a_strides, const T
 template <class T>
 void sum_to_broadcast(const T* src, const int64_t* shape, int ndim, T* dst, const int64_t* dst_strides);
 
-enum class UnaryOp { exp, log, sqrt, tanh, sigmoid, quick_gelu, gelu, neg };
+// relu: max(x, 0); relu6: min(max(x, 0), 6). Their derivative is 1 strictly inside the linear
+// range and 0 elsewhere (at x = 0 and x = 6 too), as PyTorch's threshold / hardtanh backward.
+enum class UnaryOp { exp, log, sqrt, tanh, sigmoid, quick_gelu, gelu, neg, relu, relu6 };
 template <class T>
 void unary_forward(UnaryOp op, const T* x, T* y, int64_t n);
 // gx = gy · f'(x); y = f(x) is passed too because some derivatives are cheapest from it.

@@ -102,8 +102,9 @@ HeadConfig HeadConfig::from_json(const nlohmann::json& j, const std::set<std::st
     if (!j.contains(key) || ignore.count(key)) continue;
     const auto family = get_as<std::string>(j, key);
     head_family(family);  // throws naming the known families
-    // The clip4clip preset, then the file's other keys on top of it.
-    c = family == "clip4clip" ? clip4clip(j.value("sim_header", std::string("meanP"))) : HeadConfig{};
+    // The clip4clip preset (ea_clip4clip's too), then the file's other keys on top of it.
+    const bool clip4clip_family = family == "clip4clip" || family == "ea_clip4clip";
+    c = clip4clip_family ? clip4clip(j.value("sim_header", std::string("meanP"))) : HeadConfig{};
     c.head = family;
   }
   for (const auto& [key, value] : j.items()) {
@@ -173,8 +174,11 @@ void HeadConfig::validate() const {
   const HeadFamily& family = head_family(head);  // throws naming the known families
   for (const auto& [key, value] : options)
     XCLIP_CHECK(family.options.count(key), "config: the ", head, " head has no option '", key, "'");
-  XCLIP_CHECK(sim_header == "seqTransf" || sim_header == "meanP", "config: sim_header must be seqTransf or meanP, got '",
-              sim_header, "' (seqLSTM and tightTransf are not part of X-CLIP)");
+  // seqLSTM: CLIP4Clip's LSTM, built for the ea_clip4clip family only (its README configuration).
+  const bool lstm_ok = sim_header == "seqLSTM" && head == "ea_clip4clip";
+  XCLIP_CHECK(sim_header == "seqTransf" || sim_header == "meanP" || lstm_ok,
+              "config: sim_header must be seqTransf or meanP (or seqLSTM for ea_clip4clip), got '", sim_header,
+              "' (seqLSTM and tightTransf are not part of X-CLIP)");
   // Ranges for the values that size tensors ([max_frames, max_frames] matrices, attention over
   // max_words, layer stacks): checked here, before any of them allocates.
   check_in_range(max_words, 1, kMaxWords, "config: max_words");

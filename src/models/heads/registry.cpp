@@ -21,6 +21,15 @@ std::vector<HeadFamily>& families() {
        {{"conditional_flag", true}, {"sdr_loss_flag", true}, {"sdr_loss_weight", 0.5}, {"keep_rate", 0.1},
         {"softmax_lambda", 100.0}, {"num_mha_heads", 1}, {"transformer_dropout", 0.3},
         {"interaction_type", "1,2,3,4"}, {"lsa_init", "eye"}, {"lva_mask_frames", false}}},
+      {"ea_clip4clip",
+       "EA-CLIP4Clip: CLIP4Clip loose type with frame excitation / aggregation blocks (Jing et al. 2024)",
+       make<Clip4ClipHead>,
+       {{"se_block", true},
+        {"se_type", "excitation"},
+        {"reduction_ratio", 4.0},
+        {"excitation_aggregation_type", "unity"},
+        {"ea_intra_attn", false},
+        {"ea_mask_frames", false}}},
   };
   return list;
 }

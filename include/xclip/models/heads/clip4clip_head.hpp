@@ -5,7 +5,15 @@
 //   frame_position_embeddings.weight, transformerClip.resblocks.N.*   (seqTransf only)
 // Config: head "clip4clip" (or "model": "clip4clip"), sim_header meanP | seqTransf; the X-CLIP
 // options (contrasts, aggregation, learnable_aosm, ...) must stay at the CLIP4Clip preset.
+// Head "ea_clip4clip": the same head with EA-CLIP4Clip's excitation / aggregation blocks on the
+// video side (models/heads/excitation_aggregation.hpp; options se_block, se_type, reduction_ratio,
+// excitation_aggregation_type, ea_intra_attn, ea_mask_frames): the frames are pooled without
+// being normalised first, by the blocks' weights or a masked mean. It also takes sim_header
+// seqLSTM (clip4clip_lstm.hpp; frame_position_embeddings.weight is then held but unused, as in
+// the original's state_dict).
 #pragma once
+#include "xclip/models/heads/clip4clip_lstm.hpp"
+#include "xclip/models/heads/excitation_aggregation.hpp"
 #include "xclip/models/heads/head.hpp"
 
 namespace xclip::models {
@@ -19,12 +27,20 @@ class Clip4ClipHead : public SimilarityHead {
   Tensor similarity_matrix(const TextFeatures& texts, const VideoFeatures& videos,
                            const Tensor& logit_scale) const override;
   void reset_parameters(uint64_t seed = 42) override;  // the temporal encoder's init_weights
-  // The temporal encoder: before the gather, decayed unless a bias, f32, not CLIP.
+  // The temporal encoder: before the gather, decayed unless a bias, f32, not CLIP. The EA blocks:
+  // the same, after the gather (but excitation_seq's, which runs before the temporal module).
   ParamRole param_role(const std::string& name) const override;
 
+  // video_output [V, D] of these videos (what the search index stores); `steps` receives the
+  // temporal module's output (visual_output_temporal) and the EA blocks' weights.
+  Tensor video_feature(const VideoFeatures& videos, nn::NamedTensorList* steps = nullptr) const;
+  // The EA blocks (nullptr for the plain clip4clip family).
+  const ExcitationAggregation* excitation_aggregation() const { return ea_; }
+
  private:
-  // video_output [V, D] of these videos; `temporal_out` receives the encoder's output.
-  Tensor video_feature(const VideoFeatures& videos, Tensor* temporal_out = nullptr) const;
+  ExcitationAggregation* ea_ = nullptr;
+  FrameLstm* lstm_ = nullptr;               // seqLSTM
+  nn::WeightModule* lstm_positions_ = nullptr;  // seqLSTM's unused frame_position_embeddings
 };
 
 }  // namespace xclip::models

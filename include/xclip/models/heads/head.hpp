@@ -8,6 +8,7 @@
 //   xclip      X-CLIP: temporal encoder, four contrasts, AOSM            (heads/xclip_head.hpp)
 //   clip4clip  CLIP4Clip loose type: meanP / seqTransf, video-sentence   (heads/clip4clip_head.hpp)
 //   tc_mgc     TC-MGC: LVA-conditioned terms with SR + ISA, LSA, SDR     (heads/tc_mgc_head.hpp)
+//   ea_clip4clip  the CLIP4Clip head with EA-CLIP4Clip's frame blocks  (heads/excitation_aggregation.hpp)
 // A head also says how training treats each of its parameters (ParamRole), so the optimizer
 // groups, the fp16 regime and the multi-GPU gradient scale need no list of names of their own.
 #pragma once
