@@ -138,6 +138,7 @@ int run_train(const std::vector<std::string>& argv) {
   check_supported(f);
   set_threads(f);
   train::TrainOptions options = train_options(f);
+  check_eval_outputs(options.output_dir / "test_metrics.json", f.get("save_sim"));  // now, not after the run
 
   auto tokenizer = load_tokenizer(f);
   const data::TextEncoder encoder = data::clip_text_encoder(tokenizer);
@@ -147,7 +148,6 @@ int run_train(const std::vector<std::string>& argv) {
                (long long)f.get_int("freeze_layer_num", 0));
 
   move_to_device(f, *model);
-  check_eval_outputs(options.output_dir / "test_metrics.json", f.get("save_sim"));  // now, not after the run
   const data::Dataset train_set = load_split(f, "train");
   const data::Dataset val_set = load_split(f, "val");
   // The original reloads the best checkpoint and evaluates it on the test set. For MSR-VTT and
