@@ -277,16 +277,22 @@ TEST_CASE("e2e: a full disk, a kill while writing a checkpoint and a read-only o
   CHECK(checkpoint_files(dir / "cut/checkpoint.0") == complete);
   CHECK_FALSE(fs::exists(dir / "cut/checkpoint.1"));
 
-  // Read-only: for root a folder's mode is no obstacle, so the run drops to user nobody first.
+  // Read-only: for root a folder's mode is no obstacle, so the run drops to user nobody first
+  // (where nobody cannot reach the binary, that part is skipped with a warning).
   fs::permissions(dir / "cut", fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
                   fs::perm_options::remove);
   const std::string as_nobody = ::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
   fs::permissions(dir, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);  // its working folder
-  Run read_only = run_cli(dir, resume, "", as_nobody);
-  INFO(read_only.out << read_only.err);
-  CHECK(read_only.status == 1);
-  CHECK_THAT(read_only.err, Catch::Contains("cut"));
-  CHECK(checkpoint_files(dir / "cut/checkpoint.0") == complete);
+  const std::string can_run = as_nobody + "test -x " + test::shell_quoted(test::cli_path()) + " > /dev/null 2>&1";
+  if (as_nobody.empty() || std::system(can_run.c_str()) == 0) {
+    Run read_only = run_cli(dir, resume, "", as_nobody);
+    INFO(read_only.out << read_only.err);
+    CHECK(read_only.status == 1);
+    CHECK_THAT(read_only.err, Catch::Contains("cut") && Catch::Contains("Permission denied"));
+    CHECK(checkpoint_files(dir / "cut/checkpoint.0") == complete);
+  } else {
+    WARN("user nobody cannot run " << test::cli_path() << ": the read-only output case is not run here");
+  }
   fs::permissions(dir / "cut", fs::perms::owner_write, fs::perm_options::add);
 
   Run resumed = run_cli(dir, resume);
