@@ -21,8 +21,10 @@
 namespace xclip::io {
 namespace {
 
+// `bytes` little-endian bytes of `value`; beyond the 8 a uint64_t has, zeros (a run of zero
+// fields written at once). A shift by 64 or more would be undefined behaviour, not zero.
 void put_le(std::string& out, uint64_t value, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(char((value >> (8 * i)) & 0xff));
+  for (int i = 0; i < bytes; ++i) out.push_back(i < 8 ? char((value >> (8 * i)) & 0xff) : '\0');
 }
 
 // ---- pickle, protocol 2 ---------------------------------------------------------------------
