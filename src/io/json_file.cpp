@@ -20,15 +20,15 @@ struct TooDeep {
 
 // Depth of `v` without recursion (an explicit stack), stopping as soon as it passes `limit`.
 int depth_up_to(const nlohmann::json& v, int limit) {
-  std::vector<std::pair<const nlohmann::json*, int>> todo{{&v, 1}};
+  std::vector<std::pair<const nlohmann::json*, int>> to_visit{{&v, 1}};
   int deepest = 0;
-  while (!todo.empty()) {
-    const auto [j, d] = todo.back();
-    todo.pop_back();
+  while (!to_visit.empty()) {
+    const auto [j, d] = to_visit.back();
+    to_visit.pop_back();
     if (!j->is_structured()) continue;
     deepest = std::max(deepest, d);
     if (deepest > limit) return deepest;
-    for (const auto& child : *j) todo.emplace_back(&child, d + 1);
+    for (const auto& child : *j) to_visit.emplace_back(&child, d + 1);
   }
   return deepest;
 }
