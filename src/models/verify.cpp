@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 
 // config.json keys that describe the bundle rather than the model.
 const std::set<std::string> kBundleKeys = {"kind",      "description",    "precision",     "clip_head_width",
-                                           "tolerance", "grad_tolerance", "init_from_clip"};
+                                           "tolerance", "grad_tolerance", "init_from_clip", "absolute_tolerance"};
 
 ClipPrecision parse_precision(const std::string& s, const fs::path& where) {
   if (s == "f32") return ClipPrecision::f32;
@@ -32,7 +32,7 @@ ClipPrecision parse_precision(const std::string& s, const fs::path& where) {
   throw Error(format("verify: ", where.string(), ": precision must be f32 or official_fp16, got '", s, "'"));
 }
 
-TensorCheck compare(const std::string& name, const Tensor& ours_in, const Tensor& expected, double tol) {
+TensorCheck compare(const std::string& name, const Tensor& ours_in, const Tensor& expected, double tol, double atol) {
   TensorCheck c;
   c.name = name;
   c.shape = expected.shape().str();
@@ -50,6 +50,8 @@ TensorCheck compare(const std::string& name, const Tensor& ours_in, const Tensor
   }
   c.error = c.max_diff == 0 ? 0.0 : c.max_diff / std::max(c.max_expected, 1e-300);
   c.ok = c.error <= tol;
+  c.by_absolute = !c.ok && c.max_diff <= atol;
+  c.ok = c.ok || c.by_absolute;
   return c;
 }
 
@@ -81,6 +83,7 @@ VerifyResult verify_bundle(const std::string& bundle_dir, const VerifyOptions& o
   result.description = cfg.value("description", std::string());
   result.tolerance = options.tolerance.value_or(cfg.value("tolerance", 1e-5));
   result.grad_tolerance = options.tolerance.value_or(cfg.value("grad_tolerance", result.tolerance));
+  result.absolute_tolerance = cfg.value("absolute_tolerance", 0.0);
   HeadConfig config;
   try {
     config = HeadConfig::from_json(cfg, kBundleKeys);
@@ -100,8 +103,8 @@ VerifyResult verify_bundle(const std::string& bundle_dir, const VerifyOptions& o
   RetrievalModel& model = *built;
   if ((!init_from_clip && !load.missing.empty()) || !load.unexpected.empty())
     result.problems.push_back("weights: " + load.str());
-  if (init_from_clip && config.temporal_encoder() && !load.head_from_clip)
-    result.problems.push_back("weights: a CLIP-only bundle but the temporal encoder was not copied from CLIP");
+  if (init_from_clip && (config.temporal_encoder() || config.cross_encoder()) && !load.head_from_clip)
+    result.problems.push_back("weights: a CLIP-only bundle but the temporal (or cross) encoder was not copied from CLIP");
   model.to(options.device);  // the inputs follow the parameters inside the model
 
   const Tensor& ids = inputs.at("input_ids");
@@ -122,7 +125,8 @@ VerifyResult verify_bundle(const std::string& bundle_dir, const VerifyOptions& o
       continue;
     }
     const bool is_grad = name.starts_with("grad.");
-    result.checks.push_back(compare(name, it->second, want, is_grad ? result.grad_tolerance : result.tolerance));
+    result.checks.push_back(compare(name, it->second, want, is_grad ? result.grad_tolerance : result.tolerance,
+                                     result.absolute_tolerance));
     checked.insert(name);
   }
   for (const char* required : {"sim_train", "loss", "sim_eval"})
@@ -140,7 +144,7 @@ bool VerifyResult::ok() const {
 const TensorCheck* VerifyResult::worst() const {
   const TensorCheck* w = nullptr;
   for (const TensorCheck& c : checks)
-    if (!w || !(c.error <= w->error)) w = &c;
+    if (!c.by_absolute && (!w || !(c.error <= w->error))) w = &c;
   return w;
 }
 
@@ -155,12 +159,13 @@ std::string VerifyResult::table() const {
   for (const TensorCheck& c : checks)
     os << std::left << std::setw(int(width)) << c.name << "  " << std::setw(16) << c.shape << std::right
        << std::setw(12) << c.max_expected << std::setw(12) << c.max_diff << std::setw(12) << c.error
-       << (c.ok ? "" : "  FAIL") << "\n";
+       << (c.ok ? (c.by_absolute ? "  ok (absolute)" : "") : "  FAIL") << "\n";
   for (const std::string& p : problems) os << "problem: " << p << "\n";
   const TensorCheck* w = worst();
   os << (ok() ? "PASS" : "FAIL") << ": " << checks.size() << " tensors, worst " << (w ? w->name : "-") << " "
      << (w ? w->error : 0.0) << " (tolerance " << tolerance;
   if (grad_tolerance != tolerance) os << ", gradients " << grad_tolerance;
+  if (absolute_tolerance > 0) os << ", absolute " << absolute_tolerance;
   os << ")";
   if (!problems.empty()) os << ", " << problems.size() << " problem(s)";
   os << "\n";
