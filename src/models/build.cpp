@@ -59,7 +59,8 @@ LoadReport init_from_scratch(RetrievalModel& model, uint64_t seed) {
 
 std::unique_ptr<RetrievalModel> from_scratch(const ClipConfig& clip, HeadConfig head, uint64_t seed,
                                              ClipPrecision precision, DType dtype) {
-  if (head.temporal_encoder() && head.temporal_heads == 0) head.temporal_heads = int(clip.text.heads);
+  if ((head.temporal_encoder() || head.cross_encoder()) && head.temporal_heads == 0)
+    head.temporal_heads = int(clip.text.heads);
   auto model = std::make_unique<RetrievalModel>(head, clip, precision, dtype);
   init_from_scratch(*model, seed);
   return model;

@@ -45,11 +45,10 @@ Tensor TemporalEncoder::forward(const Tensor& frames, const Tensor& video_mask) 
   return temporal_encode(frames, video_mask, frame_position_embeddings.weight, transformer_clip);
 }
 
-void TemporalEncoder::reset_parameters(Generator& gen) {
+void init_module_cross_transformer(nn::Transformer& transformer, Generator& gen) {
   NoGradGuard no_grad;
   auto normal = [&](Tensor& t) { t.copy_(Tensor::randn(t.shape(), gen, DType::f64, 0.0, 0.02)); };
-  normal(frame_position_embeddings.weight);
-  for (nn::ResidualAttentionBlock* block : transformer_clip.resblocks) {
+  for (nn::ResidualAttentionBlock* block : transformer.resblocks) {
     Tensor& in_proj = block->attn.in_proj_weight;
     const double bound = std::sqrt(6.0 / double(in_proj.dim(0) + in_proj.dim(1)));  // xavier_uniform
     in_proj.copy_(Tensor::uniform(in_proj.shape(), gen, -bound, bound, DType::f64));
@@ -65,21 +64,36 @@ void TemporalEncoder::reset_parameters(Generator& gen) {
   }
 }
 
-nn::NamedTensorList TemporalEncoder::copies_from_clip(const nn::NamedTensorList& state) const {
+void TemporalEncoder::reset_parameters(Generator& gen) {
+  {
+    NoGradGuard no_grad;
+    frame_position_embeddings.weight.copy_(
+        Tensor::randn(frame_position_embeddings.weight.shape(), gen, DType::f64, 0.0, 0.02));
+  }
+  init_module_cross_transformer(transformer_clip, gen);
+}
+
+nn::NamedTensorList copies_of_clip_text_tower(const nn::NamedTensorList& state, int layers,
+                                              const std::string& position_name, const std::string& blocks_prefix) {
   const std::string blocks = "clip.transformer.resblocks.";
   nn::NamedTensorList out;
-  for (const auto& [name, t] : state)
-    if (name.find("frame_position_embeddings") != std::string::npos) return out;
   for (const auto& [name, t] : state) {
     if (name == "clip.positional_embedding") {
-      out.emplace_back("frame_position_embeddings.weight", t);
+      out.emplace_back(position_name, t);
     } else if (name.starts_with(blocks)) {
       const std::string rest = name.substr(blocks.size());
       const int layer = std::stoi(rest.substr(0, rest.find('.')));
-      if (layer < int(transformer_clip.resblocks.size())) out.emplace_back("transformerClip.resblocks." + rest, t);
+      if (layer < layers) out.emplace_back(blocks_prefix + rest, t);
     }
   }
   return out;
+}
+
+nn::NamedTensorList TemporalEncoder::copies_from_clip(const nn::NamedTensorList& state) const {
+  for (const auto& [name, t] : state)
+    if (name.find("frame_position_embeddings") != std::string::npos) return {};
+  return copies_of_clip_text_tower(state, int(transformer_clip.resblocks.size()), "frame_position_embeddings.weight",
+                                   "transformerClip.resblocks.");
 }
 
 bool TemporalEncoder::owns(const std::string& name) {

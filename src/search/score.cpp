@@ -21,6 +21,10 @@ const models::XClipHead* xclip_head(const models::RetrievalModel& model) {
 void check_known_head(const models::RetrievalModel& model) {
   XCLIP_CHECK(xclip_head(model) || dynamic_cast<const models::Clip4ClipHead*>(&model.head),
               "search: the '", model.config().head, "' head is not supported (xclip, clip4clip and ea_clip4clip are)");
+  const auto* clip4clip = dynamic_cast<const models::Clip4ClipHead*>(&model.head);
+  XCLIP_CHECK(!clip4clip || clip4clip->has_video_feature(), "search: sim_header ", model.config().sim_header,
+              " is not supported: its scores come from a cross encoder over every query-video pair, so there is no "
+              "video side to index (the loose types meanP, seqTransf and seqLSTM have one)");
 }
 
 // Rows [start, start + n) of a contiguous tensor as a view of the same storage: ops::narrow would

@@ -143,9 +143,7 @@ double Trainer::train_epoch(int64_t epoch, TrainSummary& summary) {
   const Device device = model_.device();
   while (std::optional<data::Batch> batch = source_.next()) {
     *batch = data::to_device(std::move(*batch), device);
-    // Dropout masks of the head (if any) from (seed, micro-step): a resumed run redraws the same.
-    model_.head.set_step_seed(uint64_t(options_.seed), uint64_t(global_step_ * gas + pending));
-    const double loss = batch_gradient(*batch, gas);
+    const double loss = batch_gradient(*batch, gas, uint64_t(global_step_ * gas + pending));
     if (!std::isfinite(loss)) {
       summary.stopped_non_finite = true;
       summary.message = format("the loss is ", loss, " at epoch ", epoch + 1, ", batch ", batches + 1,
@@ -175,9 +173,42 @@ double Trainer::train_epoch(int64_t epoch, TrainSummary& summary) {
   return total_loss / double(batches);
 }
 
+namespace {
+// Clips [start, start + n) of a batch.
+data::Batch batch_rows(const data::Batch& batch, int64_t start, int64_t n) {
+  data::Batch out;
+  out.index = batch.index;
+  for (auto [from, to] : {std::pair{&batch.input_ids, &out.input_ids}, {&batch.attention_mask, &out.attention_mask},
+                          {&batch.video, &out.video}, {&batch.video_mask, &out.video_mask}})
+    if (from->defined()) *to = ops::narrow(*from, 0, start, n);
+  return out;
+}
+}  // namespace
+
 // One batch's loss, and when it is finite its gradient, scaled by 1/gas, added to the parameters
-// (a non-finite loss leaves the gradients untouched: the run stops before any update).
-double Trainer::batch_gradient(const data::Batch& batch, int gas) {
+// (a non-finite loss stops the run before any update). The head's dropout masks (if any) come from
+// (seed, micro-step), so a resumed run redraws the same. A head that contrasts within each rank
+// sees the batch as world_size_grad_scale consecutive slices (the ranks' own batches; their
+// sizes differ by at most one), and the batch's loss is the mean of the slices' losses.
+double Trainer::batch_gradient(const data::Batch& batch, int gas, uint64_t micro_step) {
+  const int64_t ranks = model_.head.contrasts_within_rank() ? options_.world_size_grad_scale : 1;
+  const int64_t B = batch.size();
+  XCLIP_CHECK(ranks <= B, "train: a batch of ", B, " clips cannot be split over ", ranks,
+              " ranks (--world_size_grad_scale) for the ", model_.config().head, " head's per-rank contrast");
+  double loss = 0;
+  for (int64_t r = 0, start = 0; r < ranks; ++r) {
+    const int64_t n = B / ranks + (r < B % ranks ? 1 : 0);
+    model_.head.set_step_seed(uint64_t(options_.seed), micro_step * uint64_t(ranks) + uint64_t(r));
+    const double slice_loss = slice_gradient(ranks == 1 ? batch : batch_rows(batch, start, n), gas * int(ranks));
+    if (!std::isfinite(slice_loss)) return slice_loss;
+    loss += slice_loss / double(ranks);
+    start += n;
+  }
+  return loss;
+}
+
+// One slice's loss; its gradient, scaled by 1/gas, is added when the loss is finite.
+double Trainer::slice_gradient(const data::Batch& batch, int gas) {
   const int64_t chunk = chunk_clips_for(batch);
   if (chunk == 0) {
     models::ModelOutput out = model_.forward(batch.input_ids, batch.attention_mask, batch.video, batch.video_mask);
@@ -215,7 +246,8 @@ int64_t Trainer::chunk_clips_for(const data::Batch& batch) {
 }
 
 bool Trainer::optimizer_step(int64_t epoch, int64_t step_in_epoch, double loss, double seconds, TrainSummary& summary) {
-  scale_pre_gather_gradients(model_, options_.world_size_grad_scale);
+  // A head contrasting within ranks already averaged its slices (batch_gradient): DDP's mean.
+  if (!model_.head.contrasts_within_rank()) scale_pre_gather_gradients(model_, options_.world_size_grad_scale);
   const double grad_norm = clip_global_grad_norm(model_, options_.max_grad_norm);
   if (!std::isfinite(grad_norm)) {
     summary.stopped_non_finite = true;

@@ -307,12 +307,15 @@ TEST_CASE("e2e: a full disk, a kill while writing a checkpoint and a read-only o
 
 TEST_CASE("e2e: the ea_clip4clip head trains on the synthetic data and beats chance", "[e2e][train][ea_clip4clip]") {
   const fs::path data = dataset();
-  // The EA-CLIP4Clip README's configurations (data/configs), 3 epochs each.
-  for (const char* name : {"ea_clip4clip_meanP_exc_agg", "ea_clip4clip_seqTransf_agg", "ea_clip4clip_seqLSTM_agg"}) {
+  // The EA-CLIP4Clip README's configurations (data/configs), 3 epochs each; the tight type as on
+  // 2 GPUs (each batch contrasted as two slices, as each rank contrasts its own clips).
+  for (const char* name : {"ea_clip4clip_meanP_exc_agg", "ea_clip4clip_seqTransf_agg", "ea_clip4clip_seqLSTM_agg",
+                           "ea_clip4clip_tightTransf_exc"}) {
     DYNAMIC_SECTION(name) {
       const fs::path dir = test::temp_dir(std::string("e2e_") + name);
       const fs::path config = test::source_root() / "data/configs" / (std::string(name) + ".json");
-      Run t = run_cli(dir, "train " + train_flags(data, "out", 3) + " --model_config '" + config.string() + "'");
+      const std::string ranks = std::string(name).ends_with("tightTransf_exc") ? " --world_size_grad_scale 2" : "";
+      Run t = run_cli(dir, "train " + train_flags(data, "out", 3) + " --model_config '" + config.string() + "'" + ranks);
       INFO(t.out << t.err);
       REQUIRE(t.status == 0);
       const nlohmann::json saved = io::read_json_file(dir / "out/best/model_config.json", "model_config");
@@ -321,11 +324,16 @@ TEST_CASE("e2e: the ea_clip4clip head trains on the synthetic data and beats cha
       const std::vector<double> epoch_loss = epoch_losses(dir / "out");
       REQUIRE(epoch_loss.size() == 3);
       CHECK(epoch_loss.back() < epoch_loss.front());
-      // Chance is 2.5% R@1 and 25% R@10 on the 40 test videos.
+      // Chance is 2.5% R@1, 25% R@10 and a median rank of 20.5 on the 40 test videos. The tight
+      // type learns much more slowly from a CLIP trained from scratch (a pair's logit is the cross
+      // encoder's, with no dot product of the two towers to start from): in 3 epochs it splits the
+      // videos into groups (R@10 ~50, median rank ~10) but does not yet reach the loose heads' R@1.
       const nlohmann::json test = io::read_json_file(dir / "out/test_metrics.json", "metrics");
       INFO(test.dump());
-      CHECK(test.at("text_to_video").at("R1").get<double>() >= 10.0);
-      CHECK(test.at("text_to_video").at("R10").get<double>() >= 40.0);
+      const nlohmann::json& t2v = test.at("text_to_video");
+      if (ranks.empty()) CHECK(t2v.at("R1").get<double>() >= 10.0);
+      else CHECK(t2v.at("MR").get<double>() <= 15.0);
+      CHECK(t2v.at("R10").get<double>() >= 40.0);
     }
   }
 }

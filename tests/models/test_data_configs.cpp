@@ -55,7 +55,7 @@ std::vector<std::string> differing_keys(const HeadConfig& a, const HeadConfig& b
 TEST_CASE("data/configs: every file loads as a head config and is listed in the README", "[models][config][data]") {
   REQUIRE(fs::is_directory(configs_dir()));
   const auto configs = load_all();
-  CHECK(configs.size() == 21);
+  CHECK(configs.size() == 22);
   const std::string readme = read_text(configs_dir() / "README.md");
   for (const auto& [name, config] : configs) {
     INFO(name);
@@ -138,7 +138,13 @@ TEST_CASE("data/configs: the EA-CLIP4Clip README configurations", "[models][conf
   CHECK(lstm.sim_header == "seqLSTM");
   CHECK(lstm.option("se_type") == "aggregation");
   CHECK(lstm.option("reduction_ratio") == 0.25);
-  for (const HeadConfig* c : {&ea, &seq, &lstm}) {
+  const HeadConfig& tight = configs.at("ea_clip4clip_tightTransf_exc.json");
+  CHECK(tight.cross_encoder());
+  CHECK(tight.cross_num_hidden_layers == 4);
+  CHECK(tight.option("se_type") == "excitation");
+  CHECK(tight.option("reduction_ratio") == 4.0);
+  CHECK(tight.option("hidden_dropout_prob") == 0.1);
+  for (const HeadConfig* c : {&ea, &seq, &lstm, &tight}) {
     CHECK(c->option("ea_intra_attn") == false);
     CHECK(c->option("ea_mask_frames") == false);
     CHECK(c->contrasts == HeadConfig::clip4clip("meanP").contrasts);

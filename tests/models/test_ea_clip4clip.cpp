@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/head_test_util.hpp"
 #include "models/small_model_util.hpp"
 #include "ops/grad_util.hpp"
 #include "xclip/models/heads/clip4clip_head.hpp"
@@ -20,15 +21,10 @@ using xclip::test::check_gradients;
 
 namespace {
 
-constexpr int64_t B = 3, N = 4, D = 8;
+constexpr int64_t B = test::kHeadVideos, N = test::kHeadFrames, D = test::kHeadWidth;
 
-Tensor rnd(const Shape& s, uint64_t seed, double sd = 1.0) {
-  Generator g(seed);
-  return Tensor::randn(s, g, DType::f64, 0.0, sd);
-}
-
-// Frames 1, 2 and 4 of the three videos are real.
-Tensor video_mask() { return Tensor::from_vector<int64_t>({1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0}, Shape{B, N}); }
+Tensor rnd(const Shape& s, uint64_t seed, double sd = 1.0) { return test::randn_f64(s, seed, sd); }
+Tensor video_mask() { return test::three_video_mask(); }
 
 // Parameters at random values of the given spread, so that every one of them moves the output
 // (the original's init leaves the biases 0 and the gates near 0.5). The blocks' first layers get

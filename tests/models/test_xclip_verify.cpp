@@ -55,12 +55,14 @@ fs::path edited_copy(const fs::path& bundle, const std::string& name,
 
 // The EA options one ea_clip4clip bundle exercises.
 std::set<std::string> ea_bundle_switches(const nlohmann::json& c) {
-  const std::string type = c.at("se_type").get<std::string>();
+  const std::string type = c.at("se_block").get<bool>() ? c.at("se_type").get<std::string>() : "no se_block";
   std::string name = "ea " + c.at("sim_header").get<std::string>() + " " + type;
   if (type == "excitation_aggregation") name += " " + c.at("excitation_aggregation_type").get<std::string>();
-  return {name, std::string("ea_intra_attn=") + (c.at("ea_intra_attn").get<bool>() ? "on" : "off"),
+  std::set<std::string> out = {name, std::string("ea_intra_attn=") + (c.at("ea_intra_attn").get<bool>() ? "on" : "off"),
           std::string("ea_mask_frames=") + (c.at("ea_mask_frames").get<bool>() ? "on" : "off"),
           c.at("reduction_ratio").get<double>() < 1 ? "ea reduction_ratio<1" : "ea reduction_ratio>1"};
+  if (c.at("init_from_clip").get<bool>()) out.insert("ea " + c.at("sim_header").get<std::string>() + " init_from_clip");
+  return out;
 }
 
 }  // namespace
@@ -120,11 +122,13 @@ TEST_CASE("the committed bundles exercise every ablation switch", "[models][veri
         "video_word=on", "video_word=off", "sentence_frame=on", "sentence_frame=off", "frame_word=on",
         "frame_word=off", "clip4clip_meanP", "clip4clip_seqTransf",
         // EA-CLIP4Clip (tools/reference/ea_clip4clip_reference.py): the README's loose configurations,
-        // the other se_types and block pairs, and both switches of ours.
+        // the other se_types and block pairs, and both switches of ours,
         "ea meanP excitation_aggregation unity", "ea seqTransf aggregation", "ea meanP excitation",
         "ea seqTransf excitation_seq", "ea seqLSTM aggregation", "ea meanP excitation_aggregation squeeze_expand",
         "ea seqTransf excitation_aggregation expand_squeeze", "ea_intra_attn=on", "ea_intra_attn=off",
-        "ea_mask_frames=on", "ea_mask_frames=off", "ea reduction_ratio<1", "ea reduction_ratio>1"}) {
+        "ea_mask_frames=on", "ea_mask_frames=off", "ea reduction_ratio<1", "ea reduction_ratio>1",
+        // the tight type: the README's excitation one, CLIP4Clip's own, the cross encoder from CLIP
+        "ea tightTransf excitation", "ea tightTransf no se_block", "ea tightTransf init_from_clip"}) {
     INFO(want);
     CHECK(seen.count(want));
   }

@@ -18,19 +18,10 @@ TEST_CASE("tc_mgc: a trained tiny model beats chance on the toy task", "[train][
   head.head = "tc_mgc";
   head.options = {{"keep_rate", 0.5}, {"transformer_dropout", 0.1}};  // k = 3 of the 6 word positions
   auto model = models::from_scratch(test::tiny_clip_config(), head, 23);
-  test::ToySource train_set(48, 8, 8);
-  TrainOptions o = test::quiet_train_options(dir, 6);
-  o.save_checkpoints = false;
-  test::ToySource pairs(8, 8, 8);
-  pairs.shuffle = false;
-  data::EvalInputs in;
-  in.texts = in.videos = &pairs;
-  const double before = evaluate(*model, in).t2v.r1;
-  const TrainSummary s = Trainer(*model, train_set, o).run();
-  CHECK_FALSE(s.stopped_non_finite);
-  const double after = evaluate(*model, in).t2v.r1;
-  INFO("R@1 before " << before << " after " << after);
-  CHECK(after >= 50.0);  // chance is 12.5
+  const test::ToyTraining r = test::train_on_toy_task(*model, dir, 6);
+  CHECK_FALSE(r.stopped_non_finite);
+  INFO("R@1 before " << r.r1_before << " after " << r.r1_after);
+  CHECK(r.r1_after >= 50.0);  // chance is 12.5
 }
 
 namespace {

@@ -12,6 +12,7 @@
 
 #include "xclip/models/model.hpp"
 #include "xclip/models/build.hpp"
+#include "xclip/train/evaluate.hpp"
 #include "xclip/train/trainer.hpp"
 
 namespace xclip::test {
@@ -126,5 +127,26 @@ class ToySource : public data::BatchSource {
   std::vector<int64_t> order_;
   int64_t epoch_ = -1, next_ = 0;
 };
+
+// Text-to-video R@1 on the toy task's 8 pairs (8 classes, chance 12.5) before and after `epochs`
+// epochs on 48 samples in batches of 8 (no checkpoints written).
+struct ToyTraining {
+  double r1_before = 0, r1_after = 0;
+  bool stopped_non_finite = false;
+};
+inline ToyTraining train_on_toy_task(models::RetrievalModel& model, const std::filesystem::path& dir, int64_t epochs) {
+  ToySource train_set(48, 8, 8);
+  train::TrainOptions o = quiet_train_options(dir, epochs);
+  o.save_checkpoints = false;
+  ToySource pairs(8, 8, 8);
+  pairs.shuffle = false;
+  data::EvalInputs in;
+  in.texts = in.videos = &pairs;
+  ToyTraining r;
+  r.r1_before = train::evaluate(model, in).t2v.r1;
+  r.stopped_non_finite = train::Trainer(model, train_set, o).run().stopped_non_finite;
+  r.r1_after = train::evaluate(model, in).t2v.r1;
+  return r;
+}
 
 }  // namespace xclip::test

@@ -1,7 +1,13 @@
 """Our PyTorch reference of EA-CLIP4Clip (Jing et al., Neurocomputing 2024: excitation and
-aggregation blocks in CLIP4Clip's loose type), written from ../shared/design/followups-spec.md
-Part B (§B1-§B4, §B6), and the writer of its `verify` bundles. CLIP and the temporal transformer
-are those of xclip_reference.py (same tiny CLIP, same bundle format).
+aggregation blocks in CLIP4Clip's loose type, excitation before CLIP4Clip's cross encoder in the
+tight type), written from ../shared/design/followups-spec.md Part B (§B1-§B4, §B6) and, for the
+tight type, from the facts of CLIP4Clip's modules/module_cross.py (CrossModel: position
+embeddings only, the token-type embeddings and the embedding LayerNorm being commented out;
+dropout; the CLIP blocks with the TF LayerNorm; the pooler LayerNorm → dense → QuickGELU on the
+first token) and modeling.py (_cross_similarity: the EOT feature as one always-attended token
+before the frames, similarity_dense on the pooled output, no logit scale), and the writer of its
+`verify` bundles. CLIP and the temporal transformer are those of xclip_reference.py (same tiny
+CLIP, same bundle format).
 
 Run offline with Debian's PyTorch 1.13 (never at test time), from the repository root:
     /usr/bin/python3 tools/reference/ea_clip4clip_reference.py tests/fixtures/bundles
@@ -10,7 +16,9 @@ It writes tests/fixtures/bundles/ea_*/ (one folder per entry of BUNDLES below), 
                         se_block.scale.fc.* / se_block.aggregate.fc.*, se_block_excitation.fc.*),
                         frame_position_embeddings.weight and transformerClip.* (seqTransf),
                         frame_position_embeddings.weight (unused) and lstm_visual.* (seqLSTM),
-                        intra_mlp.{0,2}.* (ea_intra_attn)
+                        intra_mlp.{0,2}.* (ea_intra_attn), cross.* and similarity_dense.*
+                        (tightTransf; with init_from_clip the cross transformer and its
+                        position table are left out: the model copies them from CLIP's text tower)
   inputs.safetensors    video f32 [B,N,3,H,W] (padded frames zero images), video_mask i64 [B,N],
                         input_ids i64 [B,L], attention_mask i64 [B,L]
   expected.safetensors  sim_train [B,B], loss [1], sim_eval [B,B] (block by block with
@@ -20,7 +28,8 @@ It writes tests/fixtures/bundles/ea_*/ (one folder per entry of BUNDLES below), 
                         weights), video_output, logits.video_sentence, grad.<name> of every parameter
   config.json           "model": "ea_clip4clip", the options under the official flag names
                         (se_block, se_type, reduction_ratio, excitation_aggregation_type) and ours
-                        (ea_intra_attn, ea_mask_frames), plus kind, precision, clip_head_width,
+                        (ea_intra_attn, ea_mask_frames), hidden_dropout_prob (cross_config.json's name;
+                        0 in the bundles: dropout is random), plus kind, precision, clip_head_width,
                         tolerance, grad_tolerance, init_from_clip, description
 
 Everything is computed in float64 on values rounded to f32 first (as xclip_reference.py).
@@ -98,6 +107,36 @@ DEFAULT_OPTIONS = OrderedDict(model="ea_clip4clip", sim_header="meanP", max_word
                               ea_intra_attn=False, ea_mask_frames=False)
 
 
+# ---- the tight type's cross encoder (CLIP4Clip module_cross.py, modeling.py _cross_similarity) ------------
+class CrossPooler(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.ln_pool = xr.TFLayerNorm(d)
+        self.dense = nn.Linear(d, d)
+
+    def forward(self, hidden):  # [P, L, D] -> [P, D]: the first token, after the LayerNorm of all
+        return xr.QuickGELU()(self.dense(self.ln_pool(hidden)[:, 0]))
+
+
+class CrossModel(nn.Module):
+    """cross.*: position embeddings (context rows), dropout, module_cross.Transformer, pooler."""
+
+    def __init__(self, d, context, layers, heads, dropout):
+        super().__init__()
+        self.embeddings = nn.Module()
+        self.embeddings.position_embeddings = nn.Embedding(context, d)
+        self.dropout = nn.Dropout(dropout)
+        self.transformer = xr.TransformerClip(d, layers, heads)
+        self.pooler = CrossPooler(d)
+
+    def forward(self, concat, concat_mask):  # [P, L, D], [P, L] (1 attended) -> pooled [P, D]
+        L = concat.shape[1]
+        x = self.dropout(concat + self.embeddings.position_embeddings(torch.arange(L)).unsqueeze(0))
+        ext = ((1.0 - xr.real(concat_mask).unsqueeze(1)) * -1000000.0).expand(-1, L, -1)
+        x = self.transformer(x.permute(1, 0, 2), ext).permute(1, 0, 2)
+        return self.pooler(x)
+
+
 class EACLIP4Clip(nn.Module):
     def __init__(self, opt):
         super().__init__()
@@ -121,6 +160,18 @@ class EACLIP4Clip(nn.Module):
                                        num_layers=1)
         if opt["ea_intra_attn"]:
             self.intra_mlp = nn.Sequential(nn.Linear(2 * D, D), nn.ReLU(), nn.Linear(D, 1))
+        if opt["sim_header"] == "tightTransf":
+            self.cross = CrossModel(D, xr.CLIP_CFG["context"], opt["cross_num_hidden_layers"], opt["temporal_heads"],
+                                    opt["hidden_dropout_prob"])
+            self.similarity_dense = nn.Linear(D, 1)
+
+    def init_cross_from_clip(self):
+        """from_pretrained without cross weights: the position table is CLIP's text
+        positional_embedding, cross block n a copy of CLIP text block n (n < layers)."""
+        with torch.no_grad():
+            self.cross.embeddings.position_embeddings.weight.copy_(self.clip.positional_embedding)
+            for n, block in enumerate(self.cross.transformer.resblocks):
+                block.load_state_dict(self.clip.transformer.resblocks[n].state_dict())
 
     def get_sequence_output(self, input_ids):
         return xr.real(self.clip.encode_text(input_ids)[0])
@@ -188,7 +239,28 @@ class EACLIP4Clip(nn.Module):
         steps["video_output"] = video / video.norm(dim=-1, keepdim=True)
         return steps
 
+    def cross_similarity(self, sequence_output, visual_output, video_mask):
+        """The tight type: excitation on the frames (se_type excitation), then for every (text,
+        video) pair, text-major, the sequence [EOT feature ; frames] with the mask [1 ; video_mask]
+        through the cross model, and similarity_dense of the pooled token."""
+        T, V, N = sequence_output.shape[0], visual_output.shape[0], visual_output.shape[1]
+        inter = OrderedDict()
+        x = visual_output
+        if hasattr(self, "se_block"):
+            inter["weight_exc"] = self.se_block.weights(x, self.frame_mask(video_mask))
+            x = self.se_block.apply(x, inter["weight_exc"])
+        text = sequence_output.unsqueeze(1).unsqueeze(1).expand(T, V, 1, -1)
+        frames = x.unsqueeze(0).expand(T, V, N, -1)
+        concat = torch.cat([text, frames], dim=2).reshape(T * V, N + 1, -1)
+        mask = torch.cat([torch.ones(V, 1, dtype=video_mask.dtype), video_mask], dim=1)
+        concat_mask = mask.unsqueeze(0).expand(T, V, N + 1).reshape(T * V, N + 1)
+        logits = self.similarity_dense(self.cross(concat, concat_mask)).reshape(T, V)
+        inter["logits.cross"] = logits
+        return logits, inter
+
     def similarity(self, sequence_output, visual_output, video_mask):
+        if self.opt["sim_header"] == "tightTransf":
+            return self.cross_similarity(sequence_output, visual_output, video_mask)
         steps = self.video_feature(visual_output, video_mask)
         sentence = sequence_output / sequence_output.norm(dim=-1, keepdim=True)
         logits = self.clip.logit_scale.exp() * sentence @ steps["video_output"].t()
@@ -219,16 +291,20 @@ def make_inputs(gen):
 
 def randomize_blocks(model, gen, spread):
     """The blocks' first layers wide enough that some ReLU units are off and some ReLU6 units clip
-    at 6 (the squeezed frame means are small)."""
+    at 6 (the squeezed frame means are small); the pooler's LayerNorm gains near 1, like the blocks'."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("fc.0.weight"):
                 p.normal_(0, spread, generator=gen)
+            elif name.endswith("ln_pool.weight"):
+                p.normal_(1.0, 0.2, generator=gen)
 
 
-def build_bundle(out_dir, name, description, options, seed, spread):
+def build_bundle(out_dir, name, description, options, seed, spread, init_from_clip=False):
     opt = OrderedDict(DEFAULT_OPTIONS)
     opt.update(options)
+    if opt["sim_header"] == "tightTransf":
+        opt["hidden_dropout_prob"] = 0.0
     gen = torch.Generator().manual_seed(20241200 + seed)
     model = EACLIP4Clip(opt)
     xr.randomize_clip(model.clip, gen)
@@ -239,6 +315,8 @@ def build_bundle(out_dir, name, description, options, seed, spread):
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(p.float())
+    if init_from_clip:
+        model.init_cross_from_clip()
     inp = make_inputs(gen)
     inp["video"] = inp["video"].float().to(xr.DTYPE)
 
@@ -272,9 +350,15 @@ def build_bundle(out_dir, name, description, options, seed, spread):
     expected.update((k, v.detach()) for k, v in inter.items())
     expected.update(xr.parameter_grads(model))
     config = OrderedDict(kind="full", description=description, precision="f32", clip_head_width=xr.HEAD_WIDTH,
-                         tolerance=1e-5, grad_tolerance=1e-5, init_from_clip=False)
+                         tolerance=1e-5, grad_tolerance=1e-5, init_from_clip=init_from_clip)
+    if opt["sim_header"] == "tightTransf":
+        # similarity_dense.bias adds one constant to every logit, which both softmaxes of the loss
+        # cancel: its gradient is 0 (here ~1e-17), and f32 leaves ~1e-8 of rounding in its sum.
+        config["absolute_tolerance"] = 1e-7
     config.update(opt)
-    xr.write_bundle(os.path.join(out_dir, name), OrderedDict(model.named_parameters()), inp, expected, config,
+    copied = ("cross.embeddings.", "cross.transformer.") if init_from_clip else ()
+    weights = OrderedDict((k, p) for k, p in model.named_parameters() if not k.startswith(copied))
+    xr.write_bundle(os.path.join(out_dir, name), weights, inp, expected, config,
                     "tools/reference/ea_clip4clip_reference.py")
     ranges = " ".join(f"{k} [{float(t.min()):.2f},{float(t.max()):.2f}]" for k, t in pre_activations.items())
     gap = float((sim_train.detach() - sim_eval).abs().max())
@@ -302,7 +386,16 @@ BUNDLES = [
      {"se_type": "excitation_aggregation", "ea_intra_attn": True}, 6.0),
     ("ea_seqlstm_agg_r0.25", "README 'Expansion Aggregation vs seqLSTM': CLIP4Clip's LSTM (+ residual), then "
      "aggregation r 0.25 (ReLU6)", {"sim_header": "seqLSTM", "se_type": "aggregation", "reduction_ratio": 0.25}, 12.0),
+    ("ea_tighttransf_excitation_r4", "README 'Squeeze Excitation vs tightTransf': excitation r 4 (ReLU) on the frames, "
+     "then CLIP4Clip's cross encoder over every pair and similarity_dense",
+     {"sim_header": "tightTransf", "se_type": "excitation"}, 6.0),
+    ("ea_tighttransf_plain", "CLIP4Clip's own tight type (se_block off): the cross encoder alone over the raw frames",
+     {"sim_header": "tightTransf", "se_block": False}, 1.0),
 ]
+TIGHT_FROM_CLIP = ("ea_tighttransf_init_from_clip", "tightTransf excitation r 0.5 (ReLU6) with masked squeeze, the "
+                   "cross transformer and its position table copied from CLIP's text tower (from_pretrained)",
+                   {"sim_header": "tightTransf", "se_type": "excitation", "reduction_ratio": 0.5, "ea_mask_frames": True},
+                   12.0)
 
 
 def main(out_dir):
@@ -310,6 +403,8 @@ def main(out_dir):
     torch.set_default_dtype(xr.DTYPE)
     for i, (name, description, options, spread) in enumerate(BUNDLES):
         build_bundle(out_dir, name, description, options, i, spread)
+    name, description, options, spread = TIGHT_FROM_CLIP
+    build_bundle(out_dir, name, description, options, len(BUNDLES), spread, init_from_clip=True)
 
 
 if __name__ == "__main__":

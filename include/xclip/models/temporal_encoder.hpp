@@ -24,6 +24,17 @@ Tensor frame_padding_mask(const Tensor& video_mask, DType dtype);
 Tensor temporal_encode(const Tensor& frames, const Tensor& video_mask, const Tensor& position_table,
                        const nn::Transformer& transformer);
 
+// The original's init_weights of a module_cross.Transformer (the temporal encoder's, the tight
+// type's cross encoder): Linear weights N(0, 0.02), biases 0, LayerNorm (1, 0), and in_proj
+// xavier_uniform (nn.MultiheadAttention's own init, which init_weights does not reach); `gen` is
+// consumed block by block in that order.
+void init_module_cross_transformer(nn::Transformer& transformer, Generator& gen);
+
+// from_pretrained's copies of CLIP's text tower into a module_cross.Transformer: `position_name` =
+// clip.positional_embedding, `blocks_prefix` + "n.*" = clip.transformer.resblocks.n.* for n < layers.
+nn::NamedTensorList copies_of_clip_text_tower(const nn::NamedTensorList& state, int layers,
+                                              const std::string& position_name, const std::string& blocks_prefix);
+
 // The encoder's parameters: frame_position_embeddings.weight [position_rows, width] and
 // transformerClip.resblocks.N.* . A head registers it under the empty name, so the names are
 // top-level, as in the original.

@@ -80,6 +80,9 @@ struct TrainOptions {
   int64_t keep_checkpoints = -1;
   // The 1/N the original's N-GPU all-gather leaves on the encoders' gradients (precision.hpp,
   // scale_pre_gather_gradients), applied before the global clip. 1 = one device's exact gradient.
+  // For a head that contrasts within each rank (SimilarityHead::contrasts_within_rank: the tight
+  // type) it is the number of ranks instead: every batch is split into N slices, each contrasted
+  // on its own with 1/N of the loss, and nothing is divided afterwards (DDP's average).
   int world_size_grad_scale = 1;
   // The exact whole-batch gradient in bounded memory (models/chunked_step.hpp): the towers hold a
   // graph for chunk_clips clips at a time. 0: one graph for the whole batch; kChunkAuto: the
@@ -124,7 +127,8 @@ class Trainer {
  private:
   double train_epoch(int64_t epoch, TrainSummary& summary);
   bool optimizer_step(int64_t epoch, int64_t step_in_epoch, double loss, double seconds, TrainSummary& summary);
-  double batch_gradient(const data::Batch& batch, int gas);
+  double batch_gradient(const data::Batch& batch, int gas, uint64_t micro_step);
+  double slice_gradient(const data::Batch& batch, int gas);
   int64_t chunk_clips_for(const data::Batch& batch);
   void finish_epoch(int64_t epoch, double mean_loss, TrainSummary& summary);
   void remove_old_checkpoints(int64_t epoch);

@@ -174,11 +174,13 @@ void HeadConfig::validate() const {
   const HeadFamily& family = head_family(head);  // throws naming the known families
   for (const auto& [key, value] : options)
     XCLIP_CHECK(family.options.count(key), "config: the ", head, " head has no option '", key, "'");
-  // seqLSTM: CLIP4Clip's LSTM, built for the ea_clip4clip family only (its README configuration).
+  // seqLSTM: CLIP4Clip's LSTM, built for the ea_clip4clip family only (its README configuration);
+  // tightTransf: CLIP4Clip's tight type, for both CLIP4Clip families.
   const bool lstm_ok = sim_header == "seqLSTM" && head == "ea_clip4clip";
-  XCLIP_CHECK(sim_header == "seqTransf" || sim_header == "meanP" || lstm_ok,
-              "config: sim_header must be seqTransf or meanP (or seqLSTM for ea_clip4clip), got '", sim_header,
-              "' (seqLSTM and tightTransf are not part of X-CLIP)");
+  const bool tight_ok = sim_header == "tightTransf" && (head == "clip4clip" || head == "ea_clip4clip");
+  XCLIP_CHECK(sim_header == "seqTransf" || sim_header == "meanP" || lstm_ok || tight_ok,
+              "config: sim_header must be seqTransf or meanP (or seqLSTM for ea_clip4clip, tightTransf for clip4clip "
+              "and ea_clip4clip), got '", sim_header, "' for the ", head, " head");
   // Ranges for the values that size tensors ([max_frames, max_frames] matrices, attention over
   // max_words, layer stacks): checked here, before any of them allocates.
   check_in_range(max_words, 1, kMaxWords, "config: max_words");

@@ -14,22 +14,24 @@ std::unique_ptr<SimilarityHead> make(const HeadConfig& config, const HeadDims& d
 std::vector<HeadFamily>& families() {
   static std::vector<HeadFamily> list = {
       {"xclip", "X-CLIP: temporal encoder, four contrasts with AOSM (Ma et al. 2022)", make<XClipHead>},
-      {"clip4clip", "CLIP4Clip loose type: meanP / seqTransf, video-sentence only (Luo et al. 2021)",
-       make<Clip4ClipHead>},
+      {"clip4clip", "CLIP4Clip: loose type meanP / seqTransf (video-sentence), tight type tightTransf (Luo et al. 2021)",
+       make<Clip4ClipHead>,
+       {{"hidden_dropout_prob", 0.1}}},
       {"tc_mgc", "TC-MGC: text-conditioned video, four terms with SR + ISA, LSA fusion, SDR (arXiv 2504.04707)",
        make<TcMgcHead>,
        {{"conditional_flag", true}, {"sdr_loss_flag", true}, {"sdr_loss_weight", 0.5}, {"keep_rate", 0.1},
         {"softmax_lambda", 100.0}, {"num_mha_heads", 1}, {"transformer_dropout", 0.3},
         {"interaction_type", "1,2,3,4"}, {"lsa_init", "eye"}, {"lva_mask_frames", false}}},
       {"ea_clip4clip",
-       "EA-CLIP4Clip: CLIP4Clip loose type with frame excitation / aggregation blocks (Jing et al. 2024)",
+       "EA-CLIP4Clip: CLIP4Clip with frame excitation / aggregation blocks, loose or tight (Jing et al. 2024)",
        make<Clip4ClipHead>,
        {{"se_block", true},
         {"se_type", "excitation"},
         {"reduction_ratio", 4.0},
         {"excitation_aggregation_type", "unity"},
         {"ea_intra_attn", false},
-        {"ea_mask_frames", false}}},
+        {"ea_mask_frames", false},
+        {"hidden_dropout_prob", 0.1}}},
   };
   return list;
 }

@@ -11,8 +11,12 @@
 // being normalised first, by the blocks' weights or a masked mean. It also takes sim_header
 // seqLSTM (clip4clip_lstm.hpp; frame_position_embeddings.weight is then held but unused, as in
 // the original's state_dict).
+// Both families take sim_header tightTransf, CLIP4Clip's tight type (cross_encoder.hpp): the logits
+// come from a cross transformer over every (text, video) pair, EA's excitation (se_type
+// excitation) on the frames first; option hidden_dropout_prob (0.1) is its embeddings' dropout.
 #pragma once
 #include "xclip/models/heads/clip4clip_lstm.hpp"
+#include "xclip/models/heads/cross_encoder.hpp"
 #include "xclip/models/heads/excitation_aggregation.hpp"
 #include "xclip/models/heads/head.hpp"
 
@@ -30,15 +34,29 @@ class Clip4ClipHead : public SimilarityHead {
   // The temporal encoder: before the gather, decayed unless a bias, f32, not CLIP. The EA blocks:
   // the same, after the gather (but excitation_seq's, which runs before the temporal module).
   ParamRole param_role(const std::string& name) const override;
+  // tightTransf: the cross encoder from CLIP's text tower (CrossEncoder::copies_from_clip).
+  nn::NamedTensorList copies_from_clip(const nn::NamedTensorList& state) const override;
+  void set_step_seed(uint64_t seed, uint64_t step) override;  // the tight type's dropout
+  bool contrasts_within_rank() const override { return cross_ != nullptr; }
 
+  // False for tightTransf: its logits have no text-independent video side.
+  bool has_video_feature() const { return cross_ == nullptr; }
   // video_output [V, D] of these videos (what the search index stores); `steps` receives the
-  // temporal module's output (visual_output_temporal) and the EA blocks' weights.
+  // temporal module's output (visual_output_temporal) and the EA blocks' weights. Throws for tightTransf.
   Tensor video_feature(const VideoFeatures& videos, nn::NamedTensorList* steps = nullptr) const;
   // The EA blocks (nullptr for the plain clip4clip family).
   const ExcitationAggregation* excitation_aggregation() const { return ea_; }
 
  private:
+  // tightTransf: the pair logits of texts × videos (dropout only in training).
+  Tensor tight_logits(const TextFeatures& texts, const VideoFeatures& videos, bool training,
+                      nn::NamedTensorList* steps = nullptr) const;
+  Tensor tight_similarity_matrix(const TextFeatures& texts, const VideoFeatures& videos) const;
+
   ExcitationAggregation* ea_ = nullptr;
+  CrossEncoder* cross_ = nullptr;           // tightTransf
+  double cross_dropout_ = 0;
+  uint64_t seed_ = 0, step_ = 0;
   FrameLstm* lstm_ = nullptr;               // seqLSTM
   nn::WeightModule* lstm_positions_ = nullptr;  // seqLSTM's unused frame_position_embeddings
 };

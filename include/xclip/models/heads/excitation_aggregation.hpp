@@ -100,6 +100,9 @@ class ExcitationAggregation : public nn::Module {
   // [V, N, D] -> [V, D]. No per-frame normalisation before the pooling (unlike CLIP4Clip).
   // `steps` (optional) receives weight_exc / weight_agg.
   Tensor video_feature(const Tensor& temporal, const Tensor& video_mask, nn::NamedTensorList* steps = nullptr) const;
+  // tightTransf (_get_cross_output): the frames the cross encoder sees, excited when se_type is
+  // excitation (the only block the tight type applies), else as they are; `steps` receives weight_exc.
+  Tensor cross_frames(const Tensor& frames, const Tensor& video_mask, nn::NamedTensorList* steps = nullptr) const;
   void reset_parameters(Generator& gen);
   // True for the parameters used after the all-gather (all but excitation_seq's excitation).
   bool after_gather(const std::string& name) const;

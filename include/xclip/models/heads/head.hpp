@@ -6,7 +6,7 @@
 // One header and one folder per head family (src/models/heads/<family>/), chosen by the config's
 // "head" through one registry (src/models/heads/registry.cpp):
 //   xclip      X-CLIP: temporal encoder, four contrasts, AOSM            (heads/xclip_head.hpp)
-//   clip4clip  CLIP4Clip loose type: meanP / seqTransf, video-sentence   (heads/clip4clip_head.hpp)
+//   clip4clip  CLIP4Clip: meanP / seqTransf video-sentence, tightTransf   (heads/clip4clip_head.hpp)
 //   tc_mgc     TC-MGC: LVA-conditioned terms with SR + ISA, LSA, SDR     (heads/tc_mgc_head.hpp)
 //   ea_clip4clip  the CLIP4Clip head with EA-CLIP4Clip's frame blocks  (heads/excitation_aggregation.hpp)
 // A head also says how training treats each of its parameters (ParamRole), so the optimizer
@@ -91,6 +91,12 @@ class SimilarityHead : public nn::Module {
   // The trainer's seed and global micro-step, told before each training forward: a head with
   // dropout draws its masks from them (stateless, so a resumed run redraws the same). Default: none.
   virtual void set_step_seed(uint64_t /*seed*/, uint64_t /*step*/) {}
+  // How the original trains this head on N GPUs. False: the features are all-gathered, every rank
+  // contrasts the whole global batch, and the encoders' gradients carry 1/N (the loose types).
+  // True: each rank contrasts its own B/N clips and DDP averages the ranks' gradients (CLIP4Clip's
+  // tight type): the trainer then runs --world_size_grad_scale slices of the batch, each with 1/N
+  // of the loss, and divides nothing afterwards. Default: false.
+  virtual bool contrasts_within_rank() const { return false; }
   // Names in a loaded state the head knows and drops (e.g. an official checkpoint's unused
   // tensors); they are reported neither as used nor as unexpected. Default: none.
   virtual bool ignores_state_name(const std::string& /*name*/) const { return false; }

@@ -9,7 +9,8 @@
 // JSON (every key optional; names as main_xclip.py spells its flags where it has one):
 //   {"head": "xclip" | "clip4clip",             the family; clip4clip applies its preset first
 //    "model": ...,                              the same as "head" (the older spelling)
-//    "sim_header": "seqTransf" | "meanP",       temporal encoder on / off (Table 8)
+//    "sim_header": "seqTransf" | "meanP",       temporal encoder on / off (Table 8); the CLIP4Clip
+//                                               families also take tightTransf (and EA seqLSTM)
 //    "max_words": 32, "max_frames": 12, "cross_num_hidden_layers": 4,
 //    "temporal_heads": 0,                       0 = width / 64, as the original
 //    "temperature": 0.01,                       AOSM softmax τ (Table 9)
@@ -98,6 +99,8 @@ struct HeadConfig {
   nlohmann::json option(const std::string& key) const;
 
   bool temporal_encoder() const { return sim_header == "seqTransf"; }
+  // CLIP4Clip's tight type: a cross encoder over every text-video pair (heads/cross_encoder.hpp).
+  bool cross_encoder() const { return sim_header == "tightTransf"; }
   // The clip4clip head, meanP / seqTransf: video-sentence only, no learnable matrices.
   static HeadConfig clip4clip(const std::string& sim_header);
 

@@ -146,6 +146,12 @@ EaOptions EaOptions::parse(const HeadConfig& c) {
     if (t == "squeeze_expand") check_ratio(o.reduction_ratio, "> 1", o.reduction_ratio > 1, t);
     if (t == "expand_squeeze") check_ratio(o.reduction_ratio, "< 1", o.reduction_ratio < 1, t);
   }
+  if (c.sim_header == "tightTransf") {
+    XCLIP_CHECK(!o.se_block || o.se_type == "excitation",
+                "config: sim_header tightTransf takes se_type excitation only (the released _get_cross_output "
+                "applies no other block), got '", o.se_type, "'");
+    XCLIP_CHECK(!o.intra_attn, "config: ea_intra_attn is a loose-type module: the released tight type never applies it");
+  }
   XCLIP_CHECK(!(o.se_block && o.se_type == "excitation_seq" && c.sim_header == "meanP"),
               "config: se_type 'excitation_seq' needs sim_header seqTransf or seqLSTM: it excites the frames "
               "before the temporal module, and with meanP the released code never applies it");
@@ -215,6 +221,14 @@ Tensor ExcitationAggregation::video_feature(const Tensor& temporal, const Tensor
     video = ops::masked_mean(x, video_mask, 1);  // _mean_pooling_for_similarity_visual, raw frames
   }
   return ops::l2_normalize(video, -1);
+}
+
+Tensor ExcitationAggregation::cross_frames(const Tensor& frames, const Tensor& video_mask,
+                                           nn::NamedTensorList* steps) const {
+  if (!excitation_) return frames;
+  const Tensor e = excitation_->weights(frames, mask_if_on(video_mask));
+  if (steps) steps->emplace_back("weight_exc", e);
+  return excitation_->apply(frames, e);
 }
 
 void ExcitationAggregation::reset_parameters(Generator& gen) {
