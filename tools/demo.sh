@@ -11,14 +11,19 @@
 #                         scores a test caption's video above its mirror twin (chance 50%)
 #   5. xclip-cli index / search  the held-out videos indexed with the best X-CLIP, searched for two
 #                         captions (a table, and the page WORK/search.html)
+#   6. (XCLIP_DEMO_FOLLOWUPS=1) the follow-up heads on the same data and settings: TC-MGC and
+#                         EA-CLIP4Clip (meanP, excitation then aggregation), rows added to both
+#                         tables (TC-MGC is the slow one: about 11 minutes on one core)
 # Usage: tools/demo.sh [BUILD_DIR]   (env: XCLIP_DEMO_DIR = work folder, default BUILD_DIR/demo;
-#        XCLIP_DEMO_EPOCHS = epochs, XCLIP_DEMO_MIN_R1 = the R@1 the demo must reach)
+#        XCLIP_DEMO_EPOCHS = epochs, XCLIP_DEMO_MIN_R1 = the R@1 the demo must reach,
+#        XCLIP_DEMO_FOLLOWUPS = 1 for step 6)
 set -euo pipefail
 BUILD_DIR="${1:-build}"
 CLI="$BUILD_DIR/xclip-cli"
 WORK="${XCLIP_DEMO_DIR:-$BUILD_DIR/demo}"
 EPOCHS="${XCLIP_DEMO_EPOCHS:-16}"
 MIN_R1="${XCLIP_DEMO_MIN_R1:-40}"
+FOLLOWUPS="${XCLIP_DEMO_FOLLOWUPS:-0}"
 [ -x "$CLI" ] || { echo "demo: $CLI not found (make build first)" >&2; exit 1; }
 
 START=$(date +%s)
@@ -59,22 +64,41 @@ COMMON=(--init random --seed 42 --datatype msrvtt --data_path "$WORK/data" --fea
 MEANP_CONFIG="$(dirname "$0")/../data/configs/clip4clip_meanP.json"
 [ -f "$MEANP_CONFIG" ] || { echo "demo: $MEANP_CONFIG not found" >&2; exit 1; }
 
-step "training X-CLIP and meanP from scratch, $EPOCHS epochs each (one core each; logs in $WORK/*.log)"
-OMP_NUM_THREADS=1 "$CLI" train "${COMMON[@]}" --sim_header seqTransf --output_dir "$WORK/xclip" \
-  --save_sim "$WORK/xclip/test_sim.npy" \
-  > "$WORK/xclip.log" 2>&1 &
-PID_X=$!
-OMP_NUM_THREADS=1 "$CLI" train "${COMMON[@]}" --model_config "$MEANP_CONFIG" --output_dir "$WORK/meanp" \
-  --save_sim "$WORK/meanp/test_sim.npy" \
-  > "$WORK/meanp.log" 2>&1 &
-PID_M=$!
-trap 'kill $PID_X $PID_M 2>/dev/null || true' INT TERM
+# Trains two runs side by side, one core each, echoing each one's epoch summaries as they appear:
+#   train_two LABEL_1 DIR_1 ARGS_1 LABEL_2 DIR_2 ARGS_2   (ARGS_*: names of arrays of extra flags)
+# Each run writes WORK/DIR/ (checkpoints, test_metrics.json, test_sim.npy) and WORK/DIR.log.
+train_two() {
+  local label_1="$1" dir_1="$2" label_2="$4" dir_2="$5"
+  local -n args_1="$3" args_2="$6"
+  OMP_NUM_THREADS=1 "$CLI" train "${COMMON[@]}" "${args_1[@]}" --output_dir "$WORK/$dir_1" \
+    --save_sim "$WORK/$dir_1/test_sim.npy" > "$WORK/$dir_1.log" 2>&1 &
+  local pid_1=$!
+  OMP_NUM_THREADS=1 "$CLI" train "${COMMON[@]}" "${args_2[@]}" --output_dir "$WORK/$dir_2" \
+    --save_sim "$WORK/$dir_2/test_sim.npy" > "$WORK/$dir_2.log" 2>&1 &
+  local pid_2=$!
+  trap "kill $pid_1 $pid_2 2>/dev/null || true" INT TERM
+  SEEN_1=0 SEEN_2=0
+  while kill -0 "$pid_1" 2>/dev/null || kill -0 "$pid_2" 2>/dev/null; do
+    sleep 5
+    show_new "$WORK/$dir_1.log" "$label_1" SEEN_1
+    show_new "$WORK/$dir_2.log" "$label_2" SEEN_2
+  done
+  local status=0
+  wait "$pid_1" || status=1
+  wait "$pid_2" || status=1
+  show_new "$WORK/$dir_1.log" "$label_1" SEEN_1
+  show_new "$WORK/$dir_2.log" "$label_2" SEEN_2
+  if [ "$status" -ne 0 ]; then
+    echo "demo: a training run failed; the end of its log:" >&2
+    tail -n 5 "$WORK/$dir_1.log" "$WORK/$dir_2.log" >&2
+    exit 1
+  fi
+}
 
-# Echo each run's epoch summaries as they appear.
-SEEN_X=0 SEEN_M=0
+# "train: epoch N finished" and the text-to-video row of the evaluation after it, for the lines
+# of LOG not shown yet (their count is in the variable named by the third argument).
 show_new() {  # log prefix seen-count-variable
   local lines
-  # "train: epoch N finished" and the text-to-video row of the evaluation after it.
   lines=$(awk '/^train: epoch/ { print; next } /^eval after epoch/ { grab = 1; next }
                grab && /^text-to-video/ { print; grab = 0 }' "$1" 2>/dev/null || true)
   local n
@@ -84,24 +108,28 @@ show_new() {  # log prefix seen-count-variable
     printf -v "$3" '%d' "$n"
   fi
 }
-while kill -0 "$PID_X" 2>/dev/null || kill -0 "$PID_M" 2>/dev/null; do
-  sleep 5
-  show_new "$WORK/xclip.log" "X-CLIP" SEEN_X
-  show_new "$WORK/meanp.log" "meanP " SEEN_M
-done
-STATUS=0
-wait "$PID_X" || STATUS=1
-wait "$PID_M" || STATUS=1
-show_new "$WORK/xclip.log" "X-CLIP" SEEN_X
-show_new "$WORK/meanp.log" "meanP " SEEN_M
-if [ "$STATUS" -ne 0 ]; then
-  echo "demo: a training run failed; the end of its log:" >&2
-  tail -n 5 "$WORK/xclip.log" "$WORK/meanp.log" >&2
-  exit 1
+
+step "training X-CLIP and meanP from scratch, $EPOCHS epochs each (one core each; logs in $WORK/*.log)"
+XCLIP_ARGS=(--sim_header seqTransf)
+MEANP_ARGS=(--model_config "$MEANP_CONFIG")
+train_two "X-CLIP" xclip XCLIP_ARGS "meanP " meanp MEANP_ARGS
+RUNS=("X-CLIP:xclip" "CLIP4Clip-meanP:meanp")
+
+if [ "$FOLLOWUPS" = 1 ]; then
+  # TC-MGC with its MSR-VTT file; keep_rate 0.25 keeps 4 of the 16 word positions (the file's 0.1
+  # is for 32 words). EA-CLIP4Clip: its README's meanP configuration.
+  CONFIGS="$(dirname "$0")/../data/configs"
+  TC_MGC_ARGS=(--model_config "$CONFIGS/tc_mgc_msrvtt.json" --keep_rate 0.25)
+  EA_ARGS=(--model_config "$CONFIGS/ea_clip4clip_meanP_exc_agg.json")
+  step "the follow-up heads: TC-MGC and EA-CLIP4Clip, $EPOCHS epochs each (one core each)"
+  train_two "TC-MGC" tc_mgc TC_MGC_ARGS "EA    " ea_clip4clip EA_ARGS
+  RUNS+=("TC-MGC:tc_mgc" "EA-CLIP4Clip:ea_clip4clip")
 fi
 
 step "test set: 100 held-out videos, the best epoch of each run"
-"$CLI" compare "X-CLIP=$WORK/xclip/test_metrics.json" "CLIP4Clip-meanP=$WORK/meanp/test_metrics.json" | tee "$WORK/results.txt"
+COMPARE=()
+for run in "${RUNS[@]}"; do COMPARE+=("${run%%:*}=$WORK/${run#*:}/test_metrics.json"); done
+"$CLI" compare "${COMPARE[@]}" | tee "$WORK/results.txt"
 R1=$(awk '$1 == "X-CLIP" && $2 == "text-to-video" { print $3 }' "$WORK/results.txt")
 
 # The mirror pairs: caption i against the video of the caption with the direction reversed
@@ -115,7 +143,7 @@ awk -F, 'NR > 1 { cap[NR - 2] = $4; row[$4] = NR - 2 }
             if (m in row) print i "," i "," row[m] } }' "$WORK/data/MSRVTT_JSFUSION_test.csv" > "$WORK/mirror_pairs.csv"
 echo
 echo "mirror pairs: the caption's own video scored above the same scene with the motion reversed"
-for run in "X-CLIP:xclip" "CLIP4Clip-meanP:meanp"; do
+for run in "${RUNS[@]}"; do
   "$CLI" metrics "$WORK/${run#*:}/test_sim.npy" --pairs "$WORK/mirror_pairs.csv" |
     awk -v name="${run%%:*}" '$1 == "pairs" { $1 = ""; printf "%-16s%s\n", name, $0 }' | tee -a "$WORK/results.txt"
 done
