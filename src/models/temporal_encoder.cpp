@@ -45,18 +45,25 @@ Tensor TemporalEncoder::forward(const Tensor& frames, const Tensor& video_mask) 
   return temporal_encode(frames, video_mask, frame_position_embeddings.weight, transformer_clip);
 }
 
+void init_weights_normal(Tensor& weight, Generator& gen) {
+  NoGradGuard no_grad;
+  weight.copy_(Tensor::randn(weight.shape(), gen, DType::f64, 0.0, 0.02));
+}
+
+void init_weights_linear(nn::Linear& linear, Generator& gen) {
+  init_weights_normal(linear.weight, gen);
+  NoGradGuard no_grad;
+  if (linear.bias) linear.bias->fill_(0);
+}
+
 void init_module_cross_transformer(nn::Transformer& transformer, Generator& gen) {
   NoGradGuard no_grad;
-  auto normal = [&](Tensor& t) { t.copy_(Tensor::randn(t.shape(), gen, DType::f64, 0.0, 0.02)); };
   for (nn::ResidualAttentionBlock* block : transformer.resblocks) {
     Tensor& in_proj = block->attn.in_proj_weight;
     const double bound = std::sqrt(6.0 / double(in_proj.dim(0) + in_proj.dim(1)));  // xavier_uniform
     in_proj.copy_(Tensor::uniform(in_proj.shape(), gen, -bound, bound, DType::f64));
     block->attn.in_proj_bias.fill_(0);
-    for (nn::Linear* lin : {&block->attn.out_proj, &block->mlp.c_fc, &block->mlp.c_proj}) {
-      normal(lin->weight);
-      if (lin->bias) lin->bias->fill_(0);
-    }
+    for (nn::Linear* lin : {&block->attn.out_proj, &block->mlp.c_fc, &block->mlp.c_proj}) init_weights_linear(*lin, gen);
     for (nn::LayerNorm* ln : {&block->ln_1, &block->ln_2}) {
       ln->weight.fill_(1);
       ln->bias.fill_(0);
@@ -65,11 +72,7 @@ void init_module_cross_transformer(nn::Transformer& transformer, Generator& gen)
 }
 
 void TemporalEncoder::reset_parameters(Generator& gen) {
-  {
-    NoGradGuard no_grad;
-    frame_position_embeddings.weight.copy_(
-        Tensor::randn(frame_position_embeddings.weight.shape(), gen, DType::f64, 0.0, 0.02));
-  }
+  init_weights_normal(frame_position_embeddings.weight, gen);
   init_module_cross_transformer(transformer_clip, gen);
 }
 

@@ -18,15 +18,12 @@
 
 using namespace xclip;
 using namespace xclip::models;
+using xclip::test::max_abs_diff;
+using xclip::test::randn_f64;
 
 namespace {
 
 constexpr int64_t B = 3, L = 5, N = 3, D = 8;
-
-Tensor rnd(const Shape& s, uint64_t seed, double sd = 1.0) {
-  Generator g(seed);
-  return Tensor::randn(s, g, DType::f64, 0.0, sd);
-}
 
 HeadConfig tiny(std::map<std::string, nlohmann::json> options = {}) {
   HeadConfig c;
@@ -44,7 +41,7 @@ HeadConfig tiny(std::map<std::string, nlohmann::json> options = {}) {
 // misplaced matrix shows in the gradients.
 void perturb(const nn::NamedTensorList& params, uint64_t seed) {
   NoGradGuard no_grad;
-  for (auto [name, p] : params) p.copy_(ops::add(p, rnd(p.shape(), ++seed, 0.1)));
+  for (auto [name, p] : params) p.copy_(ops::add(p, randn_f64(p.shape(), ++seed, 0.1)));
 }
 
 struct Batch {
@@ -52,7 +49,7 @@ struct Batch {
 };
 
 Batch batch(int64_t t, int64_t v, uint64_t seed, bool grad = false) {
-  Batch b{rnd(Shape{t, D}, seed), rnd(Shape{t, L, D}, seed + 1), rnd(Shape{v, N, D}, seed + 2),
+  Batch b{randn_f64(Shape{t, D}, seed), randn_f64(Shape{t, L, D}, seed + 1), randn_f64(Shape{v, N, D}, seed + 2),
           Tensor::ones(Shape{t, L}, DType::i64), Tensor::ones(Shape{v, N}, DType::i64)};
   if (v > 1) b.video_mask.data<int64_t>()[N - 1] = 0;  // one padded frame
   if (grad) {
@@ -61,14 +58,6 @@ Batch batch(int64_t t, int64_t v, uint64_t seed, bool grad = false) {
     b.frames.set_requires_grad(true);
   }
   return b;
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  REQUIRE(x.size() == y.size());
-  double worst = 0;
-  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
-  return worst;
 }
 
 void check_head_and_loss(const HeadConfig& cfg) {
@@ -99,7 +88,7 @@ TEST_CASE("tc_mgc gradcheck: ISA (softmax-linear-softmax aggregation)", "[tc_mgc
   for (double lambda : {1.0, 10.0, 100.0}) {
     DYNAMIC_SECTION("lambda " << lambda) {
       Tensor x = test::param(Shape{2, 3, 4}, 5, -1.0 / lambda * 4, 1.0 / lambda * 4);
-      Tensor mix = ops::add(Tensor::eye(4, DType::f64), rnd(Shape{4, 4}, 6, 0.2)).set_requires_grad(true);
+      Tensor mix = ops::add(Tensor::eye(4, DType::f64), randn_f64(Shape{4, 4}, 6, 0.2)).set_requires_grad(true);
       // At λ 100 the second softmax is nearly one-hot: the matrix's gradient is ≈1e-5 at most and
       // its smallest elements are at the finite differences' roundoff, hence the looser bound there.
       test::check_gradients(
@@ -113,7 +102,7 @@ TEST_CASE("tc_mgc gradcheck: ISA (softmax-linear-softmax aggregation)", "[tc_mgc
 
 TEST_CASE("tc_mgc ISA equals its formula on one vector", "[tc_mgc]") {
   const std::vector<double> x = {0.3, -0.2, 0.1};
-  const Tensor mix = ops::add(Tensor::eye(3, DType::f64), rnd(Shape{3, 3}, 8, 0.3));
+  const Tensor mix = ops::add(Tensor::eye(3, DType::f64), randn_f64(Shape{3, 3}, 8, 0.3));
   const double lambda = 4.0;
   const auto m = mix.to_vector<double>();
   double z = 0;
@@ -135,7 +124,7 @@ TEST_CASE("tc_mgc ISA equals its formula on one vector", "[tc_mgc]") {
 
 TEST_CASE("tc_mgc gradcheck: top-k sorted gather and SF's fused remainder", "[tc_mgc][grad]") {
   Tensor x = test::param(Shape{2, 3, 7}, 9);
-  const Tensor w = rnd(Shape{2, 3, 4}, 10);
+  const Tensor w = randn_f64(Shape{2, 3, 4}, 10);
   test::check_gradients([&](const std::vector<Tensor>& in) { return ops::sum_all(ops::mul(top_k_sorted(in[0], 3), ops::narrow(w, 2, 0, 3))); },
                         {x});
   test::check_gradients([&](const std::vector<Tensor>& in) { return ops::sum_all(ops::mul(top_k_with_fused_rest(in[0], 3), w)); },
@@ -166,7 +155,7 @@ TEST_CASE("tc_mgc gradcheck: the LVA block", "[tc_mgc][grad]") {
         Tensor queries = test::param(Shape{4, D}, 11);
         Tensor frames = test::param(Shape{2, N, D}, 12);
         const Tensor video_mask = Tensor::from_vector<int64_t>({1, 1, 0, 1, 1, 1}, Shape{2, N});
-        const Tensor weights = rnd(Shape{4, 2, D}, 13);
+        const Tensor weights = randn_f64(Shape{4, 2, D}, 13);
         std::vector<Tensor> inputs{queries, frames, p.proj_weight, p.proj_bias, p.ln1_weight, p.ln1_bias,
                                    p.ln2_weight, p.ln2_bias, p.ln3_weight, p.ln3_bias};
         test::check_gradients(
@@ -183,8 +172,8 @@ TEST_CASE("tc_mgc gradcheck: the LVA block", "[tc_mgc][grad]") {
 TEST_CASE("tc_mgc LVA: padded frames count unless lva_mask_frames", "[tc_mgc]") {
   TcMgcHead head(tiny(), HeadDims{D, 6}, DType::f64);
   perturb(head.named_parameters(), 60);
-  const Tensor queries = rnd(Shape{2, D}, 14);
-  Tensor frames = rnd(Shape{1, N, D}, 15);
+  const Tensor queries = randn_f64(Shape{2, D}, 14);
+  Tensor frames = randn_f64(Shape{1, N, D}, 15);
   const Tensor mask = Tensor::from_vector<int64_t>({1, 1, 0}, Shape{1, N});
   Tensor changed = frames.clone();
   changed.data<double>()[2 * D] += 1.0;  // the padded frame

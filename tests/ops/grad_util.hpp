@@ -1,6 +1,10 @@
-// Helpers for the gradient-check tests: seeded f64 inputs and a CHECK around xclip::gradcheck.
+// Helpers for the gradient-check tests: seeded f64 inputs, a CHECK around xclip::gradcheck, and
+// the largest elementwise difference of two tensors.
 #pragma once
 #include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
 
 #include "xclip/gradcheck.hpp"
 #include "xclip/ops.hpp"
@@ -13,6 +17,21 @@ inline Tensor param(const Shape& s, uint64_t seed, double lo = -1.0, double hi =
   Tensor t = Tensor::uniform(s, g, lo, hi, DType::f64);
   t.set_requires_grad(true);
   return t;
+}
+
+// f64 values N(0, sd²) from `seed` (no gradient asked).
+inline Tensor randn_f64(const Shape& s, uint64_t seed, double sd = 1.0) {
+  Generator g(seed);
+  return Tensor::randn(s, g, DType::f64, 0.0, sd);
+}
+
+// max |a − b| over the elements (the same element count required).
+inline double max_abs_diff(const Tensor& a, const Tensor& b) {
+  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
+  REQUIRE(x.size() == y.size());
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
+  return worst;
 }
 
 // Same, but a constant (no gradient checked).

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ops/grad_util.hpp"
 #include "test_util.hpp"
 #include "train/train_test_util.hpp"
 #include "xclip/ops.hpp"
@@ -11,6 +12,7 @@
 
 using namespace xclip;
 using namespace xclip::train;
+using xclip::test::max_abs_diff;
 
 namespace {
 // All batches of a source concatenated (the reference input of similarity_for_eval).
@@ -31,13 +33,6 @@ data::Batch whole(test::ToySource& s) {
   return all;
 }
 
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  REQUIRE(x.size() == y.size());
-  double worst = 0;
-  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
-  return worst;
-}
 }  // namespace
 
 TEST_CASE("evaluate: pairs give similarity_for_eval's matrix and metrics.py's numbers", "[train][evaluate]") {

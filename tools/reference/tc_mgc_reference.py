@@ -75,19 +75,16 @@ same numbers, so that draw is given; everything else of the head is left to the 
 encoder copied from CLIP's text tower as in X-CLIP).
 """
 import copy
-import json
 import math
 import os
 import sys
 from collections import OrderedDict
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import safetensors_np  # noqa: E402
 import xclip_reference as xr  # noqa: E402
 
 GAP_MIN = 1e-4  # the contract's minimum gap between candidates of a top-k selection (cosine units)
@@ -460,19 +457,6 @@ def seed_quality(options, init_from_clip, seed, frames=None):
     return f32_agreement(model, inp, expected)[0][0], rounding_sensitivity(model, inp, expected)[0][0]
 
 
-def write_bundle(folder, config, **tensors):
-    """config.json and <kind>.safetensors for weights / inputs / expected: f32 (f64 values are
-    f32-exact or rounded once here), integer inputs as they are."""
-    os.makedirs(folder, exist_ok=True)
-    meta = {"made_by": "tools/reference/tc_mgc_reference.py", "torch": torch.__version__}
-    for kind, named in tensors.items():
-        arrays = {k: (v.detach().float() if v.is_floating_point() else v).contiguous().numpy() for k, v in named.items()}
-        safetensors_np.save(os.path.join(folder, kind + ".safetensors"), arrays, meta)
-    with open(os.path.join(folder, "config.json"), "w") as fh:
-        json.dump(config, fh, indent=2)
-        fh.write("\n")
-
-
 def build_bundle(out_dir, name, description, options, init_from_clip, seed, frames=None):
     model, inp, opt = make_case(options, init_from_clip, seed, frames)
     sim_train, loss, inter = training_step(model, inp)
@@ -487,7 +471,7 @@ def build_bundle(out_dir, name, description, options, init_from_clip, seed, fram
                          clip_head_width=xr.HEAD_WIDTH, tolerance=1e-5, grad_tolerance=1e-5,
                          init_from_clip=init_from_clip)
     config.update(opt)
-    write_bundle(os.path.join(out_dir, name), config, weights=weights, inputs=inp, expected=expected)
+    xr.write_bundle(os.path.join(out_dir, name), weights, inp, expected, config, "tools/reference/tc_mgc_reference.py")
     gap = float((sim_train.detach() - sim_eval).abs().max())
     print(f"{name:24s} seed {seed:3d}  k {keep_count(opt)}  loss {float(loss):.6f}  |train-eval| {gap:.1e}  "
           f"{len(params)} parameters; PyTorch f32 vs f64, worst: " +

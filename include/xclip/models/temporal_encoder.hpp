@@ -24,6 +24,12 @@ Tensor frame_padding_mask(const Tensor& video_mask, DType dtype);
 Tensor temporal_encode(const Tensor& frames, const Tensor& video_mask, const Tensor& position_table,
                        const nn::Transformer& transformer);
 
+// init_weights (until_module.PreTrainedModel, initializer_range 0.02) of an nn.Embedding table or
+// an nn.Linear weight: N(0, 0.02), drawn in f64 from `gen`.
+void init_weights_normal(Tensor& weight, Generator& gen);
+// init_weights of an nn.Linear: its weight as above, its bias 0.
+void init_weights_linear(nn::Linear& linear, Generator& gen);
+
 // The original's init_weights of a module_cross.Transformer (the temporal encoder's, the tight
 // type's cross encoder): Linear weights N(0, 0.02), biases 0, LayerNorm (1, 0), and in_proj
 // xavier_uniform (nn.MultiheadAttention's own init, which init_weights does not reach); `gen` is

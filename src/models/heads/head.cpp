@@ -59,15 +59,16 @@ Tensor logit_scale_factor(const Tensor& logit_scale) {
   return ops::exp(ops::reshape(logit_scale, Shape{}));
 }
 
-Tensor normalized_sentence(const Tensor& sentence_in) {
-  Tensor sentence = sentence_in;
+Tensor sentence_rows(const Tensor& sentence) {
   if (sentence.ndim() == 3) {
     XCLIP_CHECK(sentence.dim(1) == 1, "head: sentence must be [T, D] or [T, 1, D], got ", sentence.str());
-    sentence = ops::squeeze(sentence, 1);
+    return ops::squeeze(sentence, 1);
   }
   XCLIP_CHECK(sentence.ndim() == 2, "head: sentence must be [T, D], got ", sentence.str());
-  return ops::l2_normalize(sentence, -1);
+  return sentence;
 }
+
+Tensor normalized_sentence(const Tensor& sentence) { return ops::l2_normalize(sentence_rows(sentence), -1); }
 
 Tensor mean_video_feature(const Tensor& temporal, const Tensor& video_mask) {
   XCLIP_CHECK(temporal.ndim() == 3 && video_mask.ndim() == 2 && video_mask.dim(0) == temporal.dim(0) &&

@@ -53,11 +53,10 @@ const char* type_word() {
   else return "an integer";
 }
 
-// The value of `key` as T, or "config: key 'k' must be <type>, got <value>" (the value cut short:
-// never nlohmann's bare "type must be string, but is number", never a whole nested value).
+// `v`, the value of `key`, as T, or "config: key 'k' must be <type>, got <value>" (the value cut
+// short: never nlohmann's bare "type must be string, but is number", never a whole nested value).
 template <class T>
-T get_as(const nlohmann::json& j, const std::string& key) {
-  const nlohmann::json& v = j.at(key);
+T value_as(const nlohmann::json& v, const std::string& key) {
   bool ok = false;
   if constexpr (std::is_same_v<T, bool>) ok = v.is_boolean();
   else if constexpr (std::is_same_v<T, std::string>) ok = v.is_string();
@@ -69,6 +68,11 @@ T get_as(const nlohmann::json& j, const std::string& key) {
     return T(check_in_range(x, std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), "config: " + key));
   }
   return v.get<T>();
+}
+
+template <class T>
+T get_as(const nlohmann::json& j, const std::string& key) {
+  return value_as<T>(j.at(key), key);
 }
 
 }  // namespace
@@ -146,6 +150,16 @@ nlohmann::json HeadConfig::option(const std::string& key) const {
   const auto it = options.find(key);
   return it != options.end() ? it->second : d->second;
 }
+
+template <class T>
+T HeadConfig::option_as(const std::string& key) const {
+  return value_as<T>(option(key), key);
+}
+template bool HeadConfig::option_as<bool>(const std::string&) const;
+template int HeadConfig::option_as<int>(const std::string&) const;
+template int64_t HeadConfig::option_as<int64_t>(const std::string&) const;
+template double HeadConfig::option_as<double>(const std::string&) const;
+template std::string HeadConfig::option_as<std::string>(const std::string&) const;
 
 nlohmann::json HeadConfig::to_json() const {
   nlohmann::json contrast_list = nlohmann::json::array();

@@ -36,7 +36,6 @@ class Clip4ClipHead : public SimilarityHead {
   ParamRole param_role(const std::string& name) const override;
   // tightTransf: the cross encoder from CLIP's text tower (CrossEncoder::copies_from_clip).
   nn::NamedTensorList copies_from_clip(const nn::NamedTensorList& state) const override;
-  void set_step_seed(uint64_t seed, uint64_t step) override;  // the tight type's dropout
   bool contrasts_within_rank() const override { return cross_ != nullptr; }
 
   // False for tightTransf: its logits have no text-independent video side.
@@ -48,15 +47,11 @@ class Clip4ClipHead : public SimilarityHead {
   const ExcitationAggregation* excitation_aggregation() const { return ea_; }
 
  private:
-  // tightTransf: the pair logits of texts × videos (dropout only in training).
-  Tensor tight_logits(const TextFeatures& texts, const VideoFeatures& videos, bool training,
-                      nn::NamedTensorList* steps = nullptr) const;
   Tensor tight_similarity_matrix(const TextFeatures& texts, const VideoFeatures& videos) const;
 
   ExcitationAggregation* ea_ = nullptr;
   CrossEncoder* cross_ = nullptr;           // tightTransf
   double cross_dropout_ = 0;
-  uint64_t seed_ = 0, step_ = 0;
   FrameLstm* lstm_ = nullptr;               // seqLSTM
   nn::WeightModule* lstm_positions_ = nullptr;  // seqLSTM's unused frame_position_embeddings
 };

@@ -22,16 +22,10 @@
 #include <cstdint>
 
 #include "xclip/core/tensor.hpp"
+#include "xclip/models/heads/head.hpp"
 #include "xclip/nn/layers.hpp"
 
 namespace xclip::models {
-
-// The embeddings' dropout of one training forward: a stateless mask from (seed, stream); p 0 = none.
-struct CrossDropout {
-  double p = 0;
-  uint64_t seed = 0;
-  uint64_t stream = 0;
-};
 
 class CrossEncoder : public nn::Module {
  public:
@@ -40,7 +34,7 @@ class CrossEncoder : public nn::Module {
   // The logits [T, V] of every pair: sentence [T, D] (or [T, 1, D]), frames [V, N, D], video_mask
   // [V, N]. The T·V sequences are built at once: callers bound T·V (evaluation goes by blocks).
   Tensor pair_logits(const Tensor& sentence, const Tensor& frames, const Tensor& video_mask,
-                     const CrossDropout& dropout = {}) const;
+                     const DropoutDraw& dropout = {}) const;
   // The original's init: init_weights (Linear and Embedding weights N(0, 0.02), biases 0,
   // LayerNorms (1, 0)); attention in_proj keeps nn.MultiheadAttention's xavier_uniform.
   void reset_parameters(Generator& gen);

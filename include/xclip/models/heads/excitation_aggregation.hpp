@@ -110,6 +110,8 @@ class ExcitationAggregation : public nn::Module {
 
  private:
   Tensor mask_if_on(const Tensor& video_mask) const;
+  // The excitation block's gates applied to x (x itself without one); `steps` receives weight_exc.
+  Tensor excite(const Tensor& x, const Tensor& mask, nn::NamedTensorList* steps) const;
   EaOptions options_;
   FrameBlock* excitation_ = nullptr;       // before the pooling
   FrameBlock* aggregation_ = nullptr;      // the pooling itself

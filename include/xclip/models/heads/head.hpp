@@ -39,6 +39,16 @@ struct VideoFeatures {
   Tensor video_mask;  // [V, N]
 };
 
+// Where a training forward's dropout masks come from: the rate, and the trainer's seed and
+// micro-step (SimilarityHead::set_step_seed); p = 0 means no dropout (evaluation). `call` numbers
+// the dropouts of one forward (< 16), each with a stream of its own.
+struct DropoutDraw {
+  double p = 0;
+  uint64_t seed = 0;
+  uint64_t step = 0;
+  uint64_t stream(uint64_t call) const { return step * 16 + call; }
+};
+
 struct HeadOutput {
   Tensor logits;  // [T, V], logit scale applied
   // A term the head adds to the contrastive loss, already weighted (e.g. a follow-up model's
@@ -89,8 +99,11 @@ class SimilarityHead : public nn::Module {
   // any other name, so no parameter is ever trained by a guessed rule.
   virtual ParamRole param_role(const std::string& name) const = 0;
   // The trainer's seed and global micro-step, told before each training forward: a head with
-  // dropout draws its masks from them (stateless, so a resumed run redraws the same). Default: none.
-  virtual void set_step_seed(uint64_t /*seed*/, uint64_t /*step*/) {}
+  // dropout draws its masks from them (dropout_draw; stateless, so a resumed run redraws the same).
+  void set_step_seed(uint64_t seed, uint64_t step) {
+    dropout_seed_ = seed;
+    dropout_step_ = step;
+  }
   // How the original trains this head on N GPUs. False: the features are all-gathered, every rank
   // contrasts the whole global batch, and the encoders' gradients carry 1/N (the loose types).
   // True: each rank contrasts its own B/N clips and DDP averages the ranks' gradients (CLIP4Clip's
@@ -114,9 +127,14 @@ class SimilarityHead : public nn::Module {
   void register_temporal_encoder(const HeadDims& dims, DType dtype);
   // The original's init_weights of the temporal encoder, seeded (nothing without one).
   void reset_temporal_encoder(uint64_t seed);
+  // Dropout at rate p for this training step (set_step_seed's seed and micro-step).
+  DropoutDraw dropout_draw(double p) const { return {p, dropout_seed_, dropout_step_}; }
   HeadConfig config_;
   bool bf16_autocast_ = false;
   TemporalEncoder* temporal_ = nullptr;
+
+ private:
+  uint64_t dropout_seed_ = 0, dropout_step_ = 0;
 };
 
 // ---- the registry -------------------------------------------------------------------------------
@@ -143,6 +161,8 @@ std::unique_ptr<SimilarityHead> make_head(const HeadConfig& config, const HeadDi
 int temporal_heads(const HeadConfig& config, int64_t width);
 // λ = exp(logit_scale) as a [] tensor for broadcasting; logit_scale has one element.
 Tensor logit_scale_factor(const Tensor& logit_scale);
+// sentence [T, D] or [T, 1, D] -> [T, D] (the raw EOT features, one row per text); throws otherwise.
+Tensor sentence_rows(const Tensor& sentence);
 // sentence [T, D] or [T, 1, D] -> L2-normalised [T, D] (x / ‖x‖, no epsilon, as the original).
 Tensor normalized_sentence(const Tensor& sentence);
 // The video feature: masked mean over valid frames of the L2-normalised temporal outputs (an

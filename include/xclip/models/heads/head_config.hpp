@@ -97,6 +97,10 @@ struct HeadConfig {
   std::map<std::string, nlohmann::json> options;
   // The family's option `key` (declared in the registry, so its default is known).
   nlohmann::json option(const std::string& key) const;
+  // The same as T (bool, int, int64_t, double, std::string); throws "config: key 'k' must be
+  // <type>, got <value>" for a value of another type.
+  template <class T>
+  T option_as(const std::string& key) const;
 
   bool temporal_encoder() const { return sim_header == "seqTransf"; }
   // CLIP4Clip's tight type: a cross encoder over every text-video pair (heads/cross_encoder.hpp).

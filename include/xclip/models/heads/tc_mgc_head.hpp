@@ -70,14 +70,6 @@ struct TcMgcParams {
   std::vector<Tensor*> all();  // same order as names()
 };
 
-// Where a training forward's dropout masks come from; p = 0 means no dropout (evaluation).
-struct DropoutDraw {
-  double p = 0;
-  uint64_t seed = 0;
-  uint64_t step = 0;
-  uint64_t stream(uint64_t call) const { return step * 16 + call; }  // call < 16: which dropout of the step
-};
-
 // The LVA block (lva.cpp). queries [n_q, D], frames h [V, N, D] (raw), video_mask [V, N] (read only
 // when mask_frames) -> [n_q, V, D]. LN1 on both sides, attention over the N frames (values = keys),
 // LN2, u + dropout(linear(u)), LN3; eps 1e-5.
@@ -131,7 +123,6 @@ class TcMgcHead : public SimilarityHead {
   // Nothing is CLIP's; decayed unless the name contains "bias"; f32; every parameter but the
   // temporal encoder's is used after the gather (TC-MGC gathers the raw features before the LVA).
   ParamRole param_role(const std::string& name) const override;
-  void set_step_seed(uint64_t seed, uint64_t step) override;
   // The official state_dict's four never-used conditional_transformer.pool_frames.cross_attn
   // projections: accepted on load and dropped.
   bool ignores_state_name(const std::string& name) const override;
@@ -139,7 +130,6 @@ class TcMgcHead : public SimilarityHead {
  private:
   TcMgcOptions options_;
   TcMgcParams params_;
-  uint64_t seed_ = 0, step_ = 0;
 };
 
 }  // namespace xclip::models

@@ -53,10 +53,10 @@ CrossEncoder::CrossEncoder(int64_t width, int64_t position_rows, int layers, int
       similarity_dense(register_module("similarity_dense", std::make_shared<nn::Linear>(width, 1, true, dtype))) {}
 
 Tensor CrossEncoder::pair_logits(const Tensor& sentence_in, const Tensor& frames, const Tensor& video_mask,
-                                 const CrossDropout& dropout) const {
+                                 const DropoutDraw& dropout) const {
   profile::Scope region("cross");
-  const Tensor sentence = sentence_in.ndim() == 3 ? ops::squeeze(sentence_in, 1) : sentence_in;
-  XCLIP_CHECK(sentence.ndim() == 2 && frames.ndim() == 3 && sentence.dim(1) == frames.dim(2),
+  const Tensor sentence = sentence_rows(sentence_in);
+  XCLIP_CHECK(frames.ndim() == 3 && sentence.dim(1) == frames.dim(2),
               "tightTransf: sentence ", sentence_in.str(), " and frames ", frames.str(), " do not fit [T, D], [V, N, D]");
   const int64_t T = sentence.dim(0), V = frames.dim(0), N = frames.dim(1), D = frames.dim(2);
   XCLIP_CHECK(video_mask.ndim() == 2 && video_mask.dim(0) == V && video_mask.dim(1) == N,
@@ -71,7 +71,7 @@ Tensor CrossEncoder::pair_logits(const Tensor& sentence_in, const Tensor& frames
   const Tensor text_token = ops::unsqueeze(ops::index_select(sentence, rows.text), 1);  // [T·V, 1, D]
   Tensor x = ops::concat({text_token, ops::index_select(frames, rows.video)}, 1);      // [T·V, 1 + N, D]
   x = ops::add(x, ops::narrow(table, 0, 0, N + 1));
-  if (dropout.p > 0) x = ops::dropout(x, dropout.p, dropout.seed, dropout.stream);
+  if (dropout.p > 0) x = ops::dropout(x, dropout.p, dropout.seed, dropout.stream(0));
   x = transformer.forward(x, pair_key_mask(video_mask, rows.video, x.dtype()));
   // The pooler's LayerNorm is per token, so normalising the first token alone is the original's
   // ln_pool over the whole sequence followed by [:, 0].
@@ -81,16 +81,15 @@ Tensor CrossEncoder::pair_logits(const Tensor& sentence_in, const Tensor& frames
 }
 
 void CrossEncoder::reset_parameters(Generator& gen) {
-  NoGradGuard no_grad;
-  auto normal = [&](Tensor& t) { t.copy_(Tensor::randn(t.shape(), gen, DType::f64, 0.0, 0.02)); };
-  normal(position_embeddings.weight);
+  init_weights_normal(position_embeddings.weight, gen);
   init_module_cross_transformer(transformer, gen);
-  ln_pool.weight.fill_(1);
-  ln_pool.bias.fill_(0);
-  for (nn::Linear* lin : {&pool_dense, &similarity_dense}) {
-    normal(lin->weight);
-    lin->bias->fill_(0);
+  {
+    NoGradGuard no_grad;
+    ln_pool.weight.fill_(1);
+    ln_pool.bias.fill_(0);
   }
+  init_weights_linear(pool_dense, gen);
+  init_weights_linear(similarity_dense, gen);
 }
 
 nn::NamedTensorList CrossEncoder::copies_from_clip(const nn::NamedTensorList& state) const {

@@ -3,11 +3,10 @@
 #include "xclip/models/heads/excitation_aggregation.hpp"
 
 #include <cmath>
-#include <type_traits>
 
 #include "xclip/autograd.hpp"
 #include "xclip/core/error.hpp"
-#include "xclip/io/json_file.hpp"
+#include "xclip/models/temporal_encoder.hpp"
 #include "xclip/ops.hpp"
 
 namespace xclip::models {
@@ -26,31 +25,8 @@ double python_floordiv(double a, double b) {
   return floor_div;
 }
 
-// A padding mask as the additive softmax mask: 0 on valid frames, -1e6 on padded ones.
-Tensor additive_frame_mask(const Tensor& mask, DType dtype) {
-  NoGradGuard no_grad;
-  return ops::scale(ops::add_scalar(mask.to(dtype), -1.0), 1e6);
-}
-
 Tensor activate(const Tensor& x, FrameActivation act) {
   return act == FrameActivation::relu ? ops::relu(x) : ops::relu6(x);
-}
-
-void init_linear(nn::Linear& lin, Generator& gen) {
-  lin.weight.copy_(Tensor::randn(lin.weight.shape(), gen, DType::f64, 0.0, 0.02));
-  if (lin.bias) lin.bias->fill_(0);
-}
-
-template <class T>
-T option_as(const HeadConfig& c, const std::string& key) {
-  const nlohmann::json v = c.option(key);
-  bool ok = false;
-  const char* want = "";
-  if constexpr (std::is_same_v<T, bool>) ok = v.is_boolean(), want = "true or false";
-  else if constexpr (std::is_same_v<T, std::string>) ok = v.is_string(), want = "a string";
-  else ok = v.is_number(), want = "a number";
-  XCLIP_CHECK(ok, "config: key '", key, "' must be ", want, ", got ", io::json_excerpt(v, 80));
-  return v.get<T>();
 }
 
 void check_ratio(double r, const char* condition, bool holds, const std::string& type) {
@@ -85,7 +61,7 @@ Tensor FrameBlock::weights(const Tensor& x, const Tensor& mask) const {
   if (mask.defined()) z = ops::mul(z, mask.to(z.dtype()).detach());
   const Tensor s = fc2_.forward(activate(fc0_.forward(z), activation));  // [B, N]
   if (kind == Kind::excitation) return ops::sigmoid(s);
-  return ops::softmax(s, -1, 1.0, mask.defined() ? additive_frame_mask(mask, s.dtype()) : Tensor());
+  return ops::softmax(s, -1, 1.0, mask.defined() ? frame_padding_mask(mask, s.dtype()).view(s.shape()) : Tensor());
 }
 
 Tensor FrameBlock::apply(const Tensor& x, const Tensor& w) const {
@@ -96,8 +72,8 @@ Tensor FrameBlock::apply(const Tensor& x, const Tensor& w) const {
 
 void FrameBlock::reset_parameters(Generator& gen) {
   NoGradGuard no_grad;
-  init_linear(fc0_, gen);
-  init_linear(fc2_, gen);
+  init_weights_linear(fc0_, gen);
+  init_weights_linear(fc2_, gen);
 }
 
 // ---- IntraAttention ------------------------------------------------------------------------------
@@ -117,19 +93,19 @@ Tensor IntraAttention::forward(const Tensor& x, const Tensor& mask) const {
 
 void IntraAttention::reset_parameters(Generator& gen) {
   NoGradGuard no_grad;
-  init_linear(fc0_, gen);
-  init_linear(fc2_, gen);
+  init_weights_linear(fc0_, gen);
+  init_weights_linear(fc2_, gen);
 }
 
 // ---- options -------------------------------------------------------------------------------------
 EaOptions EaOptions::parse(const HeadConfig& c) {
   EaOptions o;
-  o.se_block = option_as<bool>(c, "se_block");
-  o.se_type = option_as<std::string>(c, "se_type");
-  o.reduction_ratio = option_as<double>(c, "reduction_ratio");
-  o.excitation_aggregation_type = option_as<std::string>(c, "excitation_aggregation_type");
-  o.intra_attn = option_as<bool>(c, "ea_intra_attn");
-  o.mask_frames = option_as<bool>(c, "ea_mask_frames");
+  o.se_block = c.option_as<bool>("se_block");
+  o.se_type = c.option_as<std::string>("se_type");
+  o.reduction_ratio = c.option_as<double>("reduction_ratio");
+  o.excitation_aggregation_type = c.option_as<std::string>("excitation_aggregation_type");
+  o.intra_attn = c.option_as<bool>("ea_intra_attn");
+  o.mask_frames = c.option_as<bool>("ea_mask_frames");
   XCLIP_CHECK(o.se_type != "excitation_seq_aggregation",
               "config: se_type 'excitation_seq_aggregation' is not supported: the released code crashes on it "
               "(the aggregation returns [B, D] and intra_attn then expands a 2-d tensor)");
@@ -206,12 +182,7 @@ Tensor ExcitationAggregation::video_feature(const Tensor& temporal, const Tensor
               "ea_clip4clip head: video_mask ", video_mask.str(), " does not match the frame features ",
               temporal.str());
   const Tensor mask = mask_if_on(video_mask);
-  Tensor x = intra_ ? intra_->forward(temporal, mask) : temporal;
-  if (excitation_) {
-    const Tensor e = excitation_->weights(x, mask);
-    if (steps) steps->emplace_back("weight_exc", e);
-    x = excitation_->apply(x, e);
-  }
+  const Tensor x = excite(intra_ ? intra_->forward(temporal, mask) : temporal, mask, steps);
   Tensor video;
   if (aggregation_) {
     const Tensor a = aggregation_->weights(x, mask);
@@ -223,12 +194,16 @@ Tensor ExcitationAggregation::video_feature(const Tensor& temporal, const Tensor
   return ops::l2_normalize(video, -1);
 }
 
+Tensor ExcitationAggregation::excite(const Tensor& x, const Tensor& mask, nn::NamedTensorList* steps) const {
+  if (!excitation_) return x;
+  const Tensor e = excitation_->weights(x, mask);
+  if (steps) steps->emplace_back("weight_exc", e);
+  return excitation_->apply(x, e);
+}
+
 Tensor ExcitationAggregation::cross_frames(const Tensor& frames, const Tensor& video_mask,
                                            nn::NamedTensorList* steps) const {
-  if (!excitation_) return frames;
-  const Tensor e = excitation_->weights(frames, mask_if_on(video_mask));
-  if (steps) steps->emplace_back("weight_exc", e);
-  return excitation_->apply(frames, e);
+  return excite(frames, mask_if_on(video_mask), steps);
 }
 
 void ExcitationAggregation::reset_parameters(Generator& gen) {

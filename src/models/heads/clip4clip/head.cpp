@@ -28,7 +28,7 @@ Clip4ClipHead::Clip4ClipHead(const HeadConfig& config, const HeadDims& dims, DTy
     ea_ = &register_module("", std::make_shared<ExcitationAggregation>(config_, dims.embed_dim, dtype));
   register_temporal_encoder(dims, dtype);
   if (config_.cross_encoder()) {
-    cross_dropout_ = config_.option("hidden_dropout_prob").get<double>();
+    cross_dropout_ = config_.option_as<double>("hidden_dropout_prob");
     XCLIP_CHECK(cross_dropout_ >= 0 && cross_dropout_ < 1, "config: hidden_dropout_prob must be in [0, 1), got ",
                 cross_dropout_);
     const int64_t D = dims.embed_dim;
@@ -62,9 +62,10 @@ HeadOutput Clip4ClipHead::forward(const TextFeatures& texts, const VideoFeatures
                                   const Tensor& logit_scale) const {
   profile::Scope region("similarity");
   nn::NamedTensorList steps;
-  if (cross_) {
+  if (cross_) {  // the tight type: EA's excitation (if any), then the cross encoder with dropout
+    const Tensor frames = ea_ ? ea_->cross_frames(videos.frames, videos.video_mask, &steps) : videos.frames;
     HeadOutput out;
-    out.logits = tight_logits(texts, videos, true, &steps);
+    out.logits = cross_->pair_logits(texts.sentence, frames, videos.video_mask, dropout_draw(cross_dropout_));
     out.intermediates = steps;
     out.intermediates.emplace_back("logits.cross", out.logits);
     return out;
@@ -95,13 +96,6 @@ Tensor Clip4ClipHead::similarity_matrix(const TextFeatures& texts, const VideoFe
   return video_sentence_logits(logit_scale_factor(logit_scale), normalized_sentence(texts.sentence), video);
 }
 
-Tensor Clip4ClipHead::tight_logits(const TextFeatures& texts, const VideoFeatures& videos, bool training,
-                                   nn::NamedTensorList* steps) const {
-  const Tensor frames = ea_ ? ea_->cross_frames(videos.frames, videos.video_mask, steps) : videos.frames;
-  const CrossDropout dropout{training ? cross_dropout_ : 0.0, seed_, step_};
-  return cross_->pair_logits(texts.sentence, frames, videos.video_mask, dropout);
-}
-
 // The original's _run_on_single_gpu: blocks of batch_size_val texts × batch_size_val videos, each
 // T·V pair one sequence. The excitation of a video block is computed once for all text blocks
 // (the original recomputes it per pair: the same values).
@@ -125,11 +119,6 @@ nn::NamedTensorList Clip4ClipHead::copies_from_clip(const nn::NamedTensorList& s
   return cross_ ? cross_->copies_from_clip(state) : SimilarityHead::copies_from_clip(state);
 }
 
-void Clip4ClipHead::set_step_seed(uint64_t seed, uint64_t step) {
-  seed_ = seed;
-  step_ = step;
-}
-
 void Clip4ClipHead::reset_parameters(uint64_t seed) {
   reset_temporal_encoder(seed);
   if (cross_) {
@@ -141,7 +130,7 @@ void Clip4ClipHead::reset_parameters(uint64_t seed) {
     ea_->reset_parameters(gen);
     if (lstm_) {
       NoGradGuard no_grad;
-      lstm_positions_->weight.copy_(Tensor::randn(lstm_positions_->weight.shape(), gen, DType::f64, 0.0, 0.02));
+      init_weights_normal(lstm_positions_->weight, gen);
       lstm_->reset_parameters(gen);
     }
   }

@@ -13,16 +13,6 @@ namespace xclip::models {
 
 namespace {
 
-template <class V>
-V read_option(const HeadConfig& config, const std::string& key) {
-  const nlohmann::json value = config.option(key);
-  try {
-    return value.get<V>();
-  } catch (const nlohmann::json::exception&) {
-    throw Error(format("config: tc_mgc option '", key, "' has the wrong type: ", value.dump().substr(0, 60)));
-  }
-}
-
 // "1,2,3,4" -> {1, 2, 3, 4}: each of 1..4 at most once, at least one.
 std::vector<int> parse_interaction_type(const std::string& text) {
   std::vector<int> types;
@@ -45,35 +35,35 @@ std::vector<int> parse_interaction_type(const std::string& text) {
 
 TcMgcOptions TcMgcOptions::from(const HeadConfig& c, int64_t embed_dim) {
   TcMgcOptions o;
-  XCLIP_CHECK(read_option<bool>(c, "conditional_flag"), "config: conditional_flag must be true for tc_mgc (the "
+  XCLIP_CHECK(c.option_as<bool>("conditional_flag"), "config: conditional_flag must be true for tc_mgc (the "
               "original's unconditional path cannot run)");
   XCLIP_CHECK(c.sim_header == "seqTransf", "config: sim_header must be seqTransf for tc_mgc, got '", c.sim_header, "'");
-  o.sdr_loss = read_option<bool>(c, "sdr_loss_flag");
-  o.sdr_loss_weight = read_option<double>(c, "sdr_loss_weight");
+  o.sdr_loss = c.option_as<bool>("sdr_loss_flag");
+  o.sdr_loss_weight = c.option_as<double>("sdr_loss_weight");
   XCLIP_CHECK(std::isfinite(o.sdr_loss_weight) && o.sdr_loss_weight >= 0, "config: sdr_loss_weight must be >= 0, got ",
               o.sdr_loss_weight);
-  o.keep_rate = read_option<double>(c, "keep_rate");
+  o.keep_rate = c.option_as<double>("keep_rate");
   XCLIP_CHECK(o.keep_rate > 0 && o.keep_rate <= 1, "config: keep_rate must be in (0, 1], got ", o.keep_rate);
   o.k = int64_t(double(c.max_words) * o.keep_rate);
   XCLIP_CHECK(o.k >= 1 && o.k <= c.max_words, "config: keep_rate ", o.keep_rate, " gives k = int(max_words ",
               c.max_words, " · keep_rate) = ", o.k, "; k must be in [1, max_words]");
-  o.softmax_lambda = read_option<double>(c, "softmax_lambda");
+  o.softmax_lambda = c.option_as<double>("softmax_lambda");
   XCLIP_CHECK(std::isfinite(o.softmax_lambda) && o.softmax_lambda > 0, "config: softmax_lambda must be > 0, got ",
               o.softmax_lambda);
-  o.num_mha_heads = read_option<int>(c, "num_mha_heads");
+  o.num_mha_heads = c.option_as<int>("num_mha_heads");
   XCLIP_CHECK(o.num_mha_heads >= 1 && embed_dim % o.num_mha_heads == 0, "config: num_mha_heads ", o.num_mha_heads,
               " must be >= 1 and divide the embedding width ", embed_dim);
-  o.transformer_dropout = read_option<double>(c, "transformer_dropout");
+  o.transformer_dropout = c.option_as<double>("transformer_dropout");
   XCLIP_CHECK(o.transformer_dropout >= 0 && o.transformer_dropout < 1, "config: transformer_dropout must be in [0, 1), got ",
               o.transformer_dropout);
   // A single type given as a flag (--interaction_type 4) arrives as a JSON number.
   const nlohmann::json types = c.option("interaction_type");
   o.interaction_type = parse_interaction_type(types.is_number_integer() ? std::to_string(types.get<int64_t>())
-                                                                        : read_option<std::string>(c, "interaction_type"));
-  o.lsa_init = read_option<std::string>(c, "lsa_init");
+                                                                        : c.option_as<std::string>("interaction_type"));
+  o.lsa_init = c.option_as<std::string>("lsa_init");
   XCLIP_CHECK(o.lsa_init == "eye" || o.lsa_init == "zeros", "config: lsa_init must be \"eye\" or \"zeros\", got '",
               o.lsa_init.substr(0, 40), "'");
-  o.lva_mask_frames = read_option<bool>(c, "lva_mask_frames");
+  o.lva_mask_frames = c.option_as<bool>("lva_mask_frames");
   XCLIP_CHECK(!o.sdr_loss || o.count() >= 2, "config: sdr_loss_flag needs at least two terms in interaction_type (the "
               "variance of one term is undefined)");
   return o;
@@ -131,8 +121,8 @@ TcMgcHead::TcMgcHead(const HeadConfig& config, const HeadDims& dims, DType dtype
 
 HeadOutput TcMgcHead::forward(const TextFeatures& texts, const VideoFeatures& videos, const Tensor& logit_scale) const {
   const Tensor h = temporal(videos);
-  const Tensor sentence = texts.sentence.ndim() == 3 ? ops::squeeze(texts.sentence, 1) : texts.sentence;
-  const DropoutDraw dropout{options_.transformer_dropout, seed_, step_};
+  const Tensor sentence = sentence_rows(texts.sentence);
+  const DropoutDraw dropout = dropout_draw(options_.transformer_dropout);
   const TcMgcTerms t =
       tc_mgc_terms(options_, params_, logit_scale_factor(logit_scale), {sentence, texts.words, h, videos.video_mask}, dropout);
   HeadOutput out;
@@ -155,7 +145,7 @@ Tensor TcMgcHead::similarity_matrix(const TextFeatures& texts, const VideoFeatur
                                     const Tensor& logit_scale) const {
   NoGradGuard no_grad;
   const Tensor tau = logit_scale_factor(logit_scale);
-  const Tensor sentence = texts.sentence.ndim() == 3 ? ops::squeeze(texts.sentence, 1) : texts.sentence;
+  const Tensor sentence = sentence_rows(texts.sentence);
   const int64_t T = texts.words.dim(0), L = texts.words.dim(1), D = texts.words.dim(2), V = videos.frames.dim(0);
   const int64_t block = config_.batch_size_val, budget = config_.frame_word_chunk_elements;
   // Inside a block, f [t, L, v, D] is built for pieces of at most `budget` elements: videos first
@@ -218,11 +208,6 @@ ParamRole TcMgcHead::param_role(const std::string& name) const {
   // runs on the gathered features, so its local gradient is already the full one. Its
   // layer_norm*.weight does not match "LayerNorm.weight" and is decayed, as in the original.
   return ParamRole{false, !is_no_decay_parameter(name), false, !TemporalEncoder::owns(name)};
-}
-
-void TcMgcHead::set_step_seed(uint64_t seed, uint64_t step) {
-  seed_ = seed;
-  step_ = step;
 }
 
 bool TcMgcHead::ignores_state_name(const std::string& name) const {

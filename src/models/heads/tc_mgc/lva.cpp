@@ -2,9 +2,9 @@
 // unused q/k/v/out projections left out): forward only, the backward is the ops' own.
 #include <cmath>
 
-#include "xclip/autograd.hpp"
 #include "xclip/core/profile.hpp"
 #include "xclip/models/heads/tc_mgc_head.hpp"
+#include "xclip/models/temporal_encoder.hpp"
 #include "xclip/ops.hpp"
 
 namespace xclip::models {
@@ -17,12 +17,6 @@ constexpr double kLayerNormEps = 1e-5;  // torch.nn.LayerNorm's default
 Tensor split_heads(const Tensor& x, int heads) {
   const int64_t rows = x.dim(0), D = x.dim(1);
   return ops::permute(ops::reshape(x, Shape{rows, heads, D / heads}), {1, 0, 2});
-}
-
-// Additive mask for the attention logits [H, n_q, V, N]: −1e6 on padded frames (exp underflows to 0).
-Tensor frame_padding_mask(const Tensor& video_mask, DType dtype, int64_t V, int64_t N) {
-  NoGradGuard no_grad;
-  return ops::scale(ops::add_scalar(video_mask.to(dtype).view(Shape{1, 1, V, N}), -1.0), 1e6);
 }
 
 }  // namespace
@@ -40,7 +34,8 @@ Tensor language_video_attention(const TcMgcParams& p, const Tensor& queries, con
       ops::reshape(ops::layer_norm(frames, p.ln1_weight, p.ln1_bias, kLayerNormEps), Shape{V * N, D}), heads);
   Tensor logits = ops::reshape(ops::matmul(q, kv, false, true), Shape{heads, n_q, V, N});  // [H, n_q, V, N]
   const double temperature = std::sqrt(double(Dh));                                       // a / sqrt(D_h)
-  const Tensor mask = mask_frames ? frame_padding_mask(video_mask, logits.dtype(), V, N) : Tensor();
+  // −1e6 on padded frames (exp underflows to 0), broadcast over the heads and queries.
+  const Tensor mask = mask_frames ? frame_padding_mask(video_mask, logits.dtype()).view(Shape{1, 1, V, N}) : Tensor();
   const Tensor attn = ops::softmax(logits, 3, temperature, mask);
   // o[h, v, q] = Σ_n π[h, q, v, n] · kv[h, v, n]: batched over (h, v).
   const Tensor attn_hv = ops::reshape(ops::permute(attn, {0, 2, 1, 3}), Shape{heads * V, n_q, N});
